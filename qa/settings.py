@@ -1,0 +1,50 @@
+"""Answering settings: one explicit object, every default documented."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+READERS = ("auto", "sentence", "neural")
+
+
+@dataclass(frozen=True)
+class QASettings:
+    """How a question is answered.
+
+    Args:
+        top_k: passages read and cited per question (default 5).
+        retrieve_k: candidates each retriever (dense, BM25) returns before fusion (default 30).
+        rrf_k: reciprocal-rank-fusion constant (default 60, as in Cormack et al. 2009).
+        min_score: answers scoring below this abstain (``found=False``); in [0, 1].
+        reader: "sentence" (rule-based span extraction), "neural" (the trained reader),
+            or "auto" (neural when its weights are installed, else sentence).
+        max_question_chars: longer questions are refused with a clear error.
+    """
+
+    top_k: int = 5
+    retrieve_k: int = 30
+    rrf_k: int = 60
+    min_score: float = 0.5
+    reader: str = "auto"
+    max_question_chars: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.top_k <= 0:
+            raise ValueError(f"top_k must be greater than 0. Currently, top_k is {self.top_k}")
+        if self.retrieve_k < self.top_k:
+            raise ValueError(f"retrieve_k must be at least top_k ({self.top_k}). Currently, retrieve_k is {self.retrieve_k}")
+        if self.rrf_k <= 0:
+            raise ValueError(f"rrf_k must be greater than 0. Currently, rrf_k is {self.rrf_k}")
+        if not 0.0 <= self.min_score <= 1.0:
+            raise ValueError(f"min_score must be in [0, 1]. Currently, min_score is {self.min_score}")
+        if self.reader not in READERS:
+            raise ValueError(f"reader must be one of {READERS}. Currently, reader is {self.reader!r}")
+        if self.max_question_chars <= 0:
+            raise ValueError(f"max_question_chars must be greater than 0. Currently, it is {self.max_question_chars}")
+
+    def with_overrides(self, **overrides) -> QASettings:
+        """A copy with the given fields changed (None values are ignored)."""
+        unknown = set(overrides) - set(self.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(self.__dataclass_fields__)}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
