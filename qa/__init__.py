@@ -1,0 +1,51 @@
+"""Ask questions of your own documents; get extractive answers with exact citations.
+
+Example:
+    >>> from qa import ask
+    >>> answer = ask("who is Rob Strayer?")      # doctest: +SKIP
+    >>> answer.text                              # doctest: +SKIP
+    'State Department official'
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from index import Index
+from qa.engine import DEFAULT_INDEX_DIR, Engine, QuestionError, answer_from_context
+from qa.settings import QASettings
+from qa.types import Answer, Candidate, Citation, Passage
+
+__all__ = [
+    "Answer", "Candidate", "Citation", "DEFAULT_INDEX_DIR", "Engine", "Passage", "QASettings", "QuestionError",
+    "answer_from_context", "ask", "default_engine",
+]
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def default_engine(index: Index | str | Path | None = None) -> Engine:
+    """A shared Engine per index path (the default index over seeds/ when None)."""
+    if isinstance(index, Index):
+        return Engine(index)
+    key = str(Path(index).resolve()) if index is not None else ""
+    with _engines_lock:
+        if key not in _engines:
+            _engines[key] = Engine(index)
+        return _engines[key]
+
+
+def ask(question: str, index: Index | str | Path | None = None, **overrides) -> Answer:
+    """Answer ``question`` from the documents in ``index``.
+
+    Args:
+        question: the question.
+        index: an index path or opened Index; None uses the default index over seeds/.
+        **overrides: QASettings fields for this call (top_k, reader, min_score, ...).
+
+    Returns:
+        The Answer, with citations best first.
+    """
+    return default_engine(index).ask(question, **overrides)

@@ -1,0 +1,218 @@
+"""The engine: a question in, an extractive answer with exact citations out.
+
+retrieve (hybrid) -> read (extract candidates) -> decide (answer or abstain) -> cite.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from index import Index, IndexNotFound, IndexSettings
+from index.types import DocumentInfo, IndexReport
+from qa.extract import SentenceReader
+from qa.reader import Reader
+from qa.retrieval import retrieve
+from qa.settings import QASettings
+from qa.types import Answer, Candidate, Citation, Passage
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INDEX_DIR = REPO_ROOT / ".index" / "default"
+DEFAULT_DOCUMENTS_DIR = REPO_ROOT / "seeds"
+
+
+class QuestionError(ValueError):
+    """A question the engine cannot take; the message says how to fix it."""
+
+
+def check_question(question: object, max_chars: int) -> str:
+    if not isinstance(question, str):
+        raise QuestionError(f"question must be a string, got {type(question).__name__}")
+    q = question.strip()
+    if not q:
+        raise QuestionError("question is empty; type a question such as 'who is Rob Strayer?'")
+    if len(q) > max_chars:
+        raise QuestionError(
+            f"question is {len(q)} characters long; the limit is {max_chars}. Ask a shorter question "
+            "(or raise QASettings.max_question_chars)"
+        )
+    return q
+
+
+def neural_reader_available() -> bool:
+    try:
+        from qa import neural
+    except ImportError:
+        return False
+    return neural.is_available()
+
+
+class Engine:
+    """Answers questions over one index.
+
+    Args:
+        index: an opened ``Index``, or the path of one. None opens the default index over
+            ``seeds/`` (``.index/default`` in the repository), building it on first use.
+        settings: answering settings; per-call overrides go to ``ask``.
+
+    Example:
+        >>> engine = Engine()                                   # doctest: +SKIP
+        >>> engine.ask("who is Rob Strayer?").text              # doctest: +SKIP
+        'State Department official'
+    """
+
+    def __init__(self, index: Index | str | Path | None = None, settings: QASettings | None = None) -> None:
+        self.settings = settings or QASettings()
+        if isinstance(index, Index):
+            self.index = index
+        elif index is None:
+            self.index = open_default_index()
+        else:
+            self.index = Index.open(index)
+        self._readers: dict[str, Reader] = {}
+        self._lock = threading.Lock()
+
+    # ---- readers -------------------------------------------------------------------------------
+
+    def reader(self, name: str) -> Reader:
+        """The reader called ``name`` ("sentence", "neural" or "auto")."""
+        if name == "auto":
+            name = "neural" if neural_reader_available() else "sentence"
+        with self._lock:
+            if name not in self._readers:
+                if name == "neural":
+                    from qa.neural import NeuralReader
+
+                    self._readers[name] = NeuralReader.load()
+                else:
+                    self._readers[name] = SentenceReader(
+                        embed=self.index.embed,
+                        document_frequency=self.index.document_frequency,
+                        corpus_size=self.index.count(),
+                    )
+            reader = self._readers[name]
+        if isinstance(reader, SentenceReader):
+            reader.corpus_size = self.index.count()  # the index may have grown since
+        return reader
+
+    # ---- answering -----------------------------------------------------------------------------
+
+    def ask(self, question: str, **overrides) -> Answer:
+        """Answer ``question`` from the index.
+
+        Args:
+            question: the question, at most ``max_question_chars`` characters.
+            **overrides: any ``QASettings`` field for this call only (``top_k=3``, ``reader="sentence"``...).
+
+        Returns:
+            An Answer; ``found`` is False (and ``text`` "") when the documents do not answer it.
+
+        Raises:
+            QuestionError: the question is empty, not a string or too long.
+        """
+        settings = self.settings.with_overrides(**overrides)
+        q = check_question(question, settings.max_question_chars)
+        began = time.perf_counter()
+        self.index.refresh()
+        if self.index.count() == 0:
+            return Answer(question=q, text="", found=False, score=0.0, citations=(), reader="",
+                          elapsed_ms=(time.perf_counter() - began) * 1000)
+        vector = self.index.embed([q])[0]
+        passages = retrieve(self.index, q, settings.top_k, settings.retrieve_k, settings.rrf_k, question_vector=vector)
+        reader = self.reader(settings.reader)
+        if isinstance(reader, SentenceReader):
+            candidates = reader.extract(q, passages, question_vector=vector)
+        else:
+            candidates = reader.extract(q, passages)
+        return decide(q, candidates, passages, settings, reader.name, began)
+
+    def ask_many(self, questions: Iterable[str], **overrides) -> list[Answer]:
+        """``ask`` for each question, in order."""
+        return [self.ask(q, **overrides) for q in questions]
+
+    # ---- documents -----------------------------------------------------------------------------
+
+    def add_files(self, paths: Iterable[str | Path], quiet: bool = True) -> IndexReport:
+        """Index (or re-index) the given files; unreadable ones are reported in the result."""
+        return self.index.add(paths, quiet=quiet)
+
+    def remove_documents(self, sources: Iterable[str]) -> IndexReport:
+        """Drop documents from the index by their source name (as listed by ``documents``)."""
+        return self.index.remove(sources)
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every indexed document with its chunk count."""
+        return self.index.documents()
+
+    def document_text(self, source: str) -> str | None:
+        """The indexed text of ``source``: what citation offsets point into."""
+        doc = self.index.document(source)
+        return doc.text if doc else None
+
+
+def decide(question: str, candidates: Sequence[Candidate], passages: Sequence[Passage], settings: QASettings,
+           reader_name: str, began: float) -> Answer:
+    """Turn ranked candidates into an Answer: answer or abstain, and cite."""
+    best = candidates[0] if candidates else None
+    found = best is not None and best.score >= settings.min_score
+    text = ""
+    if found:
+        text = best.answer if best.answer_start is not None else best.sentence
+    citations: list[Citation] = []
+    seen: set[tuple[str, int, int]] = set()
+    for c in candidates:
+        key = (c.passage.source, c.sentence_start, c.sentence_end)
+        if key in seen:
+            continue
+        seen.add(key)
+        same_answer = found and c.answer_start is not None and c.answer == text
+        citations.append(
+            Citation(
+                source=c.passage.source, start=c.sentence_start, end=c.sentence_end, quote=c.sentence,
+                page=c.passage.page, answer_start=c.answer_start if same_answer else None,
+                answer_end=c.answer_end if same_answer else None, score=round(c.score, 4),
+                context_start=c.passage.start, context_end=c.passage.end, context=c.passage.text,
+            )
+        )
+        if len(citations) >= settings.top_k:
+            break
+    return Answer(
+        question=question, text=text, found=found, score=round(best.score, 4) if best else 0.0,
+        citations=tuple(citations), reader=reader_name, elapsed_ms=round((time.perf_counter() - began) * 1000, 2),
+    )
+
+
+def open_default_index(documents: str | Path = DEFAULT_DOCUMENTS_DIR, path: str | Path = DEFAULT_INDEX_DIR) -> Index:
+    """The default index over ``seeds/``, built the first time it is needed."""
+    try:
+        return Index.open(path)
+    except IndexNotFound:
+        index = Index.open(path, IndexSettings(show_progress=False), create=True)
+        index.build(documents, quiet=True)
+        return index
+
+
+def answer_from_context(question: str, context: str, source: str = "context", reader: Reader | str = "sentence",
+                        settings: QASettings | None = None) -> Answer:
+    """Answer ``question`` from one given text, without retrieval (closed-book evaluation).
+
+    Citation offsets point into ``context``.
+    """
+    settings = settings or QASettings()
+    q = check_question(question, settings.max_question_chars)
+    began = time.perf_counter()
+    passage = Passage(chunk_id=-1, source=source, start=0, end=len(context), text=context, score=1.0)
+    if isinstance(reader, str):
+        name = "neural" if reader == "auto" and neural_reader_available() else ("sentence" if reader == "auto" else reader)
+        if name == "neural":
+            from qa.neural import NeuralReader
+
+            reader = NeuralReader.load()
+        else:
+            from index.embedding import shared_embedder
+
+            reader = SentenceReader(embed=shared_embedder().encode)
+    candidates = reader.extract(q, [passage])
+    return decide(q, candidates, [passage], settings.with_overrides(top_k=max(settings.top_k, 1)), reader.name, began)
