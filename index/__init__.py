@@ -7,10 +7,10 @@ Example:
 """
 
 from index.loaders import SUPPORTED_SUFFIXES, UnreadableFile, load_document
-from index.store import Index, IndexMismatch, IndexNotFound, IndexSettings
+from index.store import DEFAULT_DOCUMENTS_DIR, DEFAULT_INDEX_DIR, Index, IndexMismatch, IndexNotFound, IndexSettings
 from index.types import Chunk, Document, DocumentInfo, IndexReport
 
 __all__ = [
-    "Chunk", "Document", "DocumentInfo", "Index", "IndexMismatch", "IndexNotFound", "IndexReport",
+    "DEFAULT_DOCUMENTS_DIR", "DEFAULT_INDEX_DIR", "Chunk", "Document", "DocumentInfo", "Index", "IndexMismatch", "IndexNotFound", "IndexReport",
     "IndexSettings", "SUPPORTED_SUFFIXES", "UnreadableFile", "load_document",
 ]

@@ -46,6 +46,9 @@ class Embedder:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be greater than 0. Currently, batch_size is {batch_size}")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start
 
         self.model_path = Path(model_path) if model_path else bundled_model_path()
         self.name = name

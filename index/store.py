@@ -35,6 +35,9 @@ from index.types import Chunk, Document, DocumentInfo, IndexReport
 from index.vectors import FaissVectorStore
 
 FORMAT_VERSION = 1
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INDEX_DIR = REPO_ROOT / ".index" / "default"
+DEFAULT_DOCUMENTS_DIR = REPO_ROOT / "seeds"
 
 
 class IndexStoreError(RuntimeError):

@@ -10,17 +10,13 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from index import Index, IndexNotFound, IndexSettings
+from index import DEFAULT_DOCUMENTS_DIR, DEFAULT_INDEX_DIR, Index, IndexNotFound, IndexSettings
 from index.types import DocumentInfo, IndexReport
 from qa.extract import SentenceReader
 from qa.reader import Reader
 from qa.retrieval import retrieve
 from qa.settings import QASettings
 from qa.types import Answer, Candidate, Citation, Passage
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_INDEX_DIR = REPO_ROOT / ".index" / "default"
-DEFAULT_DOCUMENTS_DIR = REPO_ROOT / "seeds"
 
 
 class QuestionError(ValueError):

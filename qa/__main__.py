@@ -1,0 +1,71 @@
+"""python -m qa "question" [--json] [--index DIR]; with no question, an interactive prompt."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from qa.types import Answer
+
+
+def format_answer(answer: Answer, width: int = 100) -> str:
+    """The answer and its citations as terminal text."""
+    lines = [answer.text if answer.found else "Not found in the documents."]
+    if not answer.found and answer.citations:
+        lines.append("  Closest passages (not an answer):")
+    for i, c in enumerate(answer.citations[:3], start=1):
+        where = f"{Path(c.source).name}" + (f", page {c.page}" if c.page else "") + f", characters {c.start}-{c.end}"
+        quote = c.quote if len(c.quote) <= width else c.quote[: width - 4] + " ..."
+        lines.append(f"  [{i}] {where}:")
+        lines.append(f"      \"{quote}\"")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qa", description="Ask a question of your indexed documents.")
+    parser.add_argument("question", nargs="*", help="the question; leave out for an interactive prompt")
+    parser.add_argument("--index", help="index folder (default: the index over seeds/, built on first use)")
+    parser.add_argument("--json", action="store_true", help="print the answer as JSON")
+    parser.add_argument("--top-k", type=int, help="passages to read and cite")
+    parser.add_argument("--reader", choices=["auto", "sentence", "neural"], help="which reader extracts the answer")
+    parser.add_argument("--min-score", type=float, help="abstain below this confidence (0-1)")
+    args = parser.parse_args(argv)
+
+    from index import IndexMismatch, IndexNotFound
+    from qa import QuestionError, default_engine
+
+    try:
+        engine = default_engine(args.index)
+    except (IndexNotFound, IndexMismatch) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    overrides = {"top_k": args.top_k, "reader": args.reader, "min_score": args.min_score}
+
+    def answer_one(question: str) -> int:
+        try:
+            answer = engine.ask(question, **overrides)
+        except (QuestionError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) if args.json else format_answer(answer))
+        return 0
+
+    if args.question:
+        return answer_one(" ".join(args.question))
+    print(f"Ask questions of {len(engine.documents())} document(s). Empty line or Ctrl-D to quit.")
+    while True:
+        try:
+            question = input("? ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not question.strip():
+            return 0
+        answer_one(question)
+        print()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
