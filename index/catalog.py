@@ -137,6 +137,12 @@ class Catalog:
             raw_segments=tuple(tuple(s) for s in json.loads(row[5])),
         )
 
+    def pages(self, source: str) -> tuple[int, ...]:
+        """Start offsets of the pages of ``source`` (empty for unpaged documents)."""
+        with self._lock:
+            row = self._conn.execute("SELECT pages FROM documents WHERE source = ?", (source,)).fetchone()
+        return tuple(json.loads(row[0])) if row else ()
+
     def documents(self) -> list[DocumentInfo]:
         with self._lock:
             rows = self._conn.execute(

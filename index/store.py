@@ -13,6 +13,7 @@ previous generation live and consistent.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import json
@@ -210,6 +211,11 @@ class Index:
     def document(self, source: str) -> Document | None:
         """The indexed text of ``source`` (exactly what citations point into)."""
         return self.catalog.document(source)
+
+    def page_at(self, source: str, offset: int) -> int | None:
+        """The 1-based page of ``source`` holding character ``offset`` (None when unpaged)."""
+        pages = self.catalog.pages(source)
+        return bisect.bisect_right(pages, offset) if pages else None
 
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
         return self.catalog.chunks(ids)

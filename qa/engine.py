@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from index import DEFAULT_DOCUMENTS_DIR, DEFAULT_INDEX_DIR, Index, IndexNotFound, IndexSettings
 from index.types import DocumentInfo, IndexReport
@@ -122,7 +122,7 @@ class Engine:
             candidates = reader.extract(q, passages, question_vector=vector)
         else:
             candidates = reader.extract(q, passages)
-        return decide(q, candidates, passages, settings, reader.name, began)
+        return decide(q, candidates, passages, settings, reader.name, began, page_at=self.index.page_at)
 
     def ask_many(self, questions: Iterable[str], **overrides) -> list[Answer]:
         """``ask`` for each question, in order."""
@@ -149,8 +149,12 @@ class Engine:
 
 
 def decide(question: str, candidates: Sequence[Candidate], passages: Sequence[Passage], settings: QASettings,
-           reader_name: str, began: float) -> Answer:
-    """Turn ranked candidates into an Answer: answer or abstain, and cite."""
+           reader_name: str, began: float, page_at: Callable[[str, int], int | None] | None = None) -> Answer:
+    """Turn ranked candidates into an Answer: answer or abstain, and cite.
+
+    ``page_at(source, offset)`` gives the page of a cited sentence (PDFs); without it the
+    passage's first page is used.
+    """
     best = candidates[0] if candidates else None
     found = best is not None and best.score >= settings.min_score
     text = ""
@@ -167,7 +171,7 @@ def decide(question: str, candidates: Sequence[Candidate], passages: Sequence[Pa
         citations.append(
             Citation(
                 source=c.passage.source, start=c.sentence_start, end=c.sentence_end, quote=c.sentence,
-                page=c.passage.page, answer_start=c.answer_start if same_answer else None,
+                page=page_at(c.passage.source, c.sentence_start) if page_at else c.passage.page, answer_start=c.answer_start if same_answer else None,
                 answer_end=c.answer_end if same_answer else None, score=round(c.score, 4),
                 context_start=c.passage.start, context_end=c.passage.end, context=c.passage.text,
             )

@@ -1,0 +1,128 @@
+"""The engine end to end on the seed article, with the real embedding model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from index import Index
+from qa import Answer, Engine, QASettings, QuestionError, answer_from_context
+from tests.conftest import SEED_FILE
+from tests.helpers import assert_citations_hold
+
+
+def test_who_is_rob_strayer(seed_engine):
+    answer = seed_engine.ask("who is Rob Strayer?")
+    assert answer.found
+    assert answer.text == "State Department official"
+    assert 0.0 <= answer.score <= 1.0
+    top = answer.citations[0]
+    assert "Rob Strayer" in top.quote
+    assert top.answer_start is not None
+    assert_citations_hold(answer)
+
+
+def test_citation_checks_with_plain_open(seed_engine):
+    """For text files anyone can check a citation with open(path).read()[start:end]."""
+    c = seed_engine.ask("who is Rob Strayer?").citations[0]
+    with open(c.source, encoding="utf-8") as fh:
+        text = fh.read()
+    assert text[c.start:c.end] == c.quote
+    assert text[c.answer_start:c.answer_end] == "State Department official"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Who is the chief executive of Nokia?", "What is the capital of France?", "When was Apple founded?"],
+)
+def test_abstains_when_documents_are_silent(seed_engine, question):
+    answer = seed_engine.ask(question)
+    assert not answer.found
+    assert answer.text == ""
+    assert answer.citations, "the closest passages are still cited"
+    assert_citations_hold(answer)
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("What is Huawei?", "a Chinese telecom company"),
+        ("Who is Garrett Marquis?", "National Security Council spokesman"),
+        ("What was MWC Barcelona formerly known as?", "Mobile World Congress"),
+        ("How many Chinese hackers did the DOJ indict?", "two"),
+    ],
+)
+def test_short_answers_on_seed_article(seed_engine, question, expected):
+    answer = seed_engine.ask(question)
+    assert answer.found
+    assert answer.text == expected
+    assert_citations_hold(answer)
+
+
+def test_answer_round_trips_through_dict(seed_engine):
+    answer = seed_engine.ask("who is Rob Strayer?")
+    again = Answer.from_dict(json.loads(json.dumps(answer.to_dict())))
+    assert again == answer
+
+
+@pytest.mark.parametrize(
+    "question, message",
+    [("", "empty"), ("   \n ", "empty"), ("x" * 5000, "limit is 2000"), (None, "must be a string")],
+)
+def test_bad_questions_get_clear_errors(seed_engine, question, message):
+    with pytest.raises(QuestionError, match=message):
+        seed_engine.ask(question)
+
+
+def test_bad_settings_name_the_value():
+    with pytest.raises(ValueError, match="top_k must be greater than 0. Currently, top_k is 0"):
+        QASettings(top_k=0)
+    with pytest.raises(ValueError, match="min_score must be in"):
+        QASettings(min_score=1.5)
+
+
+def test_per_call_overrides(seed_engine):
+    assert len(seed_engine.ask("who is Rob Strayer?", top_k=1).citations) == 1
+    strict = seed_engine.ask("who is Rob Strayer?", min_score=1.0)
+    assert not strict.found and strict.text == ""
+    with pytest.raises(TypeError, match="unknown setting"):
+        seed_engine.ask("who is Rob Strayer?", topk=3)
+
+
+def test_empty_index_answers_not_found(tmp_path, embedder):
+    engine = Engine(Index.open(tmp_path / "empty", create=True, embedder=embedder))
+    answer = engine.ask("who is Rob Strayer?")
+    assert not answer.found and answer.text == "" and answer.citations == ()
+
+
+def test_missing_index_path_is_refused(tmp_path):
+    from index import IndexNotFound
+
+    with pytest.raises(IndexNotFound, match="python -m index build"):
+        Engine(tmp_path / "nowhere")
+
+
+def test_ask_function_takes_an_index_path(seed_index):
+    from qa import ask
+
+    answer = ask("who is Rob Strayer?", index=seed_index.path)
+    assert answer.text == "State Department official"
+
+
+def test_answer_from_context_cites_into_the_context():
+    context = SEED_FILE.read_text(encoding="utf-8")
+    answer = answer_from_context("who is Rob Strayer?", context, source=str(SEED_FILE))
+    assert answer.text == "State Department official"
+    c = answer.citations[0]
+    assert context[c.answer_start:c.answer_end] == answer.text
+
+
+def test_engine_is_safe_from_several_threads(seed_engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = ["who is Rob Strayer?", "What is Huawei?", "Who is the chief executive of Nokia?"] * 3
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(seed_engine.ask, questions))
+    assert [a.text for a in answers[:3]] == ["State Department official", "a Chinese telecom company", ""]
+    assert [a.text for a in answers] == [a.text for a in answers[:3]] * 3
