@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -122,6 +123,10 @@ class Engine:
             candidates = reader.extract(q, passages, question_vector=vector)
         else:
             candidates = reader.extract(q, passages)
+            if not candidates and passages:
+                # Nothing the reader would answer with: still cite the closest sentences.
+                closest = self.reader("sentence").extract(q, passages, question_vector=vector)
+                candidates = [replace(c, score=0.0, answer_start=None, answer_end=None, answer="") for c in closest]
         return decide(q, candidates, passages, settings, reader.name, began, page_at=self.index.page_at)
 
     def ask_many(self, questions: Iterable[str], **overrides) -> list[Answer]:

@@ -285,7 +285,8 @@ def extract_span(question: str, sentence: str, q_terms: set[str], q_words: set[s
     if not phrases:
         return None, False
     if qtype in ("person", "place", "definition"):
-        names = [c for a, b in phrases for c in _capitalised(tokens, a, b) if not (c[0] == 0 and c[1] - c[0] == 1 and tokens[0].is_stop)]
+        # A lone capitalised first word ("According", "Later") is the sentence's capital, not a name.
+        names = [c for a, b in phrases for c in _capitalised(tokens, a, b) if not (c[0] == 0 and c[1] - c[0] == 1)]
         if qtype == "place":
             preferred = [c for c in names if c[0] > 0 and tokens[c[0] - 1].text.lower() in ("in", "at", "from", "near", "to")]
             names = preferred or names

@@ -35,6 +35,7 @@ def seed_index(tmp_path_factory, embedder):
 
 @pytest.fixture(scope="session")
 def seed_engine(seed_index):
-    from qa import Engine
+    """The engine over the seed index with the rule-based reader."""
+    from qa import Engine, QASettings
 
-    return Engine(seed_index)
+    return Engine(seed_index, QASettings(reader="sentence"))

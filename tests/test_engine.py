@@ -106,13 +106,13 @@ def test_missing_index_path_is_refused(tmp_path):
 def test_ask_function_takes_an_index_path(seed_index):
     from qa import ask
 
-    answer = ask("who is Rob Strayer?", index=seed_index.path)
+    answer = ask("who is Rob Strayer?", index=seed_index.path, reader="sentence")
     assert answer.text == "State Department official"
 
 
 def test_answer_from_context_cites_into_the_context():
     context = SEED_FILE.read_text(encoding="utf-8")
-    answer = answer_from_context("who is Rob Strayer?", context, source=str(SEED_FILE))
+    answer = answer_from_context("who is Rob Strayer?", context, source=str(SEED_FILE), reader="sentence")
     assert answer.text == "State Department official"
     c = answer.citations[0]
     assert context[c.answer_start:c.answer_end] == answer.text

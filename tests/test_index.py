@@ -12,7 +12,7 @@ import pytest
 
 from index import Index, IndexMismatch, IndexSettings, UnreadableFile, load_document
 from index.chunking import chunk_document
-from qa import Engine
+from qa import Engine, QASettings
 from tests.conftest import REPO_ROOT, SEED_FILE
 from tests.helpers import assert_citations_hold
 
@@ -204,7 +204,7 @@ def test_incremental_build_embeds_only_changes(tmp_path, embedder):
 
     reopened = Index.open(tmp_path / "ix", embedder=embedder)
     assert _state(reopened) == _state(index)
-    engine = Engine(reopened)
+    engine = Engine(reopened, QASettings(reader="sentence"))
     answer = engine.ask("Who runs Alpha station?")
     assert "Ruth Okafor" in answer.text
     assert_citations_hold(answer)
@@ -300,7 +300,7 @@ def test_end_to_end_over_pdf_html_and_markdown(tmp_path, embedder):
     make_pdf(docs / "lighthouse.pdf", ["Harbour notes. " * 20, "The lighthouse keeper is Morag Campbell, a retired sailor."])
     (docs / "ferry.html").write_text("<html><body><p>The island ferry is captained by <i>Ian Reid</i>.</p></body></html>")
     (docs / "pier.md").write_text("# Pier\n\nThe pier was rebuilt in 1998 by the council.")
-    engine = Engine(Index.open(tmp_path / "ix", create=True, embedder=embedder))
+    engine = Engine(Index.open(tmp_path / "ix", create=True, embedder=embedder), QASettings(reader="sentence"))
     engine.index.build(docs, quiet=True)
     answer = engine.ask("Who is Morag Campbell?")
     assert answer.found and "sailor" in answer.text
