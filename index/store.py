@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from index.catalog import Catalog
 from index.chunking import chunk_document
@@ -275,7 +276,8 @@ class Index:
         docs: list[Document] = []
         unchanged: list[str] = []
         skipped: list[tuple[str, str]] = []
-        for path in files:
+        show = self.settings.show_progress and not quiet and len(files) > 20
+        for path in tqdm(files, desc="reading", unit="file", disable=not show, leave=False):
             source = source_name(path)
             if path.suffix.lower() not in SUPPORTED_SUFFIXES and not report_unsupported:
                 continue
