@@ -114,7 +114,7 @@ class Engine:
         began = time.perf_counter()
         self.index.refresh()
         if self.index.count() == 0:
-            return Answer(question=q, text="", found=False, score=0.0, citations=(), reader="",
+            return Answer(question=q, text="", found=False, score=0.0, citations=(), reader=settings.reader,
                           elapsed_ms=(time.perf_counter() - began) * 1000)
         vector = self.index.embed([q])[0]
         passages = retrieve(self.index, q, settings.top_k, settings.retrieve_k, settings.rrf_k, question_vector=vector)
@@ -127,7 +127,8 @@ class Engine:
                 # Nothing the reader would answer with: still cite the closest sentences.
                 closest = self.reader("sentence").extract(q, passages, question_vector=vector)
                 candidates = [replace(c, score=0.0, answer_start=None, answer_end=None, answer="") for c in closest]
-        return decide(q, candidates, passages, settings, reader.name, began, page_at=self.index.page_at)
+        candidates = fuse(candidates, settings.fusion_weight)
+        return decide(q, candidates, settings, reader, began, page_at=self.index.page_at)
 
     def ask_many(self, questions: Iterable[str], **overrides) -> list[Answer]:
         """``ask`` for each question, in order."""
@@ -153,15 +154,28 @@ class Engine:
         return doc.text if doc else None
 
 
-def decide(question: str, candidates: Sequence[Candidate], passages: Sequence[Passage], settings: QASettings,
-           reader_name: str, began: float, page_at: Callable[[str, int], int | None] | None = None) -> Answer:
+def fuse(candidates: Sequence[Candidate], reader_weight: float) -> list[Candidate]:
+    """Rank candidates by ``(1 - w) * retrieval + w * reader`` (BERTserini's linear fusion).
+
+    The retrieval score is the passage's fused rank score relative to the best passage,
+    so both terms lie in [0, 1]. Ties keep the reader's order.
+    """
+    if not candidates:
+        return []
+    top = max(c.passage.score for c in candidates) or 1.0
+    return sorted(candidates, key=lambda c: -((1 - reader_weight) * c.passage.score / top + reader_weight * c.score))
+
+
+def decide(question: str, candidates: Sequence[Candidate], settings: QASettings, reader: Reader, began: float, page_at: Callable[[str, int], int | None] | None = None) -> Answer:
     """Turn ranked candidates into an Answer: answer or abstain, and cite.
 
+    The threshold is ``settings.min_score``, or the reader's own when that is None.
     ``page_at(source, offset)`` gives the page of a cited sentence (PDFs); without it the
     passage's first page is used.
     """
+    threshold = settings.min_score if settings.min_score is not None else reader.threshold
     best = candidates[0] if candidates else None
-    found = best is not None and best.score >= settings.min_score
+    found = best is not None and best.score > 0 and best.score >= threshold
     text = ""
     if found:
         text = best.answer if best.answer_start is not None else best.sentence
@@ -185,7 +199,7 @@ def decide(question: str, candidates: Sequence[Candidate], passages: Sequence[Pa
             break
     return Answer(
         question=question, text=text, found=found, score=round(best.score, 4) if best else 0.0,
-        citations=tuple(citations), reader=reader_name, elapsed_ms=round((time.perf_counter() - began) * 1000, 2),
+        citations=tuple(citations), reader=reader.name, elapsed_ms=round((time.perf_counter() - began) * 1000, 2),
     )
 
 
@@ -220,4 +234,4 @@ def answer_from_context(question: str, context: str, source: str = "context", re
 
             reader = SentenceReader(embed=shared_embedder().encode)
     candidates = reader.extract(q, [passage])
-    return decide(q, candidates, [passage], settings.with_overrides(top_k=max(settings.top_k, 1)), reader.name, began)
+    return decide(q, candidates, settings, reader, began)

@@ -96,6 +96,7 @@ class SentenceReader:
     """
 
     name = "sentence"
+    threshold = 0.5
 
     def __init__(self, embed: Callable[[list[str]], np.ndarray] | None = None,
                  document_frequency: Callable[[str], int] | None = None, corpus_size: int = 0) -> None:

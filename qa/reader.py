@@ -13,6 +13,7 @@ from qa.types import Candidate, Passage
 
 class Reader(Protocol):
     name: str
+    threshold: float  # default score at or above which the best candidate counts as an answer
 
     def extract(self, question: str, passages: Sequence[Passage]) -> list[Candidate]:
         """Candidates found in ``passages``, best first, each with a score in [0, 1].

@@ -15,7 +15,11 @@ class QASettings:
         top_k: passages read and cited per question (default 5).
         retrieve_k: candidates each retriever (dense, BM25) returns before fusion (default 30).
         rrf_k: reciprocal-rank-fusion constant (default 60, as in Cormack et al. 2009).
-        min_score: answers scoring below this abstain (``found=False``); in [0, 1].
+        min_score: answers scoring below this abstain (``found=False``); in [0, 1]. None (the
+            default) uses the reader's own threshold, chosen on held-out training data.
+        fusion_weight: how much the reader's span score counts against the retrieval score
+            when ranking candidates from different passages (BERTserini-style linear fusion);
+            1.0 ranks by the reader alone.
         reader: "sentence" (rule-based span extraction), "neural" (the trained reader),
             or "auto" (neural when its weights are installed, else sentence).
         max_question_chars: longer questions are refused with a clear error.
@@ -24,7 +28,8 @@ class QASettings:
     top_k: int = 5
     retrieve_k: int = 30
     rrf_k: int = 60
-    min_score: float = 0.5
+    min_score: float | None = None
+    fusion_weight: float = 0.8
     reader: str = "auto"
     max_question_chars: int = 2000
 
@@ -35,8 +40,10 @@ class QASettings:
             raise ValueError(f"retrieve_k must be at least top_k ({self.top_k}). Currently, retrieve_k is {self.retrieve_k}")
         if self.rrf_k <= 0:
             raise ValueError(f"rrf_k must be greater than 0. Currently, rrf_k is {self.rrf_k}")
-        if not 0.0 <= self.min_score <= 1.0:
+        if self.min_score is not None and not 0.0 <= self.min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1]. Currently, min_score is {self.min_score}")
+        if not 0.0 <= self.fusion_weight <= 1.0:
+            raise ValueError(f"fusion_weight must be in [0, 1]. Currently, fusion_weight is {self.fusion_weight}")
         if self.reader not in READERS:
             raise ValueError(f"reader must be one of {READERS}. Currently, reader is {self.reader!r}")
         if self.max_question_chars <= 0:
