@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 
-# Words that end in a period without ending a sentence.
-_ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof sr jr st mt ft vs etc inc ltd co corp jan feb mar apr jun jul aug sep sept oct nov dec
-    no gen col lt sgt capt gov sen rep rev fig approx dept est e.g i.e u.s u.k u.n a.m p.m""".split()
-)
+# Titles never end a sentence ("Dr. Smith"). Any other period does unless the next word
+# starts in lower case, which keeps "U.S. officials" whole but splits "in the U.S. He".
+_TITLES = frozenset("mr mrs ms dr prof st mt gen col lt sgt capt gov sen rep rev".split())
 
-# A candidate end: terminal punctuation, optional closing quotes/brackets, then white space.
+# A candidate end: terminal punctuation, optional closing quotes/brackets, then white space; or a line break.
 _END_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n\s*\n|\n")
 
 
@@ -29,14 +27,11 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     cursor = start
     for m in _END_RE.finditer(text, start, end):
         stop = m.end()
-        if m.group(0)[0] in ".":
+        if m.group(0).startswith("."):
             word = re.search(r"([\w.]+)\.$", text[cursor : m.start() + 1])
-            following = text[stop : stop + 3].lstrip()
-            if word and word.group(1).lower().rstrip(".") in _ABBREVIATIONS and not following[:1].isupper():
-                continue
-            if word and word.group(1).lower() in _ABBREVIATIONS and len(word.group(1)) <= 4 and word.group(1).lower() in ("mr", "mrs", "ms", "dr", "prof", "st", "gen", "sen", "rep", "gov", "lt", "col", "capt", "sgt", "rev", "mt"):
-                continue
-            if following[:1].islower():
+            abbreviation = word.group(1).lower() if word else ""
+            next_is_lower = text[stop:stop + 3].lstrip()[:1].islower()
+            if abbreviation in _TITLES or next_is_lower:
                 continue
         _append(text, spans, cursor, stop)
         cursor = stop
