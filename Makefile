@@ -20,9 +20,13 @@ $(STAMP): requirements.txt
 index: setup
 	$(PY) -m index build $(DOCS)
 
+# The chat page on http://127.0.0.1:7860 (HOST=0.0.0.0 PORT=8080 to change).
+HOST ?= 127.0.0.1
+PORT ?= 7860
 run: index
-	$(PY) -m qa
+	$(PY) -m ui --host $(HOST) --port $(PORT)
 
+# The terminal prompt instead of the page.
 ask: index
 	$(PY) -m qa
 
