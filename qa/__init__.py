@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import threading
+import weakref
 from pathlib import Path
 
 from index import Index
@@ -23,15 +24,18 @@ __all__ = [
 ]
 
 _engines: dict[str, Engine] = {}
+_engines_by_index: weakref.WeakKeyDictionary[Index, Engine] = weakref.WeakKeyDictionary()
 _engines_lock = threading.Lock()
 
 
 def default_engine(index: Index | str | Path | None = None) -> Engine:
-    """A shared Engine per index path (the default index over seeds/ when None)."""
-    if isinstance(index, Index):
-        return Engine(index)
-    key = str(Path(index).resolve()) if index is not None else ""
+    """A shared Engine per index (path or opened Index; the default index over seeds/ when None)."""
     with _engines_lock:
+        if isinstance(index, Index):
+            if index not in _engines_by_index:
+                _engines_by_index[index] = Engine(index)
+            return _engines_by_index[index]
+        key = str(Path(index).resolve()) if index is not None else ""
         if key not in _engines:
             _engines[key] = Engine(index)
         return _engines[key]
