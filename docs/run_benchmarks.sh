@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Re-run every figure in docs/BENCHMARKS.md.
+#
+#   docs/run_benchmarks.sh                 # all stages, full test sets (hours on a 2-core CPU)
+#   LIMIT=300 docs/run_benchmarks.sh       # a random sample of 300 questions per SQuAD run (seed SEED)
+#   docs/run_benchmarks.sh seed scifact    # only some stages: seed scifact v11-open v11-closed threshold v20
+#
+# Environment: LIMIT (questions per SQuAD run; empty = all), SEED (default 0), READER
+# (sentence|neural|auto, default auto), DATA (default ../shared/data next to the repo),
+# THRESHOLD_SET (SQuAD-format file to choose the SQuAD 2.0 abstention threshold on; never squad/),
+# HELDOUT (only its contexts the neural reader did not train on, per mille; default 50, 0 = all),
+# TLIMIT (questions for the threshold runs; default all of them).
+# Reports land in eval-output/bench/<stage>/ (report.json, questions.csv, plots).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+DATA=${DATA:-$(cd .. && pwd)/shared/data}
+SEED=${SEED:-0}
+READER=${READER:-auto}
+LIMIT=${LIMIT:-}
+TLIMIT=${TLIMIT:-}
+HELDOUT=${HELDOUT:-50}
+THRESHOLD_SET=${THRESHOLD_SET:-$DATA/qa-train/new_wiki_v1.0.json}
+OUT=${OUT:-eval-output/bench}
+STAGES=${*:-seed scifact v11-open v11-closed threshold v20}
+
+limit_args() { if [ -n "$1" ]; then echo "--limit $1 --seed $SEED"; fi; }
+run() { local name=$1; shift; echo "== $name: $PY -m qa.eval $*"; $PY -m qa.eval "$@" --out "$OUT/$name"; }
+figure() { $PY -c "import json,sys; print(json.load(open(sys.argv[1]))['figures'][sys.argv[2]])" "$1" "$2"; }
+heldout_args() { if [ "$HELDOUT" != 0 ]; then echo "--heldout-only $HELDOUT"; fi; }
+
+for stage in $STAGES; do
+  case $stage in
+    seed)
+      run seed-open tests/data/seed_questions.jsonl --reader "$READER"
+      run seed-closed tests/data/seed_questions.jsonl --closed --reader "$READER" ;;
+    scifact)
+      run scifact --beir "$DATA/beir-scifact" ;;
+    v11-open)
+      run squad11-open "$DATA/squad/dev-v1.1.json" --reader "$READER" $(limit_args "$LIMIT") ;;
+    v11-closed)
+      run squad11-closed "$DATA/squad/dev-v1.1.json" --closed --reader "$READER" $(limit_args "$LIMIT") ;;
+    threshold)
+      # Choose the abstention threshold on other data: held-out qa-train contexts, half of them
+      # turned into unanswerable questions (each paired with another article's context).
+      run threshold-closed "$THRESHOLD_SET" --closed --add-unanswerable 0.5 $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
+      run threshold-open "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT") ;;
+    v20)
+      T_CLOSED=$(figure "$OUT/threshold-closed/report.json" best_f1_threshold)
+      T_OPEN=$(figure "$OUT/threshold-open/report.json" best_f1_threshold)
+      echo "thresholds chosen on $(basename "$THRESHOLD_SET"): closed $T_CLOSED, open $T_OPEN"
+      run squad20-open "$DATA/squad/dev-v2.0.json" --reader "$READER" --min-score "$T_OPEN" $(limit_args "$LIMIT")
+      run squad20-closed "$DATA/squad/dev-v2.0.json" --closed --reader "$READER" --min-score "$T_CLOSED" $(limit_args "$LIMIT") ;;
+    *)
+      echo "unknown stage $stage; stages: seed scifact v11-open v11-closed threshold v20" >&2; exit 2 ;;
+  esac
+done

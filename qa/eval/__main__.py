@@ -1,0 +1,71 @@
+"""python -m qa.eval: score the engine on a test set (see qa.eval for the library calls)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """examples:
+  python -m qa.eval /work/shared/data/squad/dev-v1.1.json --limit 500 --seed 0
+  python -m qa.eval /work/shared/data/squad/dev-v1.1.json --closed
+  python -m qa.eval /work/shared/data/qa-train/new_wiki_v1.0.json --closed --add-unanswerable 0.5 --limit 1000
+  python -m qa.eval /work/shared/data/squad/dev-v2.0.json --min-score 0.42
+  python -m qa.eval tests/data/seed_questions.jsonl
+  python -m qa.eval --beir /work/shared/data/beir-scifact
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m qa.eval", description=__doc__, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dataset", nargs="?", help="SQuAD .json or .jsonl test set")
+    p.add_argument("--beir", metavar="DIR", help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv): retrieval only")
+    p.add_argument("--closed", action="store_true", help="give the reader only the gold context (default: open, from retrieval)")
+    p.add_argument("--reader", choices=("sentence", "neural", "auto"), default="auto", help="reader (default auto)")
+    p.add_argument("--min-score", type=float, default=None,
+                   help="abstention threshold for the headline figures (default: the reader's own, as the engine uses)")
+    p.add_argument("--top-k", type=int, default=None, help="passages read per question (default: the engine's)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate a random sample of N questions (queries for --beir)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample and --add-unanswerable (default 0)")
+    p.add_argument("--add-unanswerable", type=float, default=0.0, metavar="FRACTION",
+                   help="hold out this share of contexts and make their questions unanswerable (to choose a threshold)")
+    p.add_argument("--heldout-only", type=int, default=None, metavar="PER_MILLE",
+                   help="keep only contexts the neural reader's training held out (qa.train_reader.is_heldout; it uses 50)")
+    p.add_argument("--index", metavar="DIR", help="answer from this existing index instead of indexing the test set")
+    p.add_argument("--index-cache", metavar="DIR", help="where to keep the test set's index between runs "
+                   "(default eval-output/index-cache/<set>-<hash>)")
+    p.add_argument("--out", metavar="DIR", help="report folder (default eval-output/<run name>)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if bool(args.dataset) == bool(args.beir):
+        print("error: give either a test set file or --beir DIR (not both); see --help", file=sys.stderr)
+        return 2
+    from index.store import IndexStoreError
+    from qa.eval import DatasetError, EvalConfig, evaluate, evaluate_beir, format_table, write_report
+
+    try:
+        config = EvalConfig(
+            mode="closed" if args.closed else "open", reader=args.reader, min_score=args.min_score, top_k=args.top_k,
+            limit=args.limit, seed=args.seed, index=args.index, index_cache=args.index_cache,
+            add_unanswerable=args.add_unanswerable, heldout_per_mille=args.heldout_only,
+            progress=not args.quiet,
+        )
+        report = evaluate_beir(args.beir, config) if args.beir else evaluate(args.dataset, config)
+    except (DatasetError, ValueError, FileNotFoundError, IndexStoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path("eval-output") / report.name
+    written = write_report(report, out, plots=not args.no_plots)
+    print(format_table(report))
+    print(f"\nreport: {out}/ ({', '.join(p.name for p in written)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,506 @@
+"""Run the engine over a test set and score it (QA) or score retrieval alone (BEIR).
+
+Every question is answered once with ``min_score=0.0`` so each gets a prediction and a
+score; abstention thresholds are then applied here (the engine's own rule: answer when
+``score >= min_score``), which gives the default-threshold figures, the best threshold
+and the F1-vs-threshold curve from one pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from statistics import mean
+from typing import Sequence
+
+from index import Index, IndexSettings
+from index.types import Document
+from qa.engine import QuestionError
+from qa.eval import metrics
+from qa.eval.datasets import (
+    BeirSet, EvalQuestion, EvalSet, add_unanswerable, keep_documents, load_beir, load_dataset, sample,
+)
+from qa.settings import QASettings
+from qa.types import Answer
+
+MODES = ("open", "closed")
+RECALL_KS = (1, 5, 10, 20)
+DEFAULT_OUT_ROOT = Path("eval-output")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How an evaluation runs.
+
+    Args:
+        mode: "open" (index every context, answer from retrieval, as a user would) or
+            "closed" (give the reader only the gold context: extraction alone).
+        reader: "sentence", "neural" or "auto" (as ``QASettings.reader``).
+        min_score: the abstention threshold the headline figures use; None uses the reader's own
+            (``reader.threshold``, as the engine does when ``QASettings.min_score`` is None).
+        top_k: passages read per question; None uses the engine's default.
+        limit: evaluate a random sample of this many questions (None: all).
+        seed: seed of that sample (and of ``add_unanswerable``).
+        index: an existing index folder to answer from (open mode); None builds one from the test set.
+        index_cache: where the built index is kept between runs; None: eval-output/index-cache/<set>-<hash>.
+        add_unanswerable: in (0, 1): hold out this share of contexts and turn their questions into
+            unanswerable ones (see ``datasets.add_unanswerable``); 0 leaves the set as it is.
+        progress: show progress bars.
+        beir_candidates: chunks each retriever returns per BEIR query (enough for recall@100 over documents).
+        heldout_per_mille: keep only the contexts the neural reader's training held out
+            (``qa.train_reader.is_heldout`` with this share per thousand, 50 by default there), so a
+            threshold chosen on qa-train data is not chosen on the reader's own training questions.
+    """
+
+    mode: str = "open"
+    reader: str = "auto"
+    min_score: float | None = None
+    top_k: int | None = None
+    limit: int | None = None
+    seed: int = 0
+    index: str | None = None
+    index_cache: str | None = None
+    add_unanswerable: float = 0.0
+    progress: bool = True
+    beir_candidates: int = 1000
+    heldout_per_mille: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}. Currently, mode is {self.mode!r}")
+        if self.limit is not None and self.limit <= 0:
+            raise ValueError(f"limit must be greater than 0. Currently, limit is {self.limit}")
+        if self.min_score is not None and not 0.0 <= self.min_score <= 1.0:
+            raise ValueError(f"min_score must be in [0, 1]. Currently, min_score is {self.min_score}")
+        if not 0.0 <= self.add_unanswerable < 1.0:
+            raise ValueError(f"add_unanswerable must be in [0, 1). Currently, it is {self.add_unanswerable}")
+        if self.beir_candidates < 100:
+            raise ValueError(f"beir_candidates must be at least 100 (for recall@100). Currently, it is {self.beir_candidates}")
+        # Validates reader, top_k and min_score with the engine's own messages.
+        self.qa_settings()
+
+    def qa_settings(self) -> QASettings:
+        """The engine settings for the pass: every question answered (min_score 0)."""
+        base = QASettings(reader=self.reader)
+        top_k = self.top_k if self.top_k is not None else base.top_k
+        return replace(base, min_score=0.0, top_k=top_k, retrieve_k=max(base.retrieve_k, top_k, max(RECALL_KS)))
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """One question's outcome. EM/F1 are 0/1 and [0, 1]; ``em``/``f1`` at the default threshold."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    source: str
+    prediction: str  # the engine's best answer, before abstention
+    score: float
+    answered: bool  # score >= the default threshold
+    em: float
+    f1: float
+    em_always: float  # never abstaining
+    f1_always: float
+    sentence_correct: bool | None  # None for unanswerable questions
+    citation_correct: bool | None
+    gold_rank: int | None  # 1-based rank of the gold context among retrieved passages (open mode)
+    latency_ms: float
+    cited_source: str
+    cited_quote: str
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answers)
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """What ``evaluate`` measured: headline figures, the threshold curve and every question."""
+
+    name: str
+    dataset: str
+    mode: str
+    reader: str
+    config: dict
+    figures: dict
+    curve: tuple[dict, ...]
+    results: tuple[QuestionResult, ...] = field(repr=False)
+    started: str = ""
+
+    def to_dict(self, with_results: bool = False) -> dict:
+        d = {
+            "name": self.name, "dataset": self.dataset, "mode": self.mode, "reader": self.reader,
+            "config": self.config, "figures": self.figures, "curve": list(self.curve), "started": self.started,
+        }
+        if with_results:
+            d["results"] = [asdict(r) for r in self.results]
+        return d
+
+
+@dataclass(frozen=True)
+class BeirReport:
+    """nDCG@10 / recall per retrieval method over a BEIR set, and per-query figures."""
+
+    name: str
+    dataset: str
+    config: dict
+    figures: dict  # method -> {ndcg@10, recall@10, recall@100, latency...}
+    per_query: tuple[dict, ...] = field(repr=False)
+    started: str = ""
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "dataset": self.dataset, "config": self.config, "figures": self.figures,
+                "started": self.started}
+
+
+# ---- preparing ------------------------------------------------------------------------------------
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def default_index_cache(documents: dict[str, str], name: str, out_root: Path = DEFAULT_OUT_ROOT) -> Path:
+    """eval-output/index-cache/<name>-<hash of the document set>: one cache per distinct corpus."""
+    h = hashlib.sha256()
+    for s in sorted(documents):
+        h.update(s.encode("utf-8") + b"\0" + _sha256(documents[s]).encode() + b"\n")
+    return out_root / "index-cache" / f"{name}-{h.hexdigest()[:10]}"
+
+
+def sync_index(path: str | Path, documents: dict[str, str], kinds: dict[str, str] | None = None, embedder=None,
+               progress: bool = True) -> Index:
+    """An index at ``path`` holding exactly ``documents`` (source -> text); only new or changed ones are embedded."""
+    kinds = kinds or {}
+    index = Index.open(path, IndexSettings(show_progress=progress), create=True, embedder=embedder)
+    have = {d.source: d.sha256 for d in index.documents()}
+    want = {s: _sha256(t) for s, t in documents.items()}
+    stale = [s for s in have if s not in want]
+    if stale:
+        index.remove(stale)
+    new = [Document(source=s, text=documents[s], sha256=want[s], kind=kinds.get(s, "txt"))
+           for s in sorted(documents) if have.get(s) != want[s]]
+    if new:
+        index.add_documents(new, quiet=not progress)
+    return index
+
+
+def _resolve_reader_name(name: str) -> str:
+    if name != "auto":
+        return name
+    from qa.engine import neural_reader_available
+
+    return "neural" if neural_reader_available() else "sentence"
+
+
+def _closed_reader(name: str, embedder):
+    if _resolve_reader_name(name) == "neural":
+        from qa.neural import NeuralReader
+
+        return NeuralReader.load()
+    from qa.extract import SentenceReader
+
+    if embedder is None:
+        from index.embedding import shared_embedder
+
+        embedder = shared_embedder()
+    return SentenceReader(embed=embedder.encode)
+
+
+def prepare(dataset: str | Path | EvalSet, config: EvalConfig) -> EvalSet:
+    """Load, derive (add_unanswerable) and sample the test set as the config says."""
+    eval_set = dataset if isinstance(dataset, EvalSet) else load_dataset(dataset)
+    if config.heldout_per_mille:
+        from qa.train_reader import is_heldout
+
+        eval_set = keep_documents(eval_set, lambda text: is_heldout(text, config.heldout_per_mille))
+    if config.add_unanswerable:
+        eval_set = add_unanswerable(eval_set, config.add_unanswerable, seed=config.seed)
+    return sample(eval_set, config.limit, config.seed)
+
+
+def run_name(eval_set: EvalSet, config: EvalConfig) -> str:
+    """A folder name saying what was run, e.g. ``dev-v1.1-open-n500-s0``."""
+    parts = [eval_set.name, config.mode]
+    if config.heldout_per_mille:
+        parts.append(f"heldout{config.heldout_per_mille}")
+    if config.add_unanswerable:
+        parts.append(f"unans{config.add_unanswerable:g}")
+    if config.limit:
+        parts.append(f"n{config.limit}-s{config.seed}")
+    return "-".join(parts)
+
+
+# ---- scoring one question -------------------------------------------------------------------------
+
+def score_question(q: EvalQuestion, answer: Answer, threshold: float, gold_span: tuple[int, int],
+                   gold_rank: int | None, latency_ms: float) -> QuestionResult:
+    """Score ``answer`` for ``q``. ``gold_span`` is the gold context in the coordinates of the citations."""
+    prediction = answer.text
+    em, f1 = metrics.score_at_threshold(prediction, answer.score, q.answers, threshold)
+    cited = answer.citations[0] if answer.citations else None
+    sentence_ok = citation_ok = None
+    if q.answerable:
+        sentence_ok = cited is not None and metrics.contains_answer(cited.quote, q.answers)
+        answer_spans = [(gold_span[0] + s, gold_span[0] + e) for s, e in q.answer_spans()]
+        citation_ok = cited is not None and metrics.citation_correct(
+            (cited.start, cited.end), cited.source, cited.quote, q.source, gold_span, answer_spans, q.answers
+        )
+    return QuestionResult(
+        id=q.id, question=q.question, answers=q.answers, source=q.source, prediction=prediction,
+        score=float(answer.score), answered=bool(prediction) and answer.score >= threshold, em=em, f1=f1,
+        em_always=metrics.exact_match(prediction, q.answers), f1_always=metrics.f1_score(prediction, q.answers),
+        sentence_correct=sentence_ok, citation_correct=citation_ok, gold_rank=gold_rank,
+        latency_ms=round(latency_ms, 3), cited_source=cited.source if cited else "", cited_quote=cited.quote if cited else "",
+    )
+
+
+# ---- figures --------------------------------------------------------------------------------------
+
+def _pct(values: Sequence[float]) -> float | None:
+    return round(100.0 * mean(values), 2) if values else None
+
+
+def threshold_curve(results: Sequence[QuestionResult], steps: int = 100) -> tuple[dict, ...]:
+    """EM/F1 (all, HasAns, NoAns) and share answered at thresholds 0, 1/steps, ..., 1."""
+    rows = []
+    for i in range(steps + 1):
+        t = i / steps
+        ems, f1s, has, no, answered = [], [], [], [], 0
+        for r in results:
+            em, f1 = metrics.score_at_threshold(r.prediction, r.score, r.answers, t)
+            ems.append(em)
+            f1s.append(f1)
+            (has if r.answerable else no).append(f1)
+            answered += bool(r.prediction) and r.score >= t
+        rows.append({"threshold": round(t, 4), "exact_match": _pct(ems), "f1": _pct(f1s), "has_ans_f1": _pct(has),
+                     "no_ans_accuracy": _pct(no), "answered": _pct([1.0] * answered + [0.0] * (len(results) - answered))})
+    return tuple(rows)
+
+
+def summarize(results: Sequence[QuestionResult], threshold: float, wall_seconds: float, open_mode: bool,
+              reader_threshold: float | None = None) -> dict:
+    """The headline figures (percentages) of a run at ``threshold``; also at ``reader_threshold`` when that differs."""
+    has = [r for r in results if r.answerable]
+    no = [r for r in results if not r.answerable]
+    fig: dict = {
+        "questions": len(results), "answerable": len(has), "unanswerable": len(no), "threshold": threshold,
+        "exact_match": _pct([r.em for r in results]), "f1": _pct([r.f1 for r in results]),
+        "has_ans_exact_match": _pct([r.em for r in has]), "has_ans_f1": _pct([r.f1 for r in has]),
+        "no_ans_accuracy": _pct([r.em for r in no]),
+        "answered": _pct([float(r.answered) for r in results]),
+        "always_answer_exact_match": _pct([r.em_always for r in results]),
+        "always_answer_f1": _pct([r.f1_always for r in results]),
+    }
+    if results:
+        conf = [r.score for r in results]
+        for key, metric in (("exact_match", metrics.exact_match), ("f1", metrics.f1_score)):
+            t, value = metrics.best_threshold(
+                conf, [metric(r.prediction, r.answers) for r in results], [metric("", r.answers) for r in results]
+            )
+            fig[f"best_{key}"] = round(100 * value, 2)
+            fig[f"best_{key}_threshold"] = t
+    default = reader_threshold
+    if default is not None and threshold != default:  # also at the reader's own threshold, for comparison
+        at = [metrics.score_at_threshold(r.prediction, r.score, r.answers, default) for r in results]
+        fig["engine_default_threshold"] = default
+        fig["engine_default_exact_match"] = _pct([em for em, _ in at])
+        fig["engine_default_f1"] = _pct([f1 for _, f1 in at])
+    fig["sentence_accuracy"] = _pct([float(bool(r.sentence_correct)) for r in has])
+    fig["citation_accuracy"] = _pct([float(bool(r.citation_correct)) for r in has])
+    if open_mode:
+        for k in RECALL_KS:
+            fig[f"recall@{k}"] = _pct([metrics.recall_at_k(r.gold_rank, k) for r in has])
+        fig[f"mrr@{max(RECALL_KS)}"] = round(mean(metrics.reciprocal_rank(r.gold_rank) for r in has), 4) if has else None
+    lat = [r.latency_ms for r in results]
+    fig["latency_p50_ms"] = round(metrics.percentile(lat, 50), 1)
+    fig["latency_p95_ms"] = round(metrics.percentile(lat, 95), 1)
+    fig["questions_per_second"] = round(len(results) / wall_seconds, 2) if wall_seconds > 0 else None
+    return fig
+
+
+# ---- running --------------------------------------------------------------------------------------
+
+def _progress(items, enabled: bool, desc: str):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="q", dynamic_ncols=True)
+
+
+def evaluate(dataset: str | Path | EvalSet, config: EvalConfig | None = None, embedder=None, **overrides) -> EvalReport:
+    """Answer every question of a test set and score the answers.
+
+    Args:
+        dataset: a SQuAD .json / .jsonl path, or a loaded ``EvalSet``.
+        config: how to run; keyword ``overrides`` change single fields (``mode="closed"``, ``limit=100``).
+        embedder: an already loaded ``index.embedding.Embedder`` (None: the shared one).
+
+    Returns:
+        The ``EvalReport`` (write it with ``qa.eval.report.write_report``).
+
+    Example:
+        >>> r = evaluate("tests/data/seed_questions.jsonl", mode="closed")    # doctest: +SKIP
+        >>> r.figures["f1"]                                                     # doctest: +SKIP
+    """
+    config = replace(config or EvalConfig(), **overrides)
+    eval_set = prepare(dataset, config)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    settings = config.qa_settings()
+    results: list[QuestionResult] = []
+    skipped: list[dict] = []  # questions the engine refuses (empty, too long): reported, not fatal
+    setup_began = time.perf_counter()
+    if config.mode == "open":
+        from qa.engine import Engine
+        from qa.retrieval import retrieve
+
+        if config.index:
+            index = Index.open(config.index, embedder=embedder)
+        else:
+            cache = Path(config.index_cache) if config.index_cache else default_index_cache(eval_set.documents, eval_set.name)
+            index = sync_index(cache, eval_set.documents, eval_set.kinds, embedder=embedder, progress=config.progress)
+        engine = Engine(index, settings)
+        index.embed(["warm up"])  # load the embedding model now, not inside the first question's latency
+        reader_threshold = float(engine.reader(settings.reader).threshold)
+        threshold = config.min_score if config.min_score is not None else reader_threshold
+        setup_seconds = time.perf_counter() - setup_began
+        reader_name = engine.reader(settings.reader).name
+        answer_seconds = 0.0
+        for q in _progress(eval_set.questions, config.progress, f"{eval_set.name} open"):
+            began = time.perf_counter()
+            try:
+                answer = engine.ask(q.question)
+            except QuestionError as e:
+                skipped.append({"id": q.id, "reason": str(e)})
+                continue
+            elapsed = time.perf_counter() - began
+            answer_seconds += elapsed
+            reader_name = answer.reader or reader_name
+            passages = retrieve(index, q.question, max(RECALL_KS), settings.retrieve_k, settings.rrf_k)
+            gold = (q.context_start, q.context_end)
+            rank = next((i for i, p in enumerate(passages, start=1)
+                         if p.source == q.source and metrics.spans_overlap((p.start, p.end), gold)), None)
+            results.append(score_question(q, answer, threshold, gold, rank, elapsed * 1000))
+    else:
+        from qa.engine import answer_from_context
+
+        reader = _closed_reader(config.reader, embedder)
+        reader_name = reader.name
+        reader_threshold = float(reader.threshold)
+        threshold = config.min_score if config.min_score is not None else reader_threshold
+        setup_seconds = time.perf_counter() - setup_began
+        answer_seconds = 0.0
+        for q in _progress(eval_set.questions, config.progress, f"{eval_set.name} closed"):
+            context = eval_set.context(q)
+            began = time.perf_counter()
+            try:
+                answer = answer_from_context(q.question, context, source=q.source, reader=reader, settings=settings)
+            except QuestionError as e:
+                skipped.append({"id": q.id, "reason": str(e)})
+                continue
+            elapsed = time.perf_counter() - began
+            answer_seconds += elapsed
+            results.append(score_question(q, answer, threshold, (0, len(context)), None, elapsed * 1000))
+    figures = summarize(results, threshold, answer_seconds, open_mode=config.mode == "open", reader_threshold=reader_threshold)
+    figures["setup_seconds"] = round(setup_seconds, 1)
+    figures["documents"] = len(eval_set.documents)
+    figures["skipped"] = skipped
+    return EvalReport(
+        name=run_name(eval_set, config), dataset=str(dataset if not isinstance(dataset, EvalSet) else dataset.name),
+        mode=config.mode, reader=reader_name, config=asdict(config), figures=figures,
+        curve=threshold_curve(results), results=tuple(results), started=started,
+    )
+
+
+# ---- BEIR -----------------------------------------------------------------------------------------
+
+def beir_document_text(title: str, text: str) -> str:
+    """Title and abstract as one text (BEIR joins them with a space; a full stop keeps the title a sentence)."""
+    title, text = title.strip(), text.strip()
+    if not title:
+        return text
+    return f"{title}{'' if title[-1] in '.?!' else '.'} {text}"
+
+
+def evaluate_beir(folder: str | Path | BeirSet, config: EvalConfig | None = None, embedder=None, **overrides) -> BeirReport:
+    """Retrieval only over a BEIR set: dense, BM25 and hybrid (RRF) side by side.
+
+    Documents are chunked and indexed like any other; a document's rank is that of its best chunk.
+    """
+    from qa.retrieval import retrieve
+
+    config = replace(config or EvalConfig(), **overrides)
+    beir = folder if isinstance(folder, BeirSet) else load_beir(folder)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    prefix = f"{beir.name}:"
+    documents = {prefix + d: beir_document_text(t, x) for d, (t, x) in beir.corpus.items() if (t or x).strip()}
+    setup_began = time.perf_counter()
+    if config.index:
+        index = Index.open(config.index, embedder=embedder)
+    else:
+        cache = Path(config.index_cache) if config.index_cache else default_index_cache(documents, beir.name)
+        index = sync_index(cache, documents, embedder=embedder, progress=config.progress)
+    chunk_source: dict[int, str] = {}
+    for info in index.documents():
+        for c in index.chunks_of(info.source):
+            chunk_source[c.id] = info.source[len(prefix):] if info.source.startswith(prefix) else info.source
+    setup_seconds = time.perf_counter() - setup_began
+    query_ids = list(beir.queries)
+    if config.limit:
+        import random
+
+        query_ids = sorted(random.Random(config.seed).sample(query_ids, min(config.limit, len(query_ids))), key=query_ids.index)
+    k = config.beir_candidates
+    settings = config.qa_settings()
+    methods = ("dense", "bm25", "hybrid")
+    per_query: list[dict] = []
+    latency: dict[str, list[float]] = {m: [] for m in methods}
+    for qid in _progress(query_ids, config.progress, f"{beir.name} retrieval"):
+        text = beir.queries[qid]
+        rankings: dict[str, list[str]] = {}
+        t0 = time.perf_counter()
+        vector = index.embed([text])[0]
+        t_embed = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        dense = index.search_dense(vector, k)
+        latency["dense"].append((t_embed + time.perf_counter() - t0) * 1000)
+        rankings["dense"] = best_chunk_ranking([chunk_source[c] for c, _ in dense if c in chunk_source])
+        t0 = time.perf_counter()
+        terms = index.search_terms(text, k)
+        latency["bm25"].append((time.perf_counter() - t0) * 1000)
+        rankings["bm25"] = best_chunk_ranking([chunk_source[c] for c, _ in terms if c in chunk_source])
+        t0 = time.perf_counter()
+        passages = retrieve(index, text, top_k=k, retrieve_k=k, rrf_k=settings.rrf_k, question_vector=vector)
+        latency["hybrid"].append((t_embed + time.perf_counter() - t0) * 1000)
+        rankings["hybrid"] = best_chunk_ranking([chunk_source.get(p.chunk_id, p.source) for p in passages])
+        row: dict = {"query_id": qid, "query": text, "relevant": " ".join(sorted(beir.qrels[qid]))}
+        for m in methods:
+            row[f"{m}_ndcg@10"] = metrics.ndcg_at_k(rankings[m], beir.qrels[qid], 10)
+            row[f"{m}_recall@10"] = metrics.recall_at_k_docs(rankings[m], beir.qrels[qid], 10)
+            row[f"{m}_recall@100"] = metrics.recall_at_k_docs(rankings[m], beir.qrels[qid], 100)
+            row[f"{m}_top10"] = " ".join(rankings[m][:10])
+        per_query.append(row)
+    figures: dict = {"queries": len(per_query), "documents": len(documents), "chunks": index.count(),
+                     "setup_seconds": round(setup_seconds, 1)}
+    for m in methods:
+        figures[m] = {
+            "ndcg@10": round(mean(r[f"{m}_ndcg@10"] for r in per_query), 4) if per_query else None,
+            "recall@10": round(mean(r[f"{m}_recall@10"] for r in per_query), 4) if per_query else None,
+            "recall@100": round(mean(r[f"{m}_recall@100"] for r in per_query), 4) if per_query else None,
+            "latency_p50_ms": round(metrics.percentile(latency[m], 50), 1),
+            "latency_p95_ms": round(metrics.percentile(latency[m], 95), 1),
+        }
+    name = f"{beir.name}-retrieval" + (f"-n{config.limit}-s{config.seed}" if config.limit else "")
+    return BeirReport(name=name, dataset=str(folder if not isinstance(folder, BeirSet) else beir.name),
+                      config=asdict(config), figures=figures, per_query=tuple(per_query), started=started)
+
+
+def best_chunk_ranking(chunk_sources: Sequence[str]) -> list[str]:
+    """Documents ranked by their best chunk: first appearance in a best-first chunk list.
+
+    >>> best_chunk_ranking(["a", "b", "a", "c"])
+    ['a', 'b', 'c']
+    """
+    return list(dict.fromkeys(chunk_sources))

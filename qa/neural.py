@@ -1,0 +1,509 @@
+"""The trained neural reader: an extractive span reader on the bundled MiniLM encoder.
+
+The weights are trained by ``python -m qa.train_reader`` and shipped in
+``qa/models/reader/`` (fp16 safetensors, SHA-256 checked at load). Loading never
+touches the network.
+
+How scores work (for fusing with retrieval):
+    For every passage the model gives a best span logit ``span_logit`` (start logit +
+    end logit of the best legal span) and a no-answer logit ``null_logit`` (start + end
+    logit of the [CLS] token). ``margin = span_logit - null_logit`` is the raw evidence
+    that the passage answers the question. ``score = sigmoid(a * margin + b)`` with
+    ``a, b`` fitted on held-out training data (logistic regression of "the span is right"
+    on the margin), so ``score`` estimates the probability that the span is a correct
+    answer; 0.5 is the natural "found" threshold. ``NeuralReader.score_passages`` returns
+    all of these per passage as ``PassageReading`` records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from qa.sentences import split_sentences
+from qa.types import Candidate, Passage
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+MODEL_DIR = Path(__file__).resolve().parent / "models" / "reader"
+WEIGHTS_FILE = "model.safetensors"
+CHECKSUM_FILE = "SHA256SUMS"
+READER_CONFIG_FILE = "reader.json"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+
+
+class ReaderIntegrityError(RuntimeError):
+    """The shipped reader files are missing or do not match their checksums."""
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """Inference settings stored next to the weights in ``reader.json``.
+
+    Args:
+        max_length: tokens per window (question + context + 3 special tokens).
+        stride: context tokens shared by consecutive windows of a long passage.
+        max_question_tokens: questions are cut to this many word pieces.
+        max_answer_tokens: longest span the reader returns, in word pieces.
+        calib_a: slope of the margin-to-probability calibration.
+        calib_b: intercept of the margin-to-probability calibration.
+        threshold: score at or above which a candidate counts as found.
+    """
+
+    max_length: int = 256
+    stride: int = 96
+    max_question_tokens: int = 40
+    max_answer_tokens: int = 30
+    calib_a: float = 0.5
+    calib_b: float = 0.0
+    threshold: float = 0.5
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ReaderConfig:
+        """Build from a dict, ignoring unknown keys.
+
+        Args:
+            d: parsed ``reader.json``.
+
+        Returns:
+            The config.
+        """
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass(frozen=True)
+class PassageReading:
+    """What the reader saw in one passage: its best span and the raw logits.
+
+    Offsets are into the passage's document (``passage.start`` + offset in passage.text);
+    ``answer_start``/``answer_end`` are None when the passage had no context token.
+    """
+
+    passage: Passage
+    answer_start: int | None
+    answer_end: int | None
+    answer: str
+    span_logit: float
+    null_logit: float
+    score: float
+
+    @property
+    def margin(self) -> float:
+        """``span_logit - null_logit``: raw evidence that the passage answers."""
+        return self.span_logit - self.null_logit
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The lower-case hex digest.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_checksums(model_dir: Path) -> None:
+    """Write ``SHA256SUMS`` for every file in ``model_dir`` (except itself).
+
+    Args:
+        model_dir: the exported reader folder.
+    """
+    model_dir = Path(model_dir)
+    lines = [
+        f"{sha256_file(p)}  {p.name}\n"
+        for p in sorted(model_dir.iterdir())
+        if p.is_file() and p.name != CHECKSUM_FILE
+    ]
+    (model_dir / CHECKSUM_FILE).write_text("".join(lines))
+
+
+def verify_checksums(model_dir: Path) -> None:
+    """Check every file listed in ``SHA256SUMS``.
+
+    Args:
+        model_dir: the reader folder.
+
+    Raises:
+        ReaderIntegrityError: a file is missing or its digest differs.
+    """
+    model_dir = Path(model_dir)
+    sums = model_dir / CHECKSUM_FILE
+    fix = "Reinstall the package (or restore qa/models/reader/ from git), or retrain with `python -m qa.train_reader`."
+    if not sums.is_file():
+        raise ReaderIntegrityError(f"{sums} is missing, so the reader weights cannot be verified. {fix}")
+    listed = {}
+    for line in sums.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            listed[name.strip()] = digest
+    if WEIGHTS_FILE not in listed:
+        raise ReaderIntegrityError(f"{sums} does not list {WEIGHTS_FILE}. {fix}")
+    for name, digest in listed.items():
+        p = model_dir / name
+        if not p.is_file():
+            raise ReaderIntegrityError(f"reader file {p} is missing. {fix}")
+        actual = sha256_file(p)
+        if actual != digest:
+            raise ReaderIntegrityError(
+                f"reader file {p} is corrupted: SHA-256 {actual[:16]}... does not match the expected {digest[:16]}.... {fix}"
+            )
+
+
+def is_available(path: Path | str | None = None) -> bool:
+    """Whether the trained reader's weights are installed (files present; not hashed).
+
+    Args:
+        path: reader folder; defaults to ``qa/models/reader``.
+
+    Returns:
+        True when weights, checksums, config and tokenizer are all present.
+    """
+    d = Path(path) if path is not None else MODEL_DIR
+    needed = (WEIGHTS_FILE, CHECKSUM_FILE, READER_CONFIG_FILE, "config.json", "tokenizer.json")
+    return all((d / n).is_file() for n in needed)
+
+
+def load_tokenizer(path: Path | str):
+    """The fast WordPiece tokenizer stored in ``path`` (offline).
+
+    Args:
+        path: a folder with ``tokenizer.json``.
+
+    Returns:
+        A ``PreTrainedTokenizerFast``.
+    """
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path), local_files_only=True, use_fast=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Windowing and span decoding, shared by training (held-out scoring) and inference.
+
+
+def encode_windows(tokenizer, question: str, contexts: Sequence[str], cfg: ReaderConfig) -> dict:
+    """Tokenise ``question`` against each context, splitting long contexts into windows.
+
+    Args:
+        tokenizer: a fast BERT tokenizer.
+        question: the question.
+        contexts: passage texts.
+        cfg: window sizes.
+
+    Returns:
+        A dict with ``input_ids``, ``attention_mask``, ``token_type_ids`` (padded lists),
+        ``offsets`` (char offsets into the context, None for non-context tokens) and
+        ``context_index`` (which context each window came from).
+    """
+    q_ids = tokenizer(question, add_special_tokens=False)["input_ids"][: cfg.max_question_tokens]
+    enc = tokenizer(list(contexts), add_special_tokens=False, return_offsets_mapping=True)
+    cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    room = max(16, cfg.max_length - len(q_ids) - 3)
+    step = max(1, room - cfg.stride)
+    windows_ids, windows_offs, ctx_index = [], [], []
+    for ci, (ids, offs) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
+        n = len(ids)
+        starts = [0]
+        while starts[-1] + room < n:
+            starts.append(starts[-1] + step)
+        for s in starts:
+            e = min(n, s + room)
+            windows_ids.append([cls_id] + q_ids + [sep_id] + ids[s:e] + [sep_id])
+            windows_offs.append([None] * (len(q_ids) + 2) + [tuple(o) for o in offs[s:e]] + [None])
+            ctx_index.append(ci)
+    width = max(len(w) for w in windows_ids) if windows_ids else 0
+    input_ids, mask, types = [], [], []
+    for w in windows_ids:
+        pad = width - len(w)
+        input_ids.append(w + [pad_id] * pad)
+        mask.append([1] * len(w) + [0] * pad)
+        types.append([0] * (len(q_ids) + 2) + [1] * (len(w) - len(q_ids) - 2) + [0] * pad)
+    return {
+        "input_ids": input_ids,
+        "attention_mask": mask,
+        "token_type_ids": types,
+        "offsets": windows_offs,
+        "context_index": ctx_index,
+    }
+
+
+def best_spans(start_logits, end_logits, offsets: list[list], max_answer_tokens: int) -> list[tuple]:
+    """The best legal span of each window.
+
+    Args:
+        start_logits: (windows, tokens) tensor.
+        end_logits: (windows, tokens) tensor.
+        offsets: per window, per token: (char_start, char_end) for context tokens, else None.
+        max_answer_tokens: longest span allowed.
+
+    Returns:
+        Per window ``(span_logit, null_logit, char_start, char_end)``; the char offsets are
+        None when the window had no context token.
+    """
+    import torch
+
+    out = []
+    n_tok = start_logits.shape[1]
+    band = torch.ones(n_tok, n_tok, dtype=torch.bool).triu().tril(max_answer_tokens - 1)
+    for w in range(start_logits.shape[0]):
+        offs = offsets[w]
+        ctx = torch.zeros(n_tok, dtype=torch.bool)
+        idx = [i for i, o in enumerate(offs) if o is not None]
+        null = float(start_logits[w, 0] + end_logits[w, 0])
+        if not idx:
+            out.append((float("-inf"), null, None, None))
+            continue
+        ctx[idx] = True
+        s = start_logits[w].masked_fill(~ctx, float("-inf"))
+        e = end_logits[w].masked_fill(~ctx, float("-inf"))
+        scores = (s[:, None] + e[None, :]).masked_fill(~band, float("-inf"))
+        flat = int(torch.argmax(scores))
+        i, j = divmod(flat, n_tok)
+        out.append((float(scores[i, j]), null, offs[i][0], offs[j][1]))
+    return out
+
+
+def read_contexts(model, tokenizer, question: str, contexts: Sequence[str], cfg: ReaderConfig, batch_size: int = 16) -> list[tuple]:
+    """Best span per context, as ``(span_logit, null_logit, char_start, char_end)``.
+
+    The best span over a context's windows is kept; its null logit is the smallest null
+    logit over that context's windows (the window that best sees the answer decides).
+
+    Args:
+        model: a question-answering model returning ``start_logits``/``end_logits``.
+        tokenizer: its fast tokenizer.
+        question: the question.
+        contexts: passage texts.
+        cfg: window and span settings.
+        batch_size: windows per forward pass.
+
+    Returns:
+        One tuple per context; char offsets are into that context (None if it was empty).
+    """
+    import torch
+
+    results: list[tuple] = [(float("-inf"), 0.0, None, None) for _ in contexts]
+    nulls: list[float] = [float("inf") for _ in contexts]
+    if not contexts:
+        return results
+    enc = encode_windows(tokenizer, question, contexts, cfg)
+    n = len(enc["input_ids"])
+    with torch.inference_mode():
+        for b in range(0, n, batch_size):
+            sl = slice(b, b + batch_size)
+            mask = torch.tensor(enc["attention_mask"][sl])
+            width = int(mask.sum(1).max())
+            out = model(
+                input_ids=torch.tensor(enc["input_ids"][sl])[:, :width],
+                attention_mask=mask[:, :width],
+                token_type_ids=torch.tensor(enc["token_type_ids"][sl])[:, :width],
+            )
+            offs = [o + [None] * (width - len(o)) if len(o) < width else o[:width] for o in enc["offsets"][sl]]
+            spans = best_spans(out.start_logits.float(), out.end_logits.float(), offs, cfg.max_answer_tokens)
+            for k, sp in enumerate(spans):
+                ci = enc["context_index"][b + k]
+                nulls[ci] = min(nulls[ci], sp[1])
+                if sp[0] > results[ci][0] or results[ci][2] is None:
+                    results[ci] = sp
+    return [(r[0], nulls[i] if math.isfinite(nulls[i]) else r[1], r[2], r[3]) for i, r in enumerate(results)]
+
+
+def calibrated(margin: float, cfg: ReaderConfig) -> float:
+    """Probability that a span with this margin is right: ``sigmoid(a * margin + b)``.
+
+    Args:
+        margin: ``span_logit - null_logit``.
+        cfg: holds the fitted ``calib_a``/``calib_b``.
+
+    Returns:
+        A score in [0, 1].
+    """
+    if not math.isfinite(margin):
+        return 0.0 if margin < 0 else 1.0
+    z = cfg.calib_a * margin + cfg.calib_b
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    ez = math.exp(z)
+    return ez / (1.0 + ez)
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
+def _sentence_around(text: str, s: int, e: int) -> tuple[int, int]:
+    """The sentence(s) of ``text`` covering ``[s, e)`` (offsets into ``text``)."""
+    spans = split_sentences(text)
+    hit = [(a, b) for a, b in spans if a < e and b > s]
+    if not hit:
+        return s, e
+    return min(hit[0][0], s), max(hit[-1][1], e)
+
+
+class NeuralReader:
+    """Extractive span reader trained by ``qa.train_reader`` (implements ``qa.reader.Reader``).
+
+    Example:
+        >>> r = NeuralReader.load()                                  # doctest: +SKIP
+        >>> r.extract("who wrote it?", passages)[0].answer           # doctest: +SKIP
+    """
+
+    name = "neural"
+    _cache: dict[tuple[str, bool], "NeuralReader"] = {}
+
+    def __init__(self, model, tokenizer, config: ReaderConfig, path: Path, min_score: float = 0.02, batch_size: int = 16):
+        """Wrap a loaded model; use ``NeuralReader.load`` instead of calling this directly.
+
+        Args:
+            model: the question-answering model (eval mode).
+            tokenizer: its fast tokenizer.
+            config: inference settings and calibration.
+            path: folder the weights came from.
+            min_score: ``extract`` drops candidates scoring below this (near-certain
+                non-answers), so it returns [] when no passage answers at all.
+            batch_size: windows per forward pass.
+        """
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.path = Path(path)
+        self.min_score = min_score
+        self.batch_size = batch_size
+        self.load_seconds = 0.0
+
+    @property
+    def threshold(self) -> float:
+        """Score at or above which this reader's best candidate counts as an answer."""
+        return self.config.threshold
+
+    @classmethod
+    def load(cls, path: Path | str | None = None, quantize: bool = False, cached: bool = True) -> NeuralReader:
+        """Load the shipped reader (offline), verifying its SHA-256 checksums.
+
+        Args:
+            path: reader folder; defaults to ``qa/models/reader``.
+            quantize: apply int8 dynamic quantisation to the Linear layers (faster on CPU, but
+                about 7 F1 points worse on held-out data, so off by default).
+            cached: reuse an already loaded reader for the same folder.
+
+        Returns:
+            The reader.
+
+        Raises:
+            FileNotFoundError: the weights are not installed.
+            ReaderIntegrityError: a file does not match ``SHA256SUMS``.
+        """
+        d = Path(path) if path is not None else MODEL_DIR
+        key = (str(d.resolve()), quantize)
+        if cached and key in cls._cache:
+            return cls._cache[key]
+        if not is_available(d):
+            raise FileNotFoundError(
+                f"the neural reader is not installed in {d} (needs {WEIGHTS_FILE}, {CHECKSUM_FILE}, {READER_CONFIG_FILE}, "
+                "config.json, tokenizer.json). Reinstall the package or train it with `python -m qa.train_reader`; "
+                "or use reader='sentence'."
+            )
+        verify_checksums(d)
+        import torch
+        from safetensors.torch import load_file
+        from transformers import AutoConfig, AutoModelForQuestionAnswering
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        t0 = time.perf_counter()
+        mcfg = AutoConfig.from_pretrained(str(d), local_files_only=True)
+        model = AutoModelForQuestionAnswering.from_config(mcfg)
+        state = {k: v.float() for k, v in load_file(str(d / WEIGHTS_FILE)).items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.endswith("position_ids")]
+        if missing or unexpected:
+            raise ReaderIntegrityError(
+                f"reader weights in {d} do not fit the model (missing {missing[:3]}, unexpected {list(unexpected)[:3]}); "
+                "retrain with `python -m qa.train_reader`."
+            )
+        model.eval()
+        if quantize:
+            with warnings.catch_warnings():  # torch marks eager quantisation deprecated; it still works in 2.13
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        cfg = ReaderConfig.from_dict(json.loads((d / READER_CONFIG_FILE).read_text()))
+        reader = cls(model, load_tokenizer(d), cfg, d)
+        reader.load_seconds = time.perf_counter() - t0
+        if cached:
+            cls._cache[key] = reader
+        return reader
+
+    def score_passages(self, question: str, passages: Sequence[Passage]) -> list[PassageReading]:
+        """Read every passage: best span, raw logits and calibrated score, in input order.
+
+        Args:
+            question: the question.
+            passages: retrieved passages.
+
+        Returns:
+            One ``PassageReading`` per passage (same order). Fuse ``score`` (probability the
+            span is right) or ``margin`` (span minus no-answer logit) with retrieval scores.
+        """
+        texts = [p.text for p in passages]
+        raw = read_contexts(self.model, self.tokenizer, question, texts, self.config, self.batch_size)
+        out = []
+        for p, (span_logit, null_logit, s, e) in zip(passages, raw):
+            if s is None:
+                out.append(PassageReading(p, None, None, "", span_logit, null_logit, 0.0))
+                continue
+            s, e = _trim(p.text, s, e)
+            score = calibrated(span_logit - null_logit, self.config)
+            out.append(PassageReading(p, p.start + s, p.start + e, p.text[s:e], span_logit, null_logit, score))
+        return out
+
+    def extract(self, question: str, passages: Sequence[Passage]) -> list[Candidate]:
+        """Candidates (one best span per passage), best first, scores in [0, 1].
+
+        Args:
+            question: the question.
+            passages: retrieved passages.
+
+        Returns:
+            Candidates scoring at least ``min_score``, best first; [] when none does.
+        """
+        cands = []
+        for r in self.score_passages(question, passages):
+            if r.answer_start is None or r.answer_end <= r.answer_start or r.score < self.min_score:
+                continue
+            p = r.passage
+            s, e = r.answer_start - p.start, r.answer_end - p.start
+            ss, se = _sentence_around(p.text, s, e)
+            cands.append(
+                Candidate(
+                    passage=p,
+                    sentence_start=p.start + ss,
+                    sentence_end=p.start + se,
+                    sentence=p.text[ss:se],
+                    answer_start=r.answer_start,
+                    answer_end=r.answer_end,
+                    answer=r.answer,
+                    score=r.score,
+                    reader=self.name,
+                )
+            )
+        cands.sort(key=lambda c: c.score, reverse=True)
+        return cands

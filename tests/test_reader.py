@@ -1,0 +1,162 @@
+"""The trained neural reader: shipped weights, checksums, span extraction, abstention, training."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa import neural
+from qa.neural import MODEL_DIR, NeuralReader, ReaderIntegrityError, is_available, verify_checksums
+from qa.types import Passage
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa-train"
+
+
+def _passage(text: str, doc_prefix: str = "", chunk_id: int = 0) -> tuple[str, Passage]:
+    """A document ``doc_prefix + text`` and the passage covering ``text`` inside it."""
+    doc = doc_prefix + text
+    start = len(doc_prefix)
+    return doc, Passage(chunk_id=chunk_id, source=f"doc{chunk_id}.txt", start=start, end=len(doc), text=text, score=0.5)
+
+
+@pytest.fixture(scope="module")
+def reader() -> NeuralReader:
+    assert is_available(), "qa/models/reader is missing: run `python -m qa.train_reader`"
+    return NeuralReader.load()
+
+
+def test_shipped_weights_pass_checksum_and_are_small():
+    verify_checksums(MODEL_DIR)
+    size = (MODEL_DIR / "model.safetensors").stat().st_size
+    assert size < 50 * 1024 * 1024
+    cfg = json.loads((MODEL_DIR / "reader.json").read_text())
+    assert 0 < cfg["calib_a"] and 0 <= cfg["threshold"] <= 1
+
+
+def test_corrupted_copy_is_refused(tmp_path):
+    bad = tmp_path / "reader"
+    shutil.copytree(MODEL_DIR, bad)
+    weights = bad / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ReaderIntegrityError, match="(?i)reinstall|retrain"):
+        NeuralReader.load(bad, cached=False)
+
+
+def test_missing_weights_say_what_to_do(tmp_path):
+    assert not is_available(tmp_path)
+    with pytest.raises(FileNotFoundError, match="train_reader"):
+        NeuralReader.load(tmp_path, cached=False)
+
+
+@pytest.mark.parametrize(
+    "question,text,expected",
+    [
+        (
+            "When was the Eiffel Tower completed?",
+            "The Eiffel Tower is a wrought-iron lattice tower in Paris. It was completed in 1889 and was designed "
+            "by the engineering company of Gustave Eiffel. It is 330 metres tall.",
+            "1889",
+        ),
+        (
+            "Who designed the bridge?",
+            "The old bridge was closed for repairs last winter. The new bridge, which opened in 2004, was designed "
+            "by the architect Maria Lopez. Traffic across the river doubled after it opened.",
+            "Maria Lopez",
+        ),
+        (
+            "What is the capital of Australia?",
+            "Australia is a country in the southern hemisphere. Its largest city is Sydney, but the capital of "
+            "Australia is Canberra, which was chosen as a compromise between Sydney and Melbourne.",
+            "Canberra",
+        ),
+    ],
+)
+def test_finds_answer_span_with_exact_offsets(reader, question, text, expected):
+    doc, p = _passage(text, doc_prefix="Header line.\n\n")
+    cands = reader.extract(question, [p])
+    assert cands, "the reader should answer"
+    best = cands[0]
+    assert expected in best.answer
+    assert len(best.answer) <= len(expected) + 12
+    assert doc[best.answer_start : best.answer_end] == best.answer
+    assert doc[best.sentence_start : best.sentence_end] == best.sentence
+    assert best.sentence_start <= best.answer_start < best.answer_end <= best.sentence_end
+    assert 0.2 < best.score <= 1.0 and best.reader == "neural"
+
+
+def test_prefers_the_passage_that_answers(reader):
+    _, p1 = _passage("Bananas are rich in potassium and are grown in tropical regions around the world.", chunk_id=1)
+    _, p2 = _passage("The Treaty of Westphalia was signed in 1648, ending the Thirty Years' War in Europe.", chunk_id=2)
+    cands = reader.extract("In what year was the Treaty of Westphalia signed?", [p1, p2])
+    assert cands and cands[0].passage.chunk_id == 2 and "1648" in cands[0].answer
+    readings = reader.score_passages("In what year was the Treaty of Westphalia signed?", [p1, p2])
+    assert [r.passage.chunk_id for r in readings] == [1, 2]
+    assert readings[1].margin > readings[0].margin
+    assert readings[1].score > readings[0].score
+
+
+@pytest.mark.parametrize(
+    "question,text",
+    [
+        (
+            "Who won the 1998 World Cup?",
+            "Sourdough bread is made by fermenting dough with wild yeast and lactic acid bacteria. "
+            "The starter is fed with flour and water every day.",
+        ),
+        (
+            "What is the boiling point of mercury?",
+            "The committee meets on the first Monday of every month. Minutes are published on the website "
+            "one week after each meeting.",
+        ),
+    ],
+)
+def test_abstains_when_passage_does_not_answer(reader, question, text):
+    _, p = _passage(text)
+    (reading,) = reader.score_passages(question, [p])
+    assert reading.score < reader.config.threshold
+    assert all(c.score < reader.config.threshold for c in reader.extract(question, [p]))
+
+
+def test_long_passage_is_read_in_windows(reader):
+    filler = " ".join(f"Paragraph {i} talks about the weather in a town with no name." for i in range(60))
+    text = filler + " The lighthouse keeper was named Thomas Hardwick. " + filler
+    _, p = _passage(text)
+    cands = reader.extract("What was the name of the lighthouse keeper?", [p])
+    assert cands and "Hardwick" in cands[0].answer
+    assert text[cands[0].answer_start - p.start : cands[0].answer_end - p.start] == cands[0].answer
+
+
+def test_empty_input(reader):
+    assert reader.extract("anything?", []) == []
+
+
+@pytest.mark.skipif(not DATA_DIR.is_dir(), reason="training data not present")
+def test_tiny_training_run_changes_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    from qa import train_reader
+
+    out, work = tmp_path / "reader", tmp_path / "work"
+    rc = train_reader.main(
+        ["--limit", "12", "--max-steps", "2", "--batch-size", "4", "--out", str(out), "--work", str(work),
+         "--eval-limit", "3", "--log-every", "1", "--data-dir", str(DATA_DIR)]
+    )
+    assert rc == 0
+    assert is_available(out)
+    verify_checksums(out)
+    trained = load_file(str(work / "checkpoint" / "model.safetensors"))
+    base = load_file(str(train_reader.base_model_dir() / "model.safetensors"))
+    key = "encoder.layer.0.attention.self.query.weight"
+    tkey = next(k for k in trained if k.endswith(key))
+    bkey = next(k for k in base if k.endswith(key))
+    assert not bool((trained[tkey] - base[bkey].float()).abs().max() == 0)
+    state = json.loads((work / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 2
+    loaded = NeuralReader.load(out, cached=False)
+    assert isinstance(loaded.extract("What?", [_passage("Some text here.")[1]]), list)
+    assert neural.ReaderConfig.from_dict(json.loads((out / "reader.json").read_text())).max_answer_tokens == 30
