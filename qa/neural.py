@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from qa.sentences import split_sentences
+from qa.sentences import split_sentences, strip_span
 from qa.types import Candidate, Passage
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -342,14 +342,6 @@ def calibrated(margin: float, cfg: ReaderConfig) -> float:
     return ez / (1.0 + ez)
 
 
-def _trim(text: str, s: int, e: int) -> tuple[int, int]:
-    while s < e and text[s].isspace():
-        s += 1
-    while e > s and text[e - 1].isspace():
-        e -= 1
-    return s, e
-
-
 def _sentence_around(text: str, s: int, e: int) -> tuple[int, int]:
     """The sentence(s) of ``text`` covering ``[s, e)`` (offsets into ``text``)."""
     spans = split_sentences(text)
@@ -470,7 +462,7 @@ class NeuralReader:
             if s is None:
                 out.append(PassageReading(p, None, None, "", span_logit, null_logit, 0.0))
                 continue
-            s, e = _trim(p.text, s, e)
+            s, e = strip_span(p.text, s, e)
             score = calibrated(span_logit - null_logit, self.config)
             out.append(PassageReading(p, p.start + s, p.start + e, p.text[s:e], span_logit, null_logit, score))
         return out

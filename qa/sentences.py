@@ -39,10 +39,16 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     return spans
 
 
-def _append(text: str, spans: list[tuple[int, int]], s: int, e: int) -> None:
+def strip_span(text: str, s: int, e: int) -> tuple[int, int]:
+    """``(s, e)`` narrowed so ``text[s:e]`` has no white space at either end."""
     while s < e and text[s].isspace():
         s += 1
     while e > s and text[e - 1].isspace():
         e -= 1
+    return s, e
+
+
+def _append(text: str, spans: list[tuple[int, int]], s: int, e: int) -> None:
+    s, e = strip_span(text, s, e)
     if e > s:
         spans.append((s, e))
