@@ -12,11 +12,27 @@ from __future__ import annotations
 import threading
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from index import Index
-from qa.engine import DEFAULT_INDEX_DIR, Engine, QuestionError, answer_from_context
 from qa.settings import QASettings
 from qa.types import Answer, Candidate, Citation, Passage
+
+if TYPE_CHECKING:
+    from index import Index
+    from qa.engine import DEFAULT_INDEX_DIR, Engine, QuestionError, answer_from_context
+
+# The engine (and with it FAISS, bm25s and the embedder) is imported on first use, so
+# `qa.neural` and `python -m qa.train_reader` run where only torch and transformers are.
+_ENGINE_NAMES = ("DEFAULT_INDEX_DIR", "Engine", "QuestionError", "answer_from_context")
+
+
+def __getattr__(name: str):
+    if name in _ENGINE_NAMES:
+        from qa import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'qa' has no attribute {name!r}")
+
 
 __all__ = [
     "Answer", "Candidate", "Citation", "DEFAULT_INDEX_DIR", "Engine", "Passage", "QASettings", "QuestionError",
@@ -30,6 +46,9 @@ _engines_lock = threading.Lock()
 
 def default_engine(index: Index | str | Path | None = None) -> Engine:
     """A shared Engine per index (path or opened Index; the default index over seeds/ when None)."""
+    from index import Index
+    from qa.engine import Engine
+
     with _engines_lock:
         if isinstance(index, Index):
             if index not in _engines_by_index:

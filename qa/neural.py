@@ -56,6 +56,11 @@ class ReaderConfig:
         calib_a: slope of the margin-to-probability calibration.
         calib_b: intercept of the margin-to-probability calibration.
         threshold: score at or above which a candidate counts as found.
+        agree_margin: when the rule-based extractor (``qa.extract.extract_span``) finds a
+            span of the asked type ("who is X?" -> the title before the name, "when" -> a
+            date, ...) in the sentence of the neural answer, and the neural span logit of
+            that span is within this many logits of the best, the typed span wins. 0 turns
+            it off. Chosen on qa-train's held-out slice (docs/READER.md).
     """
 
     max_length: int = 256
@@ -65,6 +70,7 @@ class ReaderConfig:
     calib_a: float = 0.5
     calib_b: float = 0.0
     threshold: float = 0.5
+    agree_margin: float = 0.0
 
     @classmethod
     def from_dict(cls, d: dict) -> ReaderConfig:
@@ -242,47 +248,134 @@ def encode_windows(tokenizer, question: str, contexts: Sequence[str], cfg: Reade
     }
 
 
-def best_spans(start_logits, end_logits, offsets: list[list], max_answer_tokens: int) -> list[tuple]:
-    """The best legal span of each window.
+@dataclass(frozen=True)
+class WindowLogits:
+    """Start/end logits of one window over a context, with each token's character offsets
+    into that context (None for question, special and padding tokens)."""
+
+    start: object  # torch.Tensor (tokens,)
+    end: object  # torch.Tensor (tokens,)
+    offsets: list
+
+    @property
+    def null_logit(self) -> float:
+        """Start + end logit of [CLS]: the window's evidence for "no answer here"."""
+        return float(self.start[0] + self.end[0])
+
+
+def best_span(window: WindowLogits, max_answer_tokens: int) -> tuple:
+    """The best legal span of one window.
 
     Args:
-        start_logits: (windows, tokens) tensor.
-        end_logits: (windows, tokens) tensor.
-        offsets: per window, per token: (char_start, char_end) for context tokens, else None.
+        window: the window's logits and offsets.
         max_answer_tokens: longest span allowed.
 
     Returns:
-        Per window ``(span_logit, null_logit, char_start, char_end)``; the char offsets are
-        None when the window had no context token.
+        ``(span_logit, char_start, char_end)``; ``(-inf, None, None)`` when the window
+        has no context token.
     """
     import torch
 
-    out = []
-    n_tok = start_logits.shape[1]
-    band = torch.ones(n_tok, n_tok, dtype=torch.bool).triu().tril(max_answer_tokens - 1)
-    for w in range(start_logits.shape[0]):
-        offs = offsets[w]
-        ctx = torch.zeros(n_tok, dtype=torch.bool)
-        idx = [i for i, o in enumerate(offs) if o is not None]
-        null = float(start_logits[w, 0] + end_logits[w, 0])
-        if not idx:
-            out.append((float("-inf"), null, None, None))
+    offs = window.offsets
+    idx = [i for i, o in enumerate(offs) if o is not None]
+    if not idx:
+        return float("-inf"), None, None
+    lo, hi = idx[0], idx[-1] + 1  # context tokens are contiguous
+    s = window.start[lo:hi]
+    e = window.end[lo:hi]
+    n = hi - lo
+    band = torch.ones(n, n, dtype=torch.bool).triu().tril(max_answer_tokens - 1)
+    scores = (s[:, None] + e[None, :]).masked_fill(~band, float("-inf"))
+    flat = int(torch.argmax(scores))
+    i, j = divmod(flat, n)
+    return float(scores[i, j]), offs[lo + i][0], offs[lo + j][1]
+
+
+def span_logit(windows: Sequence[WindowLogits], char_start: int, char_end: int, max_answer_tokens: int) -> tuple | None:
+    """The reader's logit for a given character span (its best over the windows that hold it).
+
+    Args:
+        windows: one context's windows.
+        char_start: span start in the context.
+        char_end: span end in the context.
+        max_answer_tokens: longest span allowed.
+
+    Returns:
+        ``(span_logit, token_aligned_start, token_aligned_end)``, or None when no window
+        holds the whole span within ``max_answer_tokens`` word pieces.
+    """
+    best = None
+    for w in windows:
+        idx = [i for i, o in enumerate(w.offsets) if o is not None]
+        if not idx or w.offsets[idx[0]][0] > char_start or w.offsets[idx[-1]][1] < char_end:
             continue
-        ctx[idx] = True
-        s = start_logits[w].masked_fill(~ctx, float("-inf"))
-        e = end_logits[w].masked_fill(~ctx, float("-inf"))
-        scores = (s[:, None] + e[None, :]).masked_fill(~band, float("-inf"))
-        flat = int(torch.argmax(scores))
-        i, j = divmod(flat, n_tok)
-        out.append((float(scores[i, j]), null, offs[i][0], offs[j][1]))
-    return out
+        i = next((k for k in idx if w.offsets[k][1] > char_start), None)
+        j = next((k for k in reversed(idx) if w.offsets[k][0] < char_end), None)
+        if i is None or j is None or j < i or j - i + 1 > max_answer_tokens:
+            continue
+        val = float(w.start[i] + w.end[j])
+        if best is None or val > best[0]:
+            best = (val, w.offsets[i][0], w.offsets[j][1])
+    return best
+
+
+def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: ReaderConfig, batch_size: int = 16) -> list[list[WindowLogits]]:
+    """Run the model over every window of every context.
+
+    Args:
+        model: a question-answering model returning ``start_logits``/``end_logits``.
+        tokenizer: its fast tokenizer.
+        question: the question.
+        contexts: passage texts.
+        cfg: window settings.
+        batch_size: windows per forward pass.
+
+    Returns:
+        Per context, its windows' logits (on the CPU, float32).
+    """
+    import torch
+
+    out_windows: list[list[WindowLogits]] = [[] for _ in contexts]
+    if not contexts:
+        return out_windows
+    enc = encode_windows(tokenizer, question, contexts, cfg)
+    n = len(enc["input_ids"])
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        for b in range(0, n, batch_size):
+            sl = slice(b, b + batch_size)
+            mask = torch.tensor(enc["attention_mask"][sl])
+            width = int(mask.sum(1).max())
+            out = model(
+                input_ids=torch.tensor(enc["input_ids"][sl])[:, :width].to(device),
+                attention_mask=mask[:, :width].to(device),
+                token_type_ids=torch.tensor(enc["token_type_ids"][sl])[:, :width].to(device),
+            )
+            starts, ends = out.start_logits.float().cpu(), out.end_logits.float().cpu()
+            for k, offs in enumerate(enc["offsets"][sl]):
+                offs = offs + [None] * (width - len(offs)) if len(offs) < width else offs[:width]
+                out_windows[enc["context_index"][b + k]].append(WindowLogits(starts[k], ends[k], offs))
+    return out_windows
+
+
+def best_of_windows(windows: Sequence[WindowLogits], max_answer_tokens: int) -> tuple:
+    """A context's best span over its windows, as ``(span_logit, null_logit, char_start, char_end)``.
+
+    The best span over the windows is kept; the null logit is the smallest over the windows
+    (the window that best sees the answer decides).
+    """
+    result: tuple = (float("-inf"), 0.0, None, None)
+    null = float("inf")
+    for w in windows:
+        null = min(null, w.null_logit)
+        logit, s, e = best_span(w, max_answer_tokens)
+        if logit > result[0] or result[2] is None:
+            result = (logit, 0.0, s, e)
+    return (result[0], null if math.isfinite(null) else 0.0, result[2], result[3])
 
 
 def read_contexts(model, tokenizer, question: str, contexts: Sequence[str], cfg: ReaderConfig, batch_size: int = 16) -> list[tuple]:
     """Best span per context, as ``(span_logit, null_logit, char_start, char_end)``.
-
-    The best span over a context's windows is kept; its null logit is the smallest null
-    logit over that context's windows (the window that best sees the answer decides).
 
     Args:
         model: a question-answering model returning ``start_logits``/``end_logits``.
@@ -295,32 +388,36 @@ def read_contexts(model, tokenizer, question: str, contexts: Sequence[str], cfg:
     Returns:
         One tuple per context; char offsets are into that context (None if it was empty).
     """
-    import torch
+    windows = read_windows(model, tokenizer, question, contexts, cfg, batch_size)
+    return [best_of_windows(w, cfg.max_answer_tokens) for w in windows]
 
-    results: list[tuple] = [(float("-inf"), 0.0, None, None) for _ in contexts]
-    nulls: list[float] = [float("inf") for _ in contexts]
-    if not contexts:
-        return results
-    enc = encode_windows(tokenizer, question, contexts, cfg)
-    n = len(enc["input_ids"])
-    with torch.inference_mode():
-        for b in range(0, n, batch_size):
-            sl = slice(b, b + batch_size)
-            mask = torch.tensor(enc["attention_mask"][sl])
-            width = int(mask.sum(1).max())
-            out = model(
-                input_ids=torch.tensor(enc["input_ids"][sl])[:, :width],
-                attention_mask=mask[:, :width],
-                token_type_ids=torch.tensor(enc["token_type_ids"][sl])[:, :width],
-            )
-            offs = [o + [None] * (width - len(o)) if len(o) < width else o[:width] for o in enc["offsets"][sl]]
-            spans = best_spans(out.start_logits.float(), out.end_logits.float(), offs, cfg.max_answer_tokens)
-            for k, sp in enumerate(spans):
-                ci = enc["context_index"][b + k]
-                nulls[ci] = min(nulls[ci], sp[1])
-                if sp[0] > results[ci][0] or results[ci][2] is None:
-                    results[ci] = sp
-    return [(r[0], nulls[i] if math.isfinite(nulls[i]) else r[1], r[2], r[3]) for i, r in enumerate(results)]
+
+def typed_alternative(question: str, text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The rule-based extractor's span of the asked type in the sentence holding ``text[start:end]``.
+
+    Args:
+        question: the question.
+        text: the passage text.
+        start: neural answer start in ``text``.
+        end: neural answer end in ``text``.
+
+    Returns:
+        ``(start, end)`` in ``text`` of a typed span ("who is X?" -> title, "when" -> date,
+        "how many" -> number, "who"/"where" -> a name), or None.
+    """
+    import re
+
+    from qa.extract import extract_span, question_terms, question_type
+
+    qtype = question_type(question)
+    if qtype == "other":
+        return None
+    ss, se = _sentence_around(text, start, end)
+    q_words = {w.lower() for w in re.findall(r"[^\W_]+", question)}
+    span, typed = extract_span(question, text[ss:se], set(question_terms(question)), q_words, qtype)
+    if span is None or not typed:
+        return None
+    return ss + span[0], ss + span[1]
 
 
 def calibrated(margin: float, cfg: ReaderConfig) -> float:
@@ -423,7 +520,9 @@ class NeuralReader:
         hf_logging.set_verbosity_error()
         t0 = time.perf_counter()
         mcfg = AutoConfig.from_pretrained(str(d), local_files_only=True)
-        model = AutoModelForQuestionAnswering.from_config(mcfg)
+        # fp32 whatever dtype config.json records: the weights are stored in fp16, and fp16
+        # matrix products on a CPU are many times slower than fp32 ones.
+        model = AutoModelForQuestionAnswering.from_config(mcfg, dtype=torch.float32).float()
         state = {k: v.float() for k, v in load_file(str(d / WEIGHTS_FILE)).items()}
         missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.endswith("position_ids")]
@@ -456,16 +555,30 @@ class NeuralReader:
             span is right) or ``margin`` (span minus no-answer logit) with retrieval scores.
         """
         texts = [p.text for p in passages]
-        raw = read_contexts(self.model, self.tokenizer, question, texts, self.config, self.batch_size)
+        windows = read_windows(self.model, self.tokenizer, question, texts, self.config, self.batch_size)
         out = []
-        for p, (span_logit, null_logit, s, e) in zip(passages, raw):
+        for p, wins in zip(passages, windows):
+            logit, null_logit, s, e = best_of_windows(wins, self.config.max_answer_tokens)
             if s is None:
-                out.append(PassageReading(p, None, None, "", span_logit, null_logit, 0.0))
+                out.append(PassageReading(p, None, None, "", logit, null_logit, 0.0))
                 continue
+            if self.config.agree_margin > 0:
+                logit, s, e = self._agree(question, p.text, wins, logit, s, e)
             s, e = strip_span(p.text, s, e)
-            score = calibrated(span_logit - null_logit, self.config)
-            out.append(PassageReading(p, p.start + s, p.start + e, p.text[s:e], span_logit, null_logit, score))
+            score = calibrated(logit - null_logit, self.config)
+            out.append(PassageReading(p, p.start + s, p.start + e, p.text[s:e], logit, null_logit, score))
         return out
+
+    def _agree(self, question: str, text: str, windows: Sequence[WindowLogits], logit: float, s: int, e: int) -> tuple:
+        """Prefer the typed rule-based span when the model scores it nearly as high
+        (``ReaderConfig.agree_margin``); returns ``(span_logit, start, end)``."""
+        alt = typed_alternative(question, text, s, e)
+        if alt is None or alt == (s, e):
+            return logit, s, e
+        scored = span_logit(windows, alt[0], alt[1], self.config.max_answer_tokens)
+        if scored is None or scored[0] < logit - self.config.agree_margin:
+            return logit, s, e
+        return scored
 
     def extract(self, question: str, passages: Sequence[Passage]) -> list[Candidate]:
         """Candidates (one best span per passage), best first, scores in [0, 1].

@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-score", type=float, default=None,
                    help="abstention threshold for the headline figures (default: the reader's own, as the engine uses)")
     p.add_argument("--top-k", type=int, default=None, help="passages read per question (default: the engine's)")
+    p.add_argument("--fusion-weight", type=float, default=None,
+                   help="weight of the reader's score against retrieval when ranking passages' answers "
+                        "(default: the engine's, QASettings.fusion_weight)")
     p.add_argument("--limit", type=int, default=None, help="evaluate a random sample of N questions (queries for --beir)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample and --add-unanswerable (default 0)")
     p.add_argument("--add-unanswerable", type=float, default=0.0, metavar="FRACTION",
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = EvalConfig(
             mode="closed" if args.closed else "open", reader=args.reader, min_score=args.min_score, top_k=args.top_k,
-            limit=args.limit, seed=args.seed, index=args.index, index_cache=args.index_cache,
+            fusion_weight=args.fusion_weight, limit=args.limit, seed=args.seed, index=args.index, index_cache=args.index_cache,
             add_unanswerable=args.add_unanswerable, heldout_per_mille=args.heldout_only,
             progress=not args.quiet,
         )

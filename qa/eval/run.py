@@ -41,6 +41,7 @@ class EvalConfig:
         min_score: the abstention threshold the headline figures use; None uses the reader's own
             (``reader.threshold``, as the engine does when ``QASettings.min_score`` is None).
         top_k: passages read per question; None uses the engine's default.
+        fusion_weight: the engine's ``QASettings.fusion_weight`` for this run; None: its default.
         limit: evaluate a random sample of this many questions (None: all).
         seed: seed of that sample (and of ``add_unanswerable``).
         index: an existing index folder to answer from (open mode); None builds one from the test set.
@@ -58,6 +59,7 @@ class EvalConfig:
     reader: str = "auto"
     min_score: float | None = None
     top_k: int | None = None
+    fusion_weight: float | None = None
     limit: int | None = None
     seed: int = 0
     index: str | None = None
@@ -85,7 +87,9 @@ class EvalConfig:
         """The engine settings for the pass: every question answered (min_score 0)."""
         base = QASettings(reader=self.reader)
         top_k = self.top_k if self.top_k is not None else base.top_k
-        return replace(base, min_score=0.0, top_k=top_k, retrieve_k=max(base.retrieve_k, top_k, max(RECALL_KS)))
+        fusion = self.fusion_weight if self.fusion_weight is not None else base.fusion_weight
+        return replace(base, min_score=0.0, top_k=top_k, retrieve_k=max(base.retrieve_k, top_k, max(RECALL_KS)),
+                       fusion_weight=fusion)
 
 
 @dataclass(frozen=True)

