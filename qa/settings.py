@@ -21,8 +21,7 @@ class QASettings:
             when ranking candidates from different passages (BERTserini-style linear fusion);
             1.0 ranks by the reader alone.
         reader: "sentence" (rule-based span extraction), "neural" (the trained reader),
-            or "auto" (neural when its weights are installed, else sentence). Default "sentence":
-            the trained reader is opt-in until it beats the rule-based one on the seed questions.
+            or "auto" (the default: neural when its weights are installed, else sentence).
         max_question_chars: longer questions are refused with a clear error.
     """
 
@@ -31,7 +30,7 @@ class QASettings:
     rrf_k: int = 60
     min_score: float | None = None
     fusion_weight: float = 0.8
-    reader: str = "sentence"
+    reader: str = "auto"
     max_question_chars: int = 2000
 
     def __post_init__(self) -> None:

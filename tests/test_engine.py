@@ -126,3 +126,39 @@ def test_engine_is_safe_from_several_threads(seed_engine):
         answers = list(pool.map(seed_engine.ask, questions))
     assert [a.text for a in answers[:3]] == ["State Department official", "a Chinese telecom company", ""]
     assert [a.text for a in answers] == [a.text for a in answers[:3]] * 3
+
+
+# ---- the default reader (the trained one) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def default_engine(seed_index):
+    return Engine(seed_index)  # default settings: reader "auto", the shipped neural reader
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("who is Rob Strayer?", "State Department official"),
+        ("Who is Garrett Marquis?", "National Security Council spokesman"),
+        ("What was MWC Barcelona formerly known as?", "Mobile World Congress"),
+    ],
+)
+def test_default_reader_answers_seed_questions(default_engine, question, expected):
+    answer = default_engine.ask(question)
+    assert answer.reader == "neural"
+    assert answer.found and answer.text == expected
+    top = answer.citations[0]
+    assert top.answer_start is not None and top.quote.count(expected) >= 1
+    assert_citations_hold(answer)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Who is the chief executive of Nokia?", "What is the capital of France?", "When was Apple founded?"],
+)
+def test_default_reader_abstains_when_documents_are_silent(default_engine, question):
+    answer = default_engine.ask(question)
+    assert not answer.found and answer.text == ""
+    assert answer.citations, "the closest passages are still cited"
+    assert_citations_hold(answer)

@@ -12,8 +12,6 @@ from qa import neural
 from qa.neural import MODEL_DIR, NeuralReader, ReaderIntegrityError, is_available, verify_checksums
 from qa.types import Passage
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa-train"
-
 
 def _passage(text: str, doc_prefix: str = "", chunk_id: int = 0) -> tuple[str, Passage]:
     """A document ``doc_prefix + text`` and the passage covering ``text`` inside it."""
@@ -135,16 +133,70 @@ def test_empty_input(reader):
     assert reader.extract("anything?", []) == []
 
 
-@pytest.mark.skipif(not DATA_DIR.is_dir(), reason="training data not present")
+def test_span_logit_of_the_best_span_is_the_best_logit(reader):
+    text = ("The Eiffel Tower is a wrought-iron lattice tower in Paris. It was completed in 1889 and was designed "
+            "by the engineering company of Gustave Eiffel.")
+    (wins,) = neural.read_windows(reader.model, reader.tokenizer, "When was the tower completed?", [text], reader.config)
+    logit, _, s, e = neural.best_of_windows(wins, reader.config.max_answer_tokens)
+    scored = neural.span_logit(wins, s, e, reader.config.max_answer_tokens)
+    assert scored is not None and scored[1:] == (s, e) and scored[0] == pytest.approx(logit)
+    other = neural.span_logit(wins, text.index("Paris"), text.index("Paris") + 5, reader.config.max_answer_tokens)
+    assert other is not None and other[0] < logit
+    assert neural.span_logit(wins, 0, len(text), reader.config.max_answer_tokens) is None  # longer than 30 pieces
+
+
+def test_typed_span_wins_only_within_the_agreement_margin(reader):
+    text = ("“We are raising it at the highest diplomatic levels,” said State Department official Rob Strayer at an "
+            "event at the Center for Strategic and International Studies.")
+    alt = neural.typed_alternative("who is Rob Strayer?", text, text.index("State"), text.index("State") + 16)
+    assert alt is not None and text[alt[0]:alt[1]] == "State Department official"
+    _, p = _passage(text)
+    off = NeuralReader(reader.model, reader.tokenizer, neural.ReaderConfig(**{**reader.config.__dict__, "agree_margin": 0.0}),
+                       reader.path)
+    wide = NeuralReader(reader.model, reader.tokenizer, neural.ReaderConfig(**{**reader.config.__dict__, "agree_margin": 50.0}),
+                        reader.path)
+    (r_off,) = off.score_passages("who is Rob Strayer?", [p])
+    (r_wide,) = wide.score_passages("who is Rob Strayer?", [p])
+    assert r_wide.answer == "State Department official"
+    assert r_wide.span_logit <= r_off.span_logit  # the typed span never scores above the model's best
+    assert text[r_wide.answer_start - p.start : r_wide.answer_end - p.start] == r_wide.answer
+
+
+def _tiny_training_set(folder: Path) -> Path:
+    """The file names qa.train_reader reads, each holding a few hand-made questions."""
+    folder.mkdir()
+    contexts = [
+        ("The Eiffel Tower in Paris was completed in 1889 and designed by the company of Gustave Eiffel. "
+         "It is 330 metres tall and was the tallest structure in the world until 1930.",
+         [("When was the Eiffel Tower completed?", "1889"), ("Whose company designed the tower?", "Gustave Eiffel"),
+          ("How tall is the Eiffel Tower?", "330 metres")]),
+        ("Canberra is the capital of Australia. It was chosen in 1908 as a compromise between Sydney and "
+         "Melbourne, the two largest cities, and lies in the Australian Capital Territory.",
+         [("What is the capital of Australia?", "Canberra"), ("When was Canberra chosen?", "1908"),
+          ("Which two cities was Canberra a compromise between?", "Sydney and Melbourne")]),
+    ]
+    from qa.train_reader import DEFAULT_FILES
+
+    for n, name in enumerate(DEFAULT_FILES):
+        paragraphs = []
+        for c, (ctx, qas) in enumerate(contexts):
+            paragraphs.append({"context": ctx, "qas": [
+                {"id": f"{n}-{c}-{k}", "question": q, "answers": [{"text": a, "answer_start": ctx.index(a)}]}
+                for k, (q, a) in enumerate(qas)]})
+        (folder / name).write_text(json.dumps({"version": "tiny", "data": [{"title": name, "paragraphs": paragraphs}]}))
+    return folder
+
+
 def test_tiny_training_run_changes_weights(tmp_path):
     from safetensors.torch import load_file
 
     from qa import train_reader
 
     out, work = tmp_path / "reader", tmp_path / "work"
+    data = _tiny_training_set(tmp_path / "data")
     rc = train_reader.main(
         ["--limit", "12", "--max-steps", "2", "--batch-size", "4", "--out", str(out), "--work", str(work),
-         "--eval-limit", "3", "--log-every", "1", "--data-dir", str(DATA_DIR)]
+         "--eval-limit", "3", "--log-every", "1", "--data-dir", str(data), "--device", "cpu"]
     )
     assert rc == 0
     assert is_available(out)
