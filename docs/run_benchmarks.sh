@@ -3,10 +3,11 @@
 #
 #   docs/run_benchmarks.sh                 # all stages, full test sets (hours on a 2-core CPU)
 #   LIMIT=300 docs/run_benchmarks.sh       # a random sample of 300 questions per SQuAD run (seed SEED)
-#   docs/run_benchmarks.sh seed scifact    # only some stages: seed scifact v11-open v11-closed threshold v20
+#   docs/run_benchmarks.sh seed scifact    # only some stages: seed scifact reader v11-open v11-closed baseline threshold v20
 #
 # Environment: LIMIT (questions per SQuAD run; empty = all), SEED (default 0), READER
-# (sentence|neural|auto, default auto), DATA (default ../shared/data next to the repo),
+# (sentence|neural|auto, default neural), BASELINE_LIMIT (questions of the sentence-reader
+# baseline run, default 1000), DATA (default ../shared/data next to the repo),
 # THRESHOLD_SET (SQuAD-format file to choose the SQuAD 2.0 abstention threshold on; never squad/),
 # HELDOUT (only its contexts the neural reader did not train on, per mille; default 50, 0 = all),
 # TLIMIT (questions for the threshold runs; default all of them).
@@ -16,13 +17,14 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-$(cd .. && pwd)/shared/data}
 SEED=${SEED:-0}
-READER=${READER:-auto}
+READER=${READER:-neural}
+BASELINE_LIMIT=${BASELINE_LIMIT:-1000}
 LIMIT=${LIMIT:-}
 TLIMIT=${TLIMIT:-}
 HELDOUT=${HELDOUT:-50}
 THRESHOLD_SET=${THRESHOLD_SET:-$DATA/qa-train/new_wiki_v1.0.json}
 OUT=${OUT:-eval-output/bench}
-STAGES=${*:-seed scifact v11-open v11-closed threshold v20}
+STAGES=${*:-seed scifact reader v11-open v11-closed baseline threshold v20}
 
 limit_args() { if [ -n "$1" ]; then echo "--limit $1 --seed $SEED"; fi; }
 run() { local name=$1; shift; echo "== $name: $PY -m qa.eval $*"; $PY -m qa.eval "$@" --out "$OUT/$name"; }
@@ -32,26 +34,36 @@ heldout_args() { if [ "$HELDOUT" != 0 ]; then echo "--heldout-only $HELDOUT"; fi
 for stage in $STAGES; do
   case $stage in
     seed)
-      run seed-open tests/data/seed_questions.jsonl --reader "$READER"
-      run seed-closed tests/data/seed_questions.jsonl --closed --reader "$READER" ;;
+      run seed-open-$READER tests/data/seed_questions.jsonl --reader "$READER"
+      run seed-closed-$READER tests/data/seed_questions.jsonl --closed --reader "$READER" ;;
+    reader)
+      # The reader alone: SQuAD v1.1 gold paragraphs, 1,000 questions, fp32 and int8, with the
+      # latency of one extract() over 5 paragraphs.
+      $PY -m qa.train_reader --eval-only "$DATA/squad/dev-v1.1.json" --sample 1000 --no-quantize
+      $PY -m qa.train_reader --eval-only "$DATA/squad/dev-v1.1.json" --sample 1000 ;;
     scifact)
       run scifact --beir "$DATA/beir-scifact" ;;
     v11-open)
-      run squad11-open "$DATA/squad/dev-v1.1.json" --reader "$READER" $(limit_args "$LIMIT") ;;
+      run squad11-open-$READER "$DATA/squad/dev-v1.1.json" --reader "$READER" $(limit_args "$LIMIT") ;;
     v11-closed)
-      run squad11-closed "$DATA/squad/dev-v1.1.json" --closed --reader "$READER" $(limit_args "$LIMIT") ;;
+      run squad11-closed-$READER "$DATA/squad/dev-v1.1.json" --closed --reader "$READER" $(limit_args "$LIMIT") ;;
+    baseline)
+      # The rule-based reader on a sample of the same open v1.1 set (the comparison the reader issue asks for).
+      run squad11-open-sentence-$BASELINE_LIMIT "$DATA/squad/dev-v1.1.json" --reader sentence --limit "$BASELINE_LIMIT" --seed "$SEED" ;;
     threshold)
       # Choose the abstention threshold on other data: held-out qa-train contexts, half of them
       # turned into unanswerable questions (each paired with another article's context).
       run threshold-closed "$THRESHOLD_SET" --closed --add-unanswerable 0.5 $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
-      run threshold-open "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT") ;;
+      for w in 0.8 1.0 0.5; do  # 0.8 is the engine's fusion_weight; the others check it
+        run threshold-open-w$w "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" --fusion-weight $w $(limit_args "$TLIMIT")
+      done ;;
     v20)
       T_CLOSED=$(figure "$OUT/threshold-closed/report.json" best_f1_threshold)
-      T_OPEN=$(figure "$OUT/threshold-open/report.json" best_f1_threshold)
+      T_OPEN=$(figure "$OUT/threshold-open-w0.8/report.json" best_f1_threshold)
       echo "thresholds chosen on $(basename "$THRESHOLD_SET"): closed $T_CLOSED, open $T_OPEN"
-      run squad20-open "$DATA/squad/dev-v2.0.json" --reader "$READER" --min-score "$T_OPEN" $(limit_args "$LIMIT")
-      run squad20-closed "$DATA/squad/dev-v2.0.json" --closed --reader "$READER" --min-score "$T_CLOSED" $(limit_args "$LIMIT") ;;
+      run squad20-closed-$READER "$DATA/squad/dev-v2.0.json" --closed --reader "$READER" --min-score "$T_CLOSED" $(limit_args "$LIMIT")
+      run squad20-open-$READER "$DATA/squad/dev-v2.0.json" --reader "$READER" --min-score "$T_OPEN" $(limit_args "$LIMIT") ;;
     *)
-      echo "unknown stage $stage; stages: seed scifact v11-open v11-closed threshold v20" >&2; exit 2 ;;
+      echo "unknown stage $stage; stages: seed scifact reader v11-open v11-closed baseline threshold v20" >&2; exit 2 ;;
   esac
 done
