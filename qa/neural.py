@@ -420,6 +420,25 @@ def typed_alternative(question: str, text: str, start: int, end: int) -> tuple[i
     return ss + span[0], ss + span[1]
 
 
+def scored_typed_alternative(question: str, text: str, windows: Sequence[WindowLogits], start: int, end: int,
+                             max_answer_tokens: int) -> tuple | None:
+    """``typed_alternative`` of the span ``text[start:end]`` with the model's logit for it.
+
+    Returns:
+        ``(span_logit, start, end)`` of the typed span (token-aligned), or None when there is
+        none, it is the same span, or no window holds it.
+    """
+    alt = typed_alternative(question, text, start, end)
+    if alt is None or alt == (start, end):
+        return None
+    return span_logit(windows, alt[0], alt[1], max_answer_tokens)
+
+
+def typed_span_wins(alt_logit: float, best_logit: float, agree_margin: float) -> bool:
+    """Whether the typed span replaces the model's best (see ``ReaderConfig.agree_margin``)."""
+    return agree_margin > 0 and alt_logit >= best_logit - agree_margin
+
+
 def calibrated(margin: float, cfg: ReaderConfig) -> float:
     """Probability that a span with this margin is right: ``sigmoid(a * margin + b)``.
 
@@ -572,11 +591,8 @@ class NeuralReader:
     def _agree(self, question: str, text: str, windows: Sequence[WindowLogits], logit: float, s: int, e: int) -> tuple:
         """Prefer the typed rule-based span when the model scores it nearly as high
         (``ReaderConfig.agree_margin``); returns ``(span_logit, start, end)``."""
-        alt = typed_alternative(question, text, s, e)
-        if alt is None or alt == (s, e):
-            return logit, s, e
-        scored = span_logit(windows, alt[0], alt[1], self.config.max_answer_tokens)
-        if scored is None or scored[0] < logit - self.config.agree_margin:
+        scored = scored_typed_alternative(question, text, windows, s, e, self.config.max_answer_tokens)
+        if scored is None or not typed_span_wins(scored[0], logit, self.config.agree_margin):
             return logit, s, e
         return scored
 

@@ -785,8 +785,8 @@ def tune_agreement(out: Path, contexts: list[str], heldout: list[Example], limit
     Returns:
         Exit code.
     """
-    from qa.neural import READER_CONFIG_FILE, NeuralReader, best_of_windows, read_windows, span_logit, typed_alternative
-    from qa.neural import write_checksums
+    from qa.neural import (READER_CONFIG_FILE, NeuralReader, best_of_windows, read_windows, scored_typed_alternative,
+                           typed_span_wins, write_checksums)
 
     reader = NeuralReader.load(out, cached=False)
     cfg = reader.config
@@ -799,16 +799,10 @@ def tune_agreement(out: Path, contexts: list[str], heldout: list[Example], limit
         ctx = contexts[ex.context_id]
         wins = read_windows(reader.model, reader.tokenizer, ex.question, [ctx], cfg)[0]
         logit, _, s, e = best_of_windows(wins, cfg.max_answer_tokens)
-        alt_logit = None
-        if s is not None:
-            alt = typed_alternative(ex.question, ctx, s, e)
-            if alt is not None and alt != (s, e):
-                scored = span_logit(wins, alt[0], alt[1], cfg.max_answer_tokens)
-                if scored is not None:
-                    alt_logit, a_s, a_e = scored
+        alt = scored_typed_alternative(ex.question, ctx, wins, s, e, cfg.max_answer_tokens) if s is not None else None
         for m in grid:
-            use_alt = alt_logit is not None and m > 0 and alt_logit >= logit - m
-            pred = ctx[a_s:a_e] if use_alt else (ctx[s:e] if s is not None else "")
+            use_alt = alt is not None and typed_span_wins(alt[0], logit, m)
+            pred = ctx[alt[1]:alt[2]] if use_alt else (ctx[s:e] if s is not None else "")
             changed[m] += use_alt
             em[m] += max(exact_match(pred, g) for g in ex.answers)
             f1[m] += max(f1_score(pred, g) for g in ex.answers)
