@@ -6,7 +6,8 @@
 #   docs/run_benchmarks.sh seed scifact    # only some stages: seed scifact reader v11-open v11-closed baseline threshold v20
 #
 # Environment: LIMIT (questions per SQuAD run; empty = all), SEED (default 0), READER
-# (sentence|neural|auto, default neural), BASELINE_LIMIT (questions of the sentence-reader
+# (sentence|neural|auto, default neural), PRECISION (the neural reader's: auto|fp32|bf16|int8,
+# default auto = bf16 where the CPU has it natively), BASELINE_LIMIT (questions of the sentence-reader
 # baseline run, default 1000), DATA (default ../shared/data next to the repo),
 # THRESHOLD_SET (SQuAD-format file to choose the SQuAD 2.0 abstention threshold on; never squad/),
 # HELDOUT (only its contexts the neural reader did not train on, per mille; default 50, 0 = all),
@@ -18,6 +19,7 @@ PY=${PY:-.venv/bin/python}
 DATA=${DATA:-$(cd .. && pwd)/shared/data}
 SEED=${SEED:-0}
 READER=${READER:-neural}
+PRECISION=${PRECISION:-auto}
 BASELINE_LIMIT=${BASELINE_LIMIT:-1000}
 LIMIT=${LIMIT:-}
 TLIMIT=${TLIMIT:-}
@@ -27,7 +29,7 @@ OUT=${OUT:-eval-output/bench}
 STAGES=${*:-seed scifact reader v11-open v11-closed baseline threshold v20}
 
 limit_args() { if [ -n "$1" ]; then echo "--limit $1 --seed $SEED"; fi; }
-run() { local name=$1; shift; echo "== $name: $PY -m qa.eval $*"; $PY -m qa.eval "$@" --out "$OUT/$name"; }
+run() { local name=$1; shift; set -- "$@" --reader-precision "$PRECISION"; echo "== $name: $PY -m qa.eval $*"; $PY -m qa.eval "$@" --out "$OUT/$name"; }
 figure() { $PY -c "import json,sys; print(json.load(open(sys.argv[1]))['figures'][sys.argv[2]])" "$1" "$2"; }
 heldout_args() { if [ "$HELDOUT" != 0 ]; then echo "--heldout-only $HELDOUT"; fi; }
 
@@ -37,10 +39,11 @@ for stage in $STAGES; do
       run seed-open-$READER tests/data/seed_questions.jsonl --reader "$READER"
       run seed-closed-$READER tests/data/seed_questions.jsonl --closed --reader "$READER" ;;
     reader)
-      # The reader alone: SQuAD v1.1 gold paragraphs, 1,000 questions, fp32 and int8, with the
-      # latency of one extract() over 5 paragraphs.
-      $PY -m qa.train_reader --eval-only "$DATA/squad/dev-v1.1.json" --sample 1000 --no-quantize
-      $PY -m qa.train_reader --eval-only "$DATA/squad/dev-v1.1.json" --sample 1000 ;;
+      # The reader alone: SQuAD v1.1 gold paragraphs, 1,000 questions, in each precision, with
+      # the latency of one extract() over 5 paragraphs.
+      for p in fp32 bf16 int8; do
+        $PY -m qa.train_reader --eval-only "$DATA/squad/dev-v1.1.json" --sample 1000 --precision $p
+      done ;;
     scifact)
       run scifact --beir "$DATA/beir-scifact" ;;
     v11-open)
@@ -51,15 +54,25 @@ for stage in $STAGES; do
       # The rule-based reader on a sample of the same open v1.1 set (the comparison the reader issue asks for).
       run squad11-open-sentence-$BASELINE_LIMIT "$DATA/squad/dev-v1.1.json" --reader sentence --limit "$BASELINE_LIMIT" --seed "$SEED" ;;
     threshold)
-      # Choose the abstention threshold on other data: held-out qa-train contexts, half of them
-      # turned into unanswerable questions (each paired with another article's context).
+      # Choose abstention thresholds on other data: held-out qa-train contexts, half of the
+      # questions made unanswerable, either by pairing them with another article's context
+      # (documents that are silent) or by their SQuAD 2.0-like twins (qa.unanswerable).
       run threshold-closed "$THRESHOLD_SET" --closed --add-unanswerable 0.5 $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
+      run threshold-closed-twins "$THRESHOLD_SET" --closed --add-unanswerable 0.5 --unanswerable-kind twin $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
+      run threshold-open-twins "$THRESHOLD_SET" --add-unanswerable 0.5 --unanswerable-kind twin $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
       for w in 0.8 1.0 0.5; do  # 0.8 is the engine's fusion_weight; the others check it
         run threshold-open-w$w "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" --fusion-weight $w $(limit_args "$TLIMIT")
-      done ;;
+      done
+      # The engine's default threshold (reader.json): the best mean F1 of the two open runs,
+      # documents that are silent and near-miss questions weighing the same.
+      $PY -c "import json,sys; a,b=(json.load(open(f))['curve'] for f in sys.argv[1:]); \
+best=max(zip(a,b), key=lambda r: (r[0]['f1']+r[1]['f1'], -r[0]['threshold'])); \
+print('engine threshold (mean open F1 %.2f): %s' % ((best[0]['f1']+best[1]['f1'])/2, best[0]['threshold']))" \
+        "$OUT/threshold-open-w0.8/report.json" "$OUT/threshold-open-twins/report.json" ;;
     v20)
-      T_CLOSED=$(figure "$OUT/threshold-closed/report.json" best_f1_threshold)
-      T_OPEN=$(figure "$OUT/threshold-open-w0.8/report.json" best_f1_threshold)
+      # SQuAD 2.0's unanswerable questions are adversarial: use the thresholds chosen on the twins.
+      T_CLOSED=$(figure "$OUT/threshold-closed-twins/report.json" best_f1_threshold)
+      T_OPEN=$(figure "$OUT/threshold-open-twins/report.json" best_f1_threshold)
       echo "thresholds chosen on $(basename "$THRESHOLD_SET"): closed $T_CLOSED, open $T_OPEN"
       run squad20-closed-$READER "$DATA/squad/dev-v2.0.json" --closed --reader "$READER" --min-score "$T_CLOSED" $(limit_args "$LIMIT")
       run squad20-open-$READER "$DATA/squad/dev-v2.0.json" --reader "$READER" --min-score "$T_OPEN" $(limit_args "$LIMIT") ;;

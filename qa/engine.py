@@ -38,12 +38,13 @@ def check_question(question: object, max_chars: int) -> str:
     return q
 
 
-def neural_reader_available() -> bool:
+def neural_reader_available(path: str | Path | None = None) -> bool:
+    """Whether the neural reader (in ``path``, default the shipped one) and torch are installed."""
     try:
         from qa import neural
     except ImportError:
         return False
-    return neural.is_available()
+    return neural.is_available(path)
 
 
 class Engine:
@@ -73,23 +74,28 @@ class Engine:
 
     # ---- readers -------------------------------------------------------------------------------
 
-    def reader(self, name: str) -> Reader:
-        """The reader called ``name`` ("sentence", "neural" or "auto")."""
+    def reader(self, name: str, precision: str | None = None, path: str | Path | None = None) -> Reader:
+        """The reader called ``name`` ("sentence", "neural" or "auto"); ``precision`` and
+        ``path`` are the neural reader's (``QASettings.reader_precision``/``reader_dir``;
+        None: this engine's settings)."""
+        precision = precision or self.settings.reader_precision
+        path = path or self.settings.reader_dir
         if name == "auto":
-            name = "neural" if neural_reader_available() else "sentence"
+            name = "neural" if neural_reader_available(path) else "sentence"
+        key = f"neural-{precision}-{path}" if name == "neural" else name
         with self._lock:
-            if name not in self._readers:
+            if key not in self._readers:
                 if name == "neural":
                     from qa.neural import NeuralReader
 
-                    self._readers[name] = NeuralReader.load()
+                    self._readers[key] = NeuralReader.load(path, precision=precision)
                 else:
-                    self._readers[name] = SentenceReader(
+                    self._readers[key] = SentenceReader(
                         embed=self.index.embed,
                         document_frequency=self.index.document_frequency,
                         corpus_size=self.index.count(),
                     )
-            reader = self._readers[name]
+            reader = self._readers[key]
         if isinstance(reader, SentenceReader):
             reader.corpus_size = self.index.count()  # the index may have grown since
         return reader
@@ -118,7 +124,7 @@ class Engine:
                           elapsed_ms=(time.perf_counter() - began) * 1000)
         vector = self.index.embed([q])[0]
         passages = retrieve(self.index, q, settings.top_k, settings.retrieve_k, settings.rrf_k, question_vector=vector)
-        reader = self.reader(settings.reader)
+        reader = self.reader(settings.reader, settings.reader_precision, settings.reader_dir)
         if isinstance(reader, SentenceReader):
             candidates = reader.extract(q, passages, question_vector=vector)
         else:
@@ -224,11 +230,13 @@ def answer_from_context(question: str, context: str, source: str = "context", re
     began = time.perf_counter()
     passage = Passage(chunk_id=-1, source=source, start=0, end=len(context), text=context, score=1.0)
     if isinstance(reader, str):
-        name = "neural" if reader == "auto" and neural_reader_available() else ("sentence" if reader == "auto" else reader)
+        name = reader
+        if reader == "auto":
+            name = "neural" if neural_reader_available(settings.reader_dir) else "sentence"
         if name == "neural":
             from qa.neural import NeuralReader
 
-            reader = NeuralReader.load()
+            reader = NeuralReader.load(settings.reader_dir, precision=settings.reader_precision)
         else:
             from index.embedding import shared_embedder
 

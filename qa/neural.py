@@ -319,7 +319,8 @@ def span_logit(windows: Sequence[WindowLogits], char_start: int, char_end: int, 
     return best
 
 
-def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: ReaderConfig, batch_size: int = 16) -> list[list[WindowLogits]]:
+def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: ReaderConfig, batch_size: int = 16,
+                 bf16: bool = False) -> list[list[WindowLogits]]:
     """Run the model over every window of every context.
 
     Args:
@@ -329,6 +330,8 @@ def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: 
         contexts: passage texts.
         cfg: window settings.
         batch_size: windows per forward pass.
+        bf16: compute the matrix products in bfloat16 (``torch.autocast``); worth it only
+            where the CPU multiplies bf16 natively (see ``cpu_has_bf16``).
 
     Returns:
         Per context, its windows' logits (on the CPU, float32).
@@ -341,7 +344,7 @@ def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: 
     enc = encode_windows(tokenizer, question, contexts, cfg)
     n = len(enc["input_ids"])
     device = next(model.parameters()).device
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         for b in range(0, n, batch_size):
             sl = slice(b, b + batch_size)
             mask = torch.tensor(enc["attention_mask"][sl])
@@ -374,7 +377,8 @@ def best_of_windows(windows: Sequence[WindowLogits], max_answer_tokens: int) -> 
     return (result[0], null if math.isfinite(null) else 0.0, result[2], result[3])
 
 
-def read_contexts(model, tokenizer, question: str, contexts: Sequence[str], cfg: ReaderConfig, batch_size: int = 16) -> list[tuple]:
+def read_contexts(model, tokenizer, question: str, contexts: Sequence[str], cfg: ReaderConfig, batch_size: int = 16,
+                  bf16: bool = False) -> list[tuple]:
     """Best span per context, as ``(span_logit, null_logit, char_start, char_end)``.
 
     Args:
@@ -384,11 +388,12 @@ def read_contexts(model, tokenizer, question: str, contexts: Sequence[str], cfg:
         contexts: passage texts.
         cfg: window and span settings.
         batch_size: windows per forward pass.
+        bf16: as in ``read_windows``.
 
     Returns:
         One tuple per context; char offsets are into that context (None if it was empty).
     """
-    windows = read_windows(model, tokenizer, question, contexts, cfg, batch_size)
+    windows = read_windows(model, tokenizer, question, contexts, cfg, batch_size, bf16)
     return [best_of_windows(w, cfg.max_answer_tokens) for w in windows]
 
 
@@ -458,6 +463,37 @@ def calibrated(margin: float, cfg: ReaderConfig) -> float:
     return ez / (1.0 + ez)
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), so that reading in
+    bf16 is faster than fp32 rather than emulated and slower."""
+    import torch
+
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(torch.cpu, probe, None)
+        try:
+            if check is not None and check():
+                return True
+        except RuntimeError:
+            continue
+    return False
+
+
+def resolve_precision(precision: str) -> str:
+    """``"auto"`` -> ``"bf16"`` where the CPU has native bf16, else ``"fp32"``; others as given.
+
+    Raises:
+        ValueError: an unknown precision.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}. Currently, precision is {precision!r}")
+    if precision == "auto":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    return precision
+
+
 def _sentence_around(text: str, s: int, e: int) -> tuple[int, int]:
     """The sentence(s) of ``text`` covering ``[s, e)`` (offsets into ``text``)."""
     spans = split_sentences(text)
@@ -476,9 +512,10 @@ class NeuralReader:
     """
 
     name = "neural"
-    _cache: dict[tuple[str, bool], "NeuralReader"] = {}
+    _cache: dict[tuple[str, str], "NeuralReader"] = {}
 
-    def __init__(self, model, tokenizer, config: ReaderConfig, path: Path, min_score: float = 0.02, batch_size: int = 16):
+    def __init__(self, model, tokenizer, config: ReaderConfig, path: Path, min_score: float = 0.02, batch_size: int = 16,
+                 precision: str = "fp32"):
         """Wrap a loaded model; use ``NeuralReader.load`` instead of calling this directly.
 
         Args:
@@ -489,13 +526,17 @@ class NeuralReader:
             min_score: ``extract`` drops candidates scoring below this (near-certain
                 non-answers), so it returns [] when no passage answers at all.
             batch_size: windows per forward pass.
+            precision: "fp32", "bf16" or "int8" (how ``model`` computes; see ``NeuralReader.load``).
         """
+        if precision not in PRECISIONS[1:]:
+            raise ValueError(f"precision must be one of {PRECISIONS[1:]} here (resolve 'auto' first). Currently, it is {precision!r}")
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
         self.path = Path(path)
         self.min_score = min_score
         self.batch_size = batch_size
+        self.precision = precision
         self.load_seconds = 0.0
 
     @property
@@ -504,14 +545,17 @@ class NeuralReader:
         return self.config.threshold
 
     @classmethod
-    def load(cls, path: Path | str | None = None, quantize: bool = False, cached: bool = True) -> NeuralReader:
+    def load(cls, path: Path | str | None = None, precision: str = "auto", cached: bool = True) -> NeuralReader:
         """Load the shipped reader (offline), verifying its SHA-256 checksums.
 
         Args:
             path: reader folder; defaults to ``qa/models/reader``.
-            quantize: apply int8 dynamic quantisation to the Linear layers (faster on CPU, but
-                about 7 F1 points worse on held-out data, so off by default).
-            cached: reuse an already loaded reader for the same folder.
+            precision: how the reader computes. "fp32"; "bf16" (weights stay fp32, matrix
+                products run in bfloat16: 1.5x faster where the CPU has AVX512-BF16 or AMX,
+                0.1 F1 lower on held-out data; emulated and slower elsewhere); "int8" (dynamic
+                quantisation of the Linear layers: twice as fast as fp32 on any CPU, 3.7 F1
+                lower on SQuAD); "auto" (the default: bf16 where native, else fp32).
+            cached: reuse an already loaded reader for the same folder and precision.
 
         Returns:
             The reader.
@@ -521,7 +565,8 @@ class NeuralReader:
             ReaderIntegrityError: a file does not match ``SHA256SUMS``.
         """
         d = Path(path) if path is not None else MODEL_DIR
-        key = (str(d.resolve()), quantize)
+        precision = resolve_precision(precision)
+        key = (str(d.resolve()), precision)
         if cached and key in cls._cache:
             return cls._cache[key]
         if not is_available(d):
@@ -551,12 +596,12 @@ class NeuralReader:
                 "retrain with `python -m qa.train_reader`."
             )
         model.eval()
-        if quantize:
+        if precision == "int8":
             with warnings.catch_warnings():  # torch marks eager quantisation deprecated; it still works in 2.13
                 warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         cfg = ReaderConfig.from_dict(json.loads((d / READER_CONFIG_FILE).read_text()))
-        reader = cls(model, load_tokenizer(d), cfg, d)
+        reader = cls(model, load_tokenizer(d), cfg, d, precision=precision)
         reader.load_seconds = time.perf_counter() - t0
         if cached:
             cls._cache[key] = reader
@@ -574,7 +619,8 @@ class NeuralReader:
             span is right) or ``margin`` (span minus no-answer logit) with retrieval scores.
         """
         texts = [p.text for p in passages]
-        windows = read_windows(self.model, self.tokenizer, question, texts, self.config, self.batch_size)
+        windows = read_windows(self.model, self.tokenizer, question, texts, self.config, self.batch_size,
+                               bf16=self.precision == "bf16")
         out = []
         for p, wins in zip(passages, windows):
             logit, null_logit, s, e = best_of_windows(wins, self.config.max_answer_tokens)

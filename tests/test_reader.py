@@ -133,6 +133,21 @@ def test_empty_input(reader):
     assert reader.extract("anything?", []) == []
 
 
+def test_every_precision_reads_the_same_answer():
+    doc, p = _passage("The new bridge, which opened in 2004, was designed by the architect Maria Lopez.", "Intro.\n")
+    got = {}
+    for precision in ("fp32", "bf16", "int8"):
+        r = NeuralReader.load(precision=precision)
+        assert r.precision == precision
+        (best, *_) = r.extract("Who designed the bridge?", [p])
+        assert best.answer == "Maria Lopez" and doc[best.answer_start:best.answer_end] == best.answer
+        got[precision] = best.score
+    assert abs(got["bf16"] - got["fp32"]) < 0.05  # bf16 only rounds the products; int8 may move further
+    assert NeuralReader.load(precision="auto").precision == ("bf16" if neural.cpu_has_bf16() else "fp32")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        NeuralReader.load(precision="fp8")
+
+
 def test_span_logit_of_the_best_span_is_the_best_logit(reader):
     text = ("The Eiffel Tower is a wrought-iron lattice tower in Paris. It was completed in 1889 and was designed "
             "by the engineering company of Gustave Eiffel.")
@@ -212,3 +227,23 @@ def test_tiny_training_run_changes_weights(tmp_path):
     loaded = NeuralReader.load(out, cached=False)
     assert isinstance(loaded.extract("What?", [_passage("Some text here.")[1]]), list)
     assert neural.ReaderConfig.from_dict(json.loads((out / "reader.json").read_text())).max_answer_tokens == 30
+
+
+def test_training_windows_include_unanswerable_twins_labelled_no_answer(tmp_path):
+    from dataclasses import replace
+
+    from qa import train_reader
+
+    data = _tiny_training_set(tmp_path / "data")
+    cfg = train_reader.TrainConfig(neg_rate=0.0, heldout_per_mille=0)
+    contexts, train, _ = train_reader.load_data(data, train_reader.DEFAULT_FILES, cfg)
+    tok = neural.load_tokenizer(MODEL_DIR)
+    plain = train_reader.FeatureBuilder(tok, contexts, train, cfg).build(0)
+    assert plain and all(f[2] > 0 for f in plain)  # every window holds its answer
+    hard = train_reader.FeatureBuilder(tok, contexts, train, replace(cfg, hard_neg_rate=1.0)).build(0)
+    twins = [f for f in hard if f[2] == 0 and f[3] == 0]
+    assert twins, "questions with a name, number or comparative get an unanswerable twin"
+    questions = {tok.decode(f[0][1:f[1] - 1]) for f in plain}
+    for ids, q_end, _, _ in twins:
+        assert tok.decode(ids[1:q_end - 1]) not in questions  # the twin asks something else
+        assert ids[q_end:] and ids[-1] == tok.sep_token_id

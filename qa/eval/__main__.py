@@ -29,10 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fusion-weight", type=float, default=None,
                    help="weight of the reader's score against retrieval when ranking passages' answers "
                         "(default: the engine's, QASettings.fusion_weight)")
+    p.add_argument("--reader-precision", choices=("auto", "fp32", "bf16", "int8"), default="auto",
+                   help="the neural reader's arithmetic (default auto: bf16 where the CPU has it natively, else fp32)")
+    p.add_argument("--reader-dir", metavar="DIR", help="neural reader weights to use (from `python -m qa.train_reader "
+                   "--out DIR`; default: the shipped qa/models/reader)")
     p.add_argument("--limit", type=int, default=None, help="evaluate a random sample of N questions (queries for --beir)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample and --add-unanswerable (default 0)")
     p.add_argument("--add-unanswerable", type=float, default=0.0, metavar="FRACTION",
                    help="hold out this share of contexts and make their questions unanswerable (to choose a threshold)")
+    p.add_argument("--unanswerable-kind", choices=("other-article", "twin"), default="other-article",
+                   help="with --add-unanswerable: pair with another article's context (default), or use the question's "
+                        "SQuAD 2.0-like unanswerable twin over its own context (qa.unanswerable)")
     p.add_argument("--heldout-only", type=int, default=None, metavar="PER_MILLE",
                    help="keep only contexts the neural reader's training held out (qa.train_reader.is_heldout; it uses 50)")
     p.add_argument("--index", metavar="DIR", help="answer from this existing index instead of indexing the test set")
@@ -55,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = EvalConfig(
             mode="closed" if args.closed else "open", reader=args.reader, min_score=args.min_score, top_k=args.top_k,
-            fusion_weight=args.fusion_weight, limit=args.limit, seed=args.seed, index=args.index, index_cache=args.index_cache,
-            add_unanswerable=args.add_unanswerable, heldout_per_mille=args.heldout_only,
+            fusion_weight=args.fusion_weight, reader_precision=args.reader_precision,
+            reader_dir=args.reader_dir, limit=args.limit, seed=args.seed, index=args.index, index_cache=args.index_cache,
+            add_unanswerable=args.add_unanswerable, unanswerable_kind=args.unanswerable_kind, heldout_per_mille=args.heldout_only,
             progress=not args.quiet,
         )
         report = evaluate_beir(args.beir, config) if args.beir else evaluate(args.dataset, config)

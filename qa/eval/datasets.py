@@ -244,17 +244,29 @@ def keep_documents(eval_set: EvalSet, keep) -> EvalSet:
                    documents=documents, kinds={s: k for s, k in eval_set.kinds.items() if s in documents})
 
 
-def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0) -> EvalSet:
+UNANSWERABLE_KINDS = ("other-article", "twin")
+
+
+def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0, kind: str = "other-article") -> EvalSet:
     """Make about ``fraction`` of the questions unanswerable, for choosing an abstention threshold.
 
-    A random ``fraction`` of the documents is held out: they are removed from the set (so
-    open mode cannot retrieve them) and each of their questions is paired with the gold
-    context of a document from another article (title) instead, with no gold answer.
-    These negatives are easier than SQuAD 2.0's adversarial ones (the context is on another
-    topic); they exercise the same decision, "does this context answer the question?".
+    ``kind="other-article"``: a random ``fraction`` of the documents is held out: they are
+    removed from the set (so open mode cannot retrieve them) and each of their questions is
+    paired with the gold context of a document from another article (title) instead, with
+    no gold answer. These negatives are easy (the context is on another topic); they
+    exercise the decision "does this context answer the question?".
+
+    ``kind="twin"``: every document stays; a random ``fraction`` of the questions is
+    replaced by its unanswerable twin (``qa.unanswerable.perturb``: a name or number
+    swapped for one the context lacks, an antonym, a negation) over the same context, like
+    SQuAD 2.0's adversarial questions. Questions no rule applies to stay answerable.
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1). Currently, fraction is {fraction}")
+    if kind not in UNANSWERABLE_KINDS:
+        raise ValueError(f"kind must be one of {UNANSWERABLE_KINDS}. Currently, kind is {kind!r}")
+    if kind == "twin":
+        return _add_twins(eval_set, fraction, seed)
     rng = random.Random(seed)
     sources = sorted(eval_set.documents)
     held = set(rng.sample(sources, max(1, round(fraction * len(sources)))))
@@ -276,6 +288,21 @@ def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0) -> EvalS
     documents = {s: t for s, t in eval_set.documents.items() if s not in held}
     kinds = {s: k for s, k in eval_set.kinds.items() if s not in held}
     return EvalSet(name=eval_set.name, questions=tuple(questions), documents=documents, kinds=kinds)
+
+
+def _add_twins(eval_set: EvalSet, fraction: float, seed: int) -> EvalSet:
+    from qa.unanswerable import name_pool, perturb
+
+    rng = random.Random(seed)
+    pool = name_pool(eval_set.documents[s] for s in sorted(eval_set.documents))
+    questions = []
+    for q in eval_set.questions:
+        twin = perturb(q.question, eval_set.context(q), pool, rng) if rng.random() < fraction else None
+        if twin is None:
+            questions.append(q)
+        else:
+            questions.append(replace(q, id=f"{q.id}-twin", question=twin.question, answers=(), answer_starts=()))
+    return replace(eval_set, questions=tuple(questions))
 
 
 # ---- BEIR -----------------------------------------------------------------------------------------

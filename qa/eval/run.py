@@ -42,12 +42,16 @@ class EvalConfig:
             (``reader.threshold``, as the engine does when ``QASettings.min_score`` is None).
         top_k: passages read per question; None uses the engine's default.
         fusion_weight: the engine's ``QASettings.fusion_weight`` for this run; None: its default.
+        reader_precision: the neural reader's arithmetic (``QASettings.reader_precision``).
+        reader_dir: the neural reader's folder (``QASettings.reader_dir``; None: the shipped one).
         limit: evaluate a random sample of this many questions (None: all).
         seed: seed of that sample (and of ``add_unanswerable``).
         index: an existing index folder to answer from (open mode); None builds one from the test set.
         index_cache: where the built index is kept between runs; None: eval-output/index-cache/<set>-<hash>.
         add_unanswerable: in (0, 1): hold out this share of contexts and turn their questions into
             unanswerable ones (see ``datasets.add_unanswerable``); 0 leaves the set as it is.
+        unanswerable_kind: how ``add_unanswerable`` makes them: "other-article" (pair with
+            another article's context) or "twin" (SQuAD 2.0-like twins of the questions).
         progress: show progress bars.
         beir_candidates: chunks each retriever returns per BEIR query (enough for recall@100 over documents).
         heldout_per_mille: keep only the contexts the neural reader's training held out
@@ -60,11 +64,14 @@ class EvalConfig:
     min_score: float | None = None
     top_k: int | None = None
     fusion_weight: float | None = None
+    reader_precision: str = "auto"
+    reader_dir: str | None = None
     limit: int | None = None
     seed: int = 0
     index: str | None = None
     index_cache: str | None = None
     add_unanswerable: float = 0.0
+    unanswerable_kind: str = "other-article"
     progress: bool = True
     beir_candidates: int = 1000
     heldout_per_mille: int | None = None
@@ -85,7 +92,7 @@ class EvalConfig:
 
     def qa_settings(self) -> QASettings:
         """The engine settings for the pass: every question answered (min_score 0)."""
-        base = QASettings(reader=self.reader)
+        base = QASettings(reader=self.reader, reader_precision=self.reader_precision, reader_dir=self.reader_dir)
         top_k = self.top_k if self.top_k is not None else base.top_k
         fusion = self.fusion_weight if self.fusion_weight is not None else base.fusion_weight
         return replace(base, min_score=0.0, top_k=top_k, retrieve_k=max(base.retrieve_k, top_k, max(RECALL_KS)),
@@ -190,19 +197,19 @@ def sync_index(path: str | Path, documents: dict[str, str], kinds: dict[str, str
     return index
 
 
-def _resolve_reader_name(name: str) -> str:
+def _resolve_reader_name(name: str, reader_dir: str | None = None) -> str:
     if name != "auto":
         return name
     from qa.engine import neural_reader_available
 
-    return "neural" if neural_reader_available() else "sentence"
+    return "neural" if neural_reader_available(reader_dir) else "sentence"
 
 
-def _closed_reader(name: str, embedder):
-    if _resolve_reader_name(name) == "neural":
+def _closed_reader(name: str, embedder, precision: str = "auto", reader_dir: str | None = None):
+    if _resolve_reader_name(name, reader_dir) == "neural":
         from qa.neural import NeuralReader
 
-        return NeuralReader.load()
+        return NeuralReader.load(reader_dir, precision=precision)
     from qa.extract import SentenceReader
 
     if embedder is None:
@@ -220,7 +227,7 @@ def prepare(dataset: str | Path | EvalSet, config: EvalConfig) -> EvalSet:
 
         eval_set = keep_documents(eval_set, lambda text: is_heldout(text, config.heldout_per_mille))
     if config.add_unanswerable:
-        eval_set = add_unanswerable(eval_set, config.add_unanswerable, seed=config.seed)
+        eval_set = add_unanswerable(eval_set, config.add_unanswerable, seed=config.seed, kind=config.unanswerable_kind)
     return sample(eval_set, config.limit, config.seed)
 
 
@@ -230,7 +237,7 @@ def run_name(eval_set: EvalSet, config: EvalConfig) -> str:
     if config.heldout_per_mille:
         parts.append(f"heldout{config.heldout_per_mille}")
     if config.add_unanswerable:
-        parts.append(f"unans{config.add_unanswerable:g}")
+        parts.append(f"unans{config.add_unanswerable:g}" + ("-twins" if config.unanswerable_kind == "twin" else ""))
     if config.limit:
         parts.append(f"n{config.limit}-s{config.seed}")
     return "-".join(parts)
@@ -367,10 +374,11 @@ def evaluate(dataset: str | Path | EvalSet, config: EvalConfig | None = None, em
             index = sync_index(cache, eval_set.documents, eval_set.kinds, embedder=embedder, progress=config.progress)
         engine = Engine(index, settings)
         index.embed(["warm up"])  # load the embedding model now, not inside the first question's latency
-        reader_threshold = float(engine.reader(settings.reader).threshold)
+        reader_used = engine.reader(settings.reader)
+        reader_threshold = float(reader_used.threshold)
         threshold = config.min_score if config.min_score is not None else reader_threshold
         setup_seconds = time.perf_counter() - setup_began
-        reader_name = engine.reader(settings.reader).name
+        reader_name = reader_used.name
         answer_seconds = 0.0
         for q in _progress(eval_set.questions, config.progress, f"{eval_set.name} open"):
             began = time.perf_counter()
@@ -390,7 +398,8 @@ def evaluate(dataset: str | Path | EvalSet, config: EvalConfig | None = None, em
     else:
         from qa.engine import answer_from_context
 
-        reader = _closed_reader(config.reader, embedder)
+        reader = _closed_reader(config.reader, embedder, config.reader_precision, config.reader_dir)
+        reader_used = reader
         reader_name = reader.name
         reader_threshold = float(reader.threshold)
         threshold = config.min_score if config.min_score is not None else reader_threshold
@@ -410,6 +419,7 @@ def evaluate(dataset: str | Path | EvalSet, config: EvalConfig | None = None, em
     figures = summarize(results, threshold, answer_seconds, open_mode=config.mode == "open", reader_threshold=reader_threshold)
     figures["setup_seconds"] = round(setup_seconds, 1)
     figures["documents"] = len(eval_set.documents)
+    figures["reader_precision"] = getattr(reader_used, "precision", None)  # as resolved ("auto" -> fp32/bf16)
     figures["skipped"] = skipped
     return EvalReport(
         name=run_name(eval_set, config), dataset=str(dataset if not isinstance(dataset, EvalSet) else dataset.name),

@@ -1,0 +1,196 @@
+"""Unanswerable twins of answerable questions, for teaching and checking "not found".
+
+SQuAD 2.0's unanswerable questions were written against their paragraph: they name what
+the paragraph names and have a plausible answer in it, but ask something it does not say.
+Rajpurkar et al. (2018) sort them into negation, antonym, entity swap, mutual exclusion,
+impossible condition and other. A reader that only ever saw "a passage on another topic"
+as its no-answer examples learns topic mismatch, not this, and answers them anyway.
+
+``perturb`` makes such a twin from an answerable question and its context by one of three
+rules, each checked against the context so that the twin is not answerable from it:
+
+- ``swap``: a name or number of the question is replaced by another of the same shape
+  that the context does not contain ("When did Tesla move to Paris?" -> "... to Vienna?";
+  "in 1887" -> "in 1893"); the names come from other contexts (``name_pool``).
+- ``antonym``: a comparative word is flipped when its opposite is not in the context
+  ("largest" -> "smallest", "first" -> "last", "before" -> "after").
+- ``negation``: "not" goes after the verb of a wh-subject question ("Who was the first
+  ..." -> "Who was not the first ..."), when the context has no negation.
+
+The rules are simple on purpose (as in Jia & Liang 2017 and the rule-based baselines of
+Zhu et al. 2019); what matters is that the context still holds a plausible answer, so the
+reader must check the question's details rather than its topic.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+KINDS = ("swap", "antonym", "negation")
+
+_ANTONYM_PAIRS = (
+    ("largest", "smallest"), ("biggest", "smallest"), ("highest", "lowest"), ("first", "last"),
+    ("most", "least"), ("best", "worst"), ("oldest", "newest"), ("earliest", "latest"),
+    ("longest", "shortest"), ("before", "after"), ("maximum", "minimum"), ("more", "less"),
+    ("larger", "smaller"), ("higher", "lower"), ("older", "younger"), ("longer", "shorter"),
+    ("increase", "decrease"), ("increased", "decreased"), ("north", "south"), ("east", "west"),
+    ("northern", "southern"), ("eastern", "western"), ("won", "lost"), ("win", "lose"),
+    ("start", "end"), ("began", "ended"), ("beginning", "end"), ("top", "bottom"),
+    ("major", "minor"), ("positive", "negative"), ("public", "private"), ("import", "export"),
+    ("imports", "exports"), ("above", "below"), ("inside", "outside"), ("early", "late"),
+    ("strongest", "weakest"), ("fastest", "slowest"), ("richest", "poorest"), ("male", "female"),
+    ("rise", "fall"), ("gained", "lost"), ("accepted", "rejected"), ("allowed", "forbidden"),
+)
+ANTONYMS: dict[str, str] = {}
+for _a, _b in _ANTONYM_PAIRS:
+    ANTONYMS.setdefault(_a, _b)
+    ANTONYMS.setdefault(_b, _a)
+
+_NEGATION = re.compile(r"\b(not|never|no|none|n't|nor|without)\b", re.IGNORECASE)
+_NEGATABLE = re.compile(r"^(what|who|which)\s+(is|was|are|were|can|could|will|would|has|have|had)\s+(?!I\b)",
+                        re.IGNORECASE)
+_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2}\b")
+_NUMBER = re.compile(r"\b\d{1,4}\b")
+_WORD = re.compile(r"[A-Za-z]+")
+_SENTENCE_START = re.compile(r"(?:[.!?:\"]\s*|\n\s*)$")
+# Capitalised words that are not names (question words, pronouns, months are fine to swap).
+_NOT_NAMES = {
+    "What", "Who", "Whom", "Whose", "Which", "When", "Where", "Why", "How", "The", "A", "An", "In", "On", "At",
+    "Of", "For", "To", "By", "Is", "Was", "Are", "Were", "Do", "Does", "Did", "Can", "Could", "I", "It", "This",
+    "That", "These", "Those", "He", "She", "They", "We", "You", "His", "Her", "Their", "Its", "According", "After",
+    "Before", "During", "If", "As", "And", "Or", "But", "From", "With", "Name", "Besides", "Other", "Along",
+}
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """An unanswerable twin: the new question, the rule that made it and what changed."""
+
+    question: str
+    kind: str
+    old: str
+    new: str
+
+
+def name_pool(texts: Iterable[str], limit: int = 50_000) -> dict[int, list[str]]:
+    """Names (runs of 1-3 capitalised words) found in ``texts``, by word count, to swap in.
+
+    Args:
+        texts: contexts to collect from (use other contexts than the ones perturbed).
+        limit: stop after this many distinct names.
+
+    Returns:
+        ``{1: [...], 2: [...], 3: [...]}`` in first-seen order (deterministic).
+    """
+    seen: dict[str, None] = {}
+    for text in texts:
+        for m in _NAME.finditer(text):
+            if _SENTENCE_START.search(text[max(0, m.start() - 3):m.start()]) or m.start() == 0:
+                continue  # a capital that only starts a sentence is no sign of a name
+            words = m.group(0).split()
+            if words[0] in _NOT_NAMES:
+                words = words[1:]
+            if words:
+                seen.setdefault(" ".join(words), None)
+        if len(seen) >= limit:
+            break
+    pool: dict[int, list[str]] = {1: [], 2: [], 3: []}
+    for name in seen:
+        pool[len(name.split())].append(name)
+    return pool
+
+
+def _contains_word(text_lower: str, word: str) -> bool:
+    return re.search(rf"\b{re.escape(word.lower())}\b", text_lower) is not None
+
+
+def _swap(question: str, context: str, pool: dict[int, Sequence[str]], rng: random.Random) -> Perturbation | None:
+    ctx_lower = context.lower()
+    names = []
+    for m in _NAME.finditer(question):
+        words = m.group(0).split()
+        start = m.start()
+        while words and words[0] in _NOT_NAMES:
+            start += len(words[0]) + 1
+            words = words[1:]
+        if words and start > 0:  # the question's first word is capitalised anyway
+            names.append((start, start + len(" ".join(words)), " ".join(words)))
+    numbers = [(m.start(), m.end(), m.group(0)) for m in _NUMBER.finditer(question)]
+    targets = [t for t in names + numbers if _contains_word(ctx_lower, t[2])]  # swap what the context names
+    if not targets:
+        return None
+    rng.shuffle(targets)
+    for s, e, old in targets:
+        new = _replacement(old, question, context, ctx_lower, pool, rng)
+        if new is not None:
+            return Perturbation(question[:s] + new + question[e:], "swap", old, new)
+    return None
+
+
+def _replacement(old: str, question: str, context: str, ctx_lower: str, pool: dict[int, Sequence[str]],
+                 rng: random.Random) -> str | None:
+    """A number near ``old`` or a pooled name of as many words, that the context does not contain."""
+    if old.isdigit():
+        value = int(old)
+        steps = [d for d in range(-12, 13) if d and value + d > 0]
+        rng.shuffle(steps)
+        return next((str(value + d) for d in steps if str(value + d) not in context), None)
+    choices = pool.get(len(old.split())) or []
+    for _ in range(20 if choices else 0):
+        cand = rng.choice(choices)
+        if cand != old and not _contains_word(ctx_lower, cand) and cand.lower() not in question.lower():
+            return cand
+    return None
+
+
+def _antonym(question: str, context: str, rng: random.Random) -> Perturbation | None:
+    ctx_lower = context.lower()
+    hits = [(m.start(), m.end(), m.group(0)) for m in _WORD.finditer(question)
+            if m.group(0).lower() in ANTONYMS and not _contains_word(ctx_lower, ANTONYMS[m.group(0).lower()])]
+    if not hits:
+        return None
+    s, e, old = rng.choice(hits)
+    new = ANTONYMS[old.lower()]
+    if old[0].isupper():
+        new = new[0].upper() + new[1:]
+    return Perturbation(question[:s] + new + question[e:], "antonym", old, new)
+
+
+def _negation(question: str, context: str) -> Perturbation | None:
+    m = _NEGATABLE.match(question)
+    if m is None or _NEGATION.search(question) or _NEGATION.search(context):
+        return None
+    return Perturbation(question[: m.end()] + "not " + question[m.end():], "negation", "", "not")
+
+
+def perturb(question: str, context: str, pool: dict[int, Sequence[str]], rng: random.Random,
+            kinds: Sequence[str] = KINDS) -> Perturbation | None:
+    """An unanswerable twin of ``question`` for ``context``, or None when no rule applies.
+
+    Args:
+        question: an answerable question.
+        context: the text that answers it (stays the same; the twin asks what it does not say).
+        pool: names to swap in (``name_pool`` over other contexts).
+        rng: chooses the rule and what it changes (deterministic for a seeded generator).
+        kinds: rules to try, in random order, the first that applies wins.
+
+    Returns:
+        The twin, or None.
+    """
+    order = list(kinds)
+    rng.shuffle(order)
+    for kind in order:
+        if kind == "swap":
+            p = _swap(question, context, pool, rng)
+        elif kind == "antonym":
+            p = _antonym(question, context, rng)
+        elif kind == "negation":
+            p = _negation(question, context)
+        else:
+            raise ValueError(f"unknown kind {kind!r}; kinds are {KINDS}")
+        if p is not None and p.question != question:
+            return p
+    return None

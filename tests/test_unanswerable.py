@@ -1,0 +1,75 @@
+"""Unanswerable twins: each rule changes what the question asks so the context no longer answers it."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from qa.eval.datasets import add_unanswerable, load_squad
+from qa.unanswerable import KINDS, name_pool, perturb
+
+DATA = Path(__file__).resolve().parent / "data"
+CONTEXT = (
+    "Nikola Tesla moved to Paris in 1882 to work for the Continental Edison Company. "
+    "The largest of his early designs was an induction motor."
+)
+POOL = name_pool(["The delegation then travelled to Vienna and met officials of Siemens in Berlin."])
+
+
+def test_name_pool_skips_sentence_initial_capitals():
+    pool = name_pool(["Officials said the plan came from Siemens. Waking early, they met in Vienna."])
+    assert "Siemens" in pool[1] and "Vienna" in pool[1]
+    assert "Waking" not in pool[1] and "Officials" not in pool[1]
+
+
+def test_swap_replaces_a_name_or_number_with_one_the_context_lacks():
+    twin = perturb("When did Tesla move to Paris?", CONTEXT, POOL, random.Random(0), kinds=("swap",))
+    assert twin is not None and twin.kind == "swap"
+    assert twin.old in ("Tesla", "Paris") and twin.new not in CONTEXT
+    assert twin.question == "When did Tesla move to Paris?".replace(twin.old, twin.new)
+    year = perturb("Where did Tesla move in 1882?", CONTEXT, {1: [], 2: [], 3: []}, random.Random(1), kinds=("swap",))
+    assert year is not None and year.old == "1882" and year.new.isdigit() and year.new not in CONTEXT
+
+
+def test_antonym_only_when_the_context_lacks_the_opposite():
+    twin = perturb("What was the largest of his designs?", CONTEXT, POOL, random.Random(0), kinds=("antonym",))
+    assert twin is not None and twin.question == "What was the smallest of his designs?"
+    both = CONTEXT + " The smallest was a lamp."
+    assert perturb("What was the largest of his designs?", both, POOL, random.Random(0), kinds=("antonym",)) is None
+
+
+def test_negation_of_a_wh_subject_question():
+    twin = perturb("Who was the inventor of the induction motor?", CONTEXT, POOL, random.Random(0), kinds=("negation",))
+    assert twin is not None and twin.question == "Who was not the inventor of the induction motor?"
+    negated = CONTEXT + " He did not stay long."
+    assert perturb("Who was the inventor of the motor?", negated, POOL, random.Random(0), kinds=("negation",)) is None
+
+
+def test_no_rule_applies_and_bad_kind():
+    assert perturb("why?", "because.", POOL, random.Random(0)) is None
+    with pytest.raises(ValueError, match="unknown kind"):
+        perturb("When did Tesla move to Paris?", CONTEXT, POOL, random.Random(0), kinds=("shuffle",))
+    assert set(KINDS) == {"swap", "antonym", "negation"}
+
+
+def test_twins_are_repeatable():
+    a = perturb("When did Tesla move to Paris in 1882?", CONTEXT, POOL, random.Random(5))
+    b = perturb("When did Tesla move to Paris in 1882?", CONTEXT, POOL, random.Random(5))
+    assert a == b and a is not None
+
+
+def test_add_unanswerable_twins_keep_every_document_and_context():
+    s = load_squad(DATA / "squad_tiny.json")
+    u = add_unanswerable(s, 0.9, seed=0, kind="twin")
+    assert u.documents == s.documents  # open mode can still retrieve the context
+    twins = [q for q in u.questions if q.id.endswith("-twin")]
+    assert twins and all(not q.answerable for q in twins)
+    originals = {q.id: q for q in s.questions}
+    for q in twins:
+        orig = originals[q.id[: -len("-twin")]]
+        assert q.question != orig.question and (q.source, q.context_start, q.context_end) == (
+            orig.source, orig.context_start, orig.context_end)
+    with pytest.raises(ValueError, match="kind"):
+        add_unanswerable(s, 0.5, kind="typo")
