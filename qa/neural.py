@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Sequence
 
 from qa.sentences import split_sentences, strip_span
+from qa.settings import PRECISIONS
 from qa.types import Candidate, Passage
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -463,9 +464,6 @@ def calibrated(margin: float, cfg: ReaderConfig) -> float:
     return ez / (1.0 + ez)
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
-
-
 def cpu_has_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), so that reading in
     bf16 is faster than fp32 rather than emulated and slower."""
@@ -538,6 +536,11 @@ class NeuralReader:
         self.batch_size = batch_size
         self.precision = precision
         self.load_seconds = 0.0
+
+    @property
+    def bf16(self) -> bool:
+        """Whether this reader computes its matrix products in bfloat16."""
+        return self.precision == "bf16"
 
     @property
     def threshold(self) -> float:
@@ -620,7 +623,7 @@ class NeuralReader:
         """
         texts = [p.text for p in passages]
         windows = read_windows(self.model, self.tokenizer, question, texts, self.config, self.batch_size,
-                               bf16=self.precision == "bf16")
+                               bf16=self.bf16)
         out = []
         for p, wins in zip(passages, windows):
             logit, null_logit, s, e = best_of_windows(wins, self.config.max_answer_tokens)

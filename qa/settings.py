@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 READERS = ("auto", "sentence", "neural")
-PRECISIONS = ("auto", "fp32", "bf16", "int8")  # as qa.neural.PRECISIONS (not imported: that would pull in torch)
+PRECISIONS = ("auto", "fp32", "bf16", "int8")  # the neural reader's (qa.neural.NeuralReader.load)
 
 
 @dataclass(frozen=True)

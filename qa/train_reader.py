@@ -45,6 +45,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from qa.settings import PRECISIONS
 from qa.unanswerable import name_pool, perturb
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa-train"
@@ -685,7 +686,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-only", type=Path, default=None, metavar="SQUAD_JSON",
                    help="no training: score the reader in --out on this SQuAD-format file (gold paragraph given)")
     p.add_argument("--sample", type=int, default=1000, help="with --eval-only: random questions scored (seed 0)")
-    p.add_argument("--precision", choices=("fp32", "bf16", "int8", "auto"), default="fp32",
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="with --eval-only/--recalibrate: how the reader computes (qa.neural.NeuralReader.load; default fp32)")
     p.add_argument("--tune-agreement", action="store_true",
                    help="no training: choose agree_margin for the reader in --out on the held-out slice")
@@ -731,7 +732,7 @@ def eval_squad(model_dir: Path, squad_path: Path, sample: int, precision: str = 
     if sample and sample < len(rows):
         rows = rng.sample(rows, sample)
     items = [(q, paras[pi], golds) for q, paras, pi, golds in rows]
-    res = evaluate(reader.model, reader.tokenizer, items, reader.config, log_every=200, bf16=reader.precision == "bf16")
+    res = evaluate(reader.model, reader.tokenizer, items, reader.config, log_every=200, bf16=reader.bf16)
     times = []
     for q, paras, pi, _ in rows[:200]:
         texts = [paras[(pi + k) % len(paras)] for k in range(5)]
@@ -759,7 +760,8 @@ def calibrate(model, tokenizer, contexts: list[str], heldout: list[Example], lim
         bf16: read with bfloat16 matrix products.
 
     Returns:
-        ``(reader_config_with_calibration, answerable_result, no_answer_result, kept_pos, kept_neg)``.
+        ``(reader_config_with_calibration, answerable_result, no_answer_result, kept_pos)``;
+        ``no_answer_result`` holds the counts and kept rates of each kind of no-answer reading.
     """
     from qa.neural import ReaderConfig, calibrated
 
@@ -782,14 +784,14 @@ def calibrate(model, tokenizer, contexts: list[str], heldout: list[Example], lim
     def kept(ms: list[float]) -> float:
         return sum(calibrated(m, rcfg) >= rcfg.threshold for m in ms) / max(1, len(ms))
 
-    pos, neg = kept(res["margins"]), kept(neg_res["margins"])
+    pos = kept(res["margins"])
     neg_res.update(kept_region=kept(region["margins"]), kept_twins=kept(twins["margins"]))
     right = [calibrated(m, rcfg) >= rcfg.threshold for m, f in zip(res["margins"], res["f1s"]) if f >= 0.5]
     print(f"calibration: a={a:.3f} b={b:.3f}; at threshold {rcfg.threshold}: answers kept on {100 * pos:.1f}% of "
           f"held-out questions ({100 * sum(right) / max(1, len(right)):.1f}% of those it gets right), wrongly kept on "
           f"{100 * neg_res['kept_region']:.1f}% of {region['n']} no-answer stretches and {100 * neg_res['kept_twins']:.1f}% "
           f"of {twins['n']} unanswerable twins", flush=True)
-    return rcfg, res, neg_res, pos, neg
+    return rcfg, res, neg_res, pos
 
 
 def recalibrate(out: Path, contexts: list[str], heldout: list[Example], limit: int, seed: int, precision: str = "fp32") -> int:
@@ -810,8 +812,8 @@ def recalibrate(out: Path, contexts: list[str], heldout: list[Example], limit: i
     from qa.neural import READER_CONFIG_FILE, NeuralReader, write_checksums
 
     reader = NeuralReader.load(out, precision=precision, cached=False)
-    rcfg, res, neg_res, pos, neg = calibrate(reader.model, reader.tokenizer, contexts, heldout, limit, seed, reader.config,
-                                             bf16=reader.precision == "bf16")
+    rcfg, res, neg_res, pos = calibrate(reader.model, reader.tokenizer, contexts, heldout, limit, seed, reader.config,
+                                             bf16=reader.bf16)
     d = json.loads((out / READER_CONFIG_FILE).read_text())
     d.update(calib_a=rcfg.calib_a, calib_b=rcfg.calib_b)
     d["calibration"] = {
@@ -1042,7 +1044,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Held-out scores and calibration.
     model.eval()
-    rcfg, res, neg_res, pos_found, neg_found = calibrate(model, tokenizer, contexts, heldout, args.eval_limit, cfg.seed,
+    rcfg, res, neg_res, pos_found = calibrate(model, tokenizer, contexts, heldout, args.eval_limit, cfg.seed,
                                                           ReaderConfig())
     reader_json = {
         **asdict(rcfg),

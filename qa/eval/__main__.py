@@ -6,6 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from qa.eval.datasets import UNANSWERABLE_KINDS
+from qa.settings import PRECISIONS
+
 EPILOG = """examples:
   python -m qa.eval /work/shared/data/squad/dev-v1.1.json --limit 500 --seed 0
   python -m qa.eval /work/shared/data/squad/dev-v1.1.json --closed
@@ -29,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fusion-weight", type=float, default=None,
                    help="weight of the reader's score against retrieval when ranking passages' answers "
                         "(default: the engine's, QASettings.fusion_weight)")
-    p.add_argument("--reader-precision", choices=("auto", "fp32", "bf16", "int8"), default="auto",
+    p.add_argument("--reader-precision", choices=PRECISIONS, default="auto",
                    help="the neural reader's arithmetic (default auto: bf16 where the CPU has it natively, else fp32)")
     p.add_argument("--reader-dir", metavar="DIR", help="neural reader weights to use (from `python -m qa.train_reader "
                    "--out DIR`; default: the shipped qa/models/reader)")
@@ -37,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample and --add-unanswerable (default 0)")
     p.add_argument("--add-unanswerable", type=float, default=0.0, metavar="FRACTION",
                    help="hold out this share of contexts and make their questions unanswerable (to choose a threshold)")
-    p.add_argument("--unanswerable-kind", choices=("other-article", "twin"), default="other-article",
+    p.add_argument("--unanswerable-kind", choices=UNANSWERABLE_KINDS, default="other-article",
                    help="with --add-unanswerable: pair with another article's context (default), or use the question's "
                         "SQuAD 2.0-like unanswerable twin over its own context (qa.unanswerable)")
     p.add_argument("--heldout-only", type=int, default=None, metavar="PER_MILLE",
