@@ -3,7 +3,7 @@
 #
 #   docs/run_benchmarks.sh                 # all stages, full test sets (hours on a 2-core CPU)
 #   LIMIT=300 docs/run_benchmarks.sh       # a random sample of 300 questions per SQuAD run (seed SEED)
-#   docs/run_benchmarks.sh seed scifact    # only some stages: seed scifact reader v11-open v11-closed baseline threshold v20
+#   docs/run_benchmarks.sh seed scifact    # only some stages: seed latency scifact reader v11-open v11-closed baseline threshold early-exit v20
 #
 # Environment: LIMIT (questions per SQuAD run; empty = all), SEED (default 0), READER
 # (sentence|neural|auto, default neural), PRECISION (the neural reader's: auto|fp32|bf16|int8,
@@ -26,7 +26,7 @@ TLIMIT=${TLIMIT:-}
 HELDOUT=${HELDOUT:-50}
 THRESHOLD_SET=${THRESHOLD_SET:-$DATA/qa-train/new_wiki_v1.0.json}
 OUT=${OUT:-eval-output/bench}
-STAGES=${*:-seed scifact reader v11-open v11-closed baseline threshold v20}
+STAGES=${*:-seed latency scifact reader v11-open v11-closed baseline threshold early-exit v20}
 
 limit_args() { if [ -n "$1" ]; then echo "--limit $1 --seed $SEED"; fi; }
 run() { local name=$1; shift; set -- "$@" --reader-precision "$PRECISION"; echo "== $name: $PY -m qa.eval $*"; $PY -m qa.eval "$@" --out "$OUT/$name"; }
@@ -38,6 +38,10 @@ for stage in $STAGES; do
     seed)
       run seed-open-$READER tests/data/seed_questions.jsonl --reader "$READER"
       run seed-closed-$READER tests/data/seed_questions.jsonl --closed --reader "$READER" ;;
+    latency)
+      # ask() on the seed index, whole call and reader alone, reading every passage (1.0)
+      # against stopping after the best-retrieved one when it is confident (QASettings.early_exit).
+      $PY docs/bench_latency.py --early-exit 1.0 0.7 0.6 --repeat 5 --reader-precision "$PRECISION" ;;
     reader)
       # The reader alone: SQuAD v1.1 gold paragraphs, 1,000 questions, in each precision, with
       # the latency of one extract() over 5 paragraphs.
@@ -69,6 +73,16 @@ for stage in $STAGES; do
 best=max(zip(a,b), key=lambda r: (r[0]['f1']+r[1]['f1'], -r[0]['threshold'])); \
 print('engine threshold (mean open F1 %.2f): %s' % ((best[0]['f1']+best[1]['f1'])/2, best[0]['threshold']))" \
         "$OUT/threshold-open-w0.8/report.json" "$OUT/threshold-open-twins/report.json" ;;
+    early-exit)
+      # Choose QASettings.early_exit on the held-out open runs: the lowest value whose F1 at the
+      # engine threshold stays within 0.5 of reading every passage (1.0) on both kinds of unanswerables.
+      for e in 1.0 0.7 0.6 0.5; do
+        run early-exit-$e "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" --early-exit $e $(limit_args "$TLIMIT")
+        run early-exit-twins-$e "$THRESHOLD_SET" --add-unanswerable 0.5 --unanswerable-kind twin $(heldout_args) --reader "$READER" --early-exit $e $(limit_args "$TLIMIT")
+      done
+      $PY -c "import json,sys; f=lambda n: json.load(open(sys.argv[1]+'/'+n+'/report.json'))['figures']['f1']; \
+ok=[e for e in ('0.5','0.6','0.7') if all(f(k+e) >= f(k+'1.0') - 0.5 for k in ('early-exit-','early-exit-twins-'))]; \
+print('early_exit:', ok[0] if ok else '1.0', {e: (f('early-exit-'+e), f('early-exit-twins-'+e)) for e in ('1.0','0.7','0.6','0.5')})" "$OUT" ;;
     v20)
       # SQuAD 2.0's unanswerable questions are adversarial: use the thresholds chosen on the twins.
       T_CLOSED=$(figure "$OUT/threshold-closed-twins/report.json" best_f1_threshold)
@@ -77,6 +91,6 @@ print('engine threshold (mean open F1 %.2f): %s' % ((best[0]['f1']+best[1]['f1']
       run squad20-closed-$READER "$DATA/squad/dev-v2.0.json" --closed --reader "$READER" --min-score "$T_CLOSED" $(limit_args "$LIMIT")
       run squad20-open-$READER "$DATA/squad/dev-v2.0.json" --reader "$READER" --min-score "$T_OPEN" $(limit_args "$LIMIT") ;;
     *)
-      echo "unknown stage $stage; stages: seed scifact reader v11-open v11-closed baseline threshold v20" >&2; exit 2 ;;
+      echo "unknown stage $stage; stages: seed latency scifact reader v11-open v11-closed baseline threshold early-exit v20" >&2; exit 2 ;;
   esac
 done

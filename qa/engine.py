@@ -128,7 +128,7 @@ class Engine:
         if isinstance(reader, SentenceReader):
             candidates = reader.extract(q, passages, question_vector=vector)
         else:
-            candidates = reader.extract(q, passages)
+            candidates = read_passages(reader, q, passages, settings.early_exit)
             if not candidates and passages:
                 # Nothing the reader would answer with: still cite the closest sentences.
                 closest = self.reader("sentence").extract(q, passages, question_vector=vector)
@@ -158,6 +158,18 @@ class Engine:
         """The indexed text of ``source``: what citation offsets point into."""
         doc = self.index.document(source)
         return doc.text if doc else None
+
+
+def read_passages(reader: Reader, question: str, passages: Sequence[Passage], early_exit: float) -> list[Candidate]:
+    """The reader's candidates from ``passages`` (best-retrieved first), reading the first
+    passage alone and stopping there when its best candidate scores at least ``early_exit``
+    (``QASettings.early_exit``; 1.0 reads them all in one pass)."""
+    if early_exit >= 1.0 or len(passages) < 2:
+        return reader.extract(question, passages)
+    first = reader.extract(question, passages[:1])
+    if first and first[0].score >= early_exit:
+        return first
+    return first + reader.extract(question, passages[1:])
 
 
 def fuse(candidates: Sequence[Candidate], reader_weight: float) -> list[Candidate]:

@@ -31,6 +31,11 @@ class QASettings:
             SQuAD (docs/BENCHMARKS.md).
         reader_dir: folder of the neural reader's weights (one written by
             ``python -m qa.train_reader --out DIR``); None: the shipped ``qa/models/reader``.
+        early_exit: the neural reader reads the best-retrieved passage alone first and
+            answers from it, without reading the other ``top_k - 1``, when its best span
+            scores at least this (the reader's calibrated probability that the span is
+            right); otherwise it reads the rest and fuses as usual. 1.0 always reads all of
+            them. Chosen on held-out training data (docs/BENCHMARKS.md).
     """
 
     top_k: int = 5
@@ -42,6 +47,7 @@ class QASettings:
     max_question_chars: int = 2000
     reader_precision: str = "auto"
     reader_dir: str | None = None
+    early_exit: float = 0.6
 
     def __post_init__(self) -> None:
         if self.top_k <= 0:
@@ -58,6 +64,8 @@ class QASettings:
             raise ValueError(f"reader must be one of {READERS}. Currently, reader is {self.reader!r}")
         if self.reader_precision not in PRECISIONS:
             raise ValueError(f"reader_precision must be one of {PRECISIONS}. Currently, it is {self.reader_precision!r}")
+        if not 0.0 <= self.early_exit <= 1.0:
+            raise ValueError(f"early_exit must be in [0, 1] (1.0 reads every passage). Currently, it is {self.early_exit}")
         if self.max_question_chars <= 0:
             raise ValueError(f"max_question_chars must be greater than 0. Currently, it is {self.max_question_chars}")
 

@@ -84,6 +84,11 @@ def test_bad_settings_name_the_value():
         QASettings(reader_precision="double")
 
 
+def test_bad_early_exit_is_refused():
+    with pytest.raises(ValueError, match=r"early_exit must be in \[0, 1\] \(1.0 reads every passage\). Currently, it is 1.5"):
+        QASettings(early_exit=1.5)
+
+
 def test_per_call_overrides(seed_engine):
     assert len(seed_engine.ask("who is Rob Strayer?", top_k=1).citations) == 1
     strict = seed_engine.ask("who is Rob Strayer?", min_score=1.0)

@@ -98,6 +98,36 @@ def test_prefers_the_passage_that_answers(reader):
     assert readings[1].score > readings[0].score
 
 
+class _CountingReader:
+    """The real reader, recording how many passages each ``extract`` call read."""
+
+    name = "neural"
+
+    def __init__(self, reader: NeuralReader):
+        self.reader, self.threshold, self.calls = reader, reader.threshold, []
+
+    def extract(self, question, passages):
+        self.calls.append(len(passages))
+        return self.reader.extract(question, passages)
+
+
+def test_early_exit_reads_the_rest_only_when_unsure(reader):
+    from qa.engine import read_passages
+
+    question = "In what year was the Treaty of Westphalia signed?"
+    _, answers = _passage("The Treaty of Westphalia was signed in 1648, ending the Thirty Years' War in Europe.", chunk_id=1)
+    _, silent = _passage("Bananas are rich in potassium and are grown in tropical regions around the world.", chunk_id=2)
+    counting = _CountingReader(reader)
+    confident = read_passages(counting, question, [answers, silent], early_exit=0.5)
+    assert counting.calls == [1] and confident[0].passage.chunk_id == 1 and "1648" in confident[0].answer
+    counting.calls.clear()
+    unsure_first = read_passages(counting, question, [silent, answers], early_exit=0.5)
+    assert counting.calls == [1, 1] and "1648" in max(unsure_first, key=lambda c: c.score).answer
+    counting.calls.clear()
+    everything = read_passages(counting, question, [answers, silent], early_exit=1.0)
+    assert counting.calls == [2] and [c.answer for c in everything][:1] == [confident[0].answer]
+
+
 @pytest.mark.parametrize(
     "question,text",
     [

@@ -42,6 +42,8 @@ class EvalConfig:
             (``reader.threshold``, as the engine does when ``QASettings.min_score`` is None).
         top_k: passages read per question; None uses the engine's default.
         fusion_weight: the engine's ``QASettings.fusion_weight`` for this run; None: its default.
+        early_exit: the engine's ``QASettings.early_exit`` for this run (1.0 reads every
+            passage); None: its default.
         reader_precision: the neural reader's arithmetic (``QASettings.reader_precision``).
         reader_dir: the neural reader's folder (``QASettings.reader_dir``; None: the shipped one).
         limit: evaluate a random sample of this many questions (None: all).
@@ -64,6 +66,7 @@ class EvalConfig:
     min_score: float | None = None
     top_k: int | None = None
     fusion_weight: float | None = None
+    early_exit: float | None = None
     reader_precision: str = "auto"
     reader_dir: str | None = None
     limit: int | None = None
@@ -94,9 +97,8 @@ class EvalConfig:
         """The engine settings for the pass: every question answered (min_score 0)."""
         base = QASettings(reader=self.reader, reader_precision=self.reader_precision, reader_dir=self.reader_dir)
         top_k = self.top_k if self.top_k is not None else base.top_k
-        fusion = self.fusion_weight if self.fusion_weight is not None else base.fusion_weight
-        return replace(base, min_score=0.0, top_k=top_k, retrieve_k=max(base.retrieve_k, top_k, max(RECALL_KS)),
-                       fusion_weight=fusion)
+        return base.with_overrides(min_score=0.0, top_k=top_k, retrieve_k=max(base.retrieve_k, top_k, max(RECALL_KS)),
+                                   fusion_weight=self.fusion_weight, early_exit=self.early_exit)
 
 
 @dataclass(frozen=True)
@@ -420,6 +422,7 @@ def evaluate(dataset: str | Path | EvalSet, config: EvalConfig | None = None, em
     figures["setup_seconds"] = round(setup_seconds, 1)
     figures["documents"] = len(eval_set.documents)
     figures["reader_precision"] = getattr(reader_used, "precision", None)  # as resolved ("auto" -> fp32/bf16)
+    figures["early_exit"] = settings.early_exit if config.mode == "open" else None
     figures["skipped"] = skipped
     return EvalReport(
         name=run_name(eval_set, config), dataset=str(dataset if not isinstance(dataset, EvalSet) else dataset.name),
