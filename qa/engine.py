@@ -47,6 +47,29 @@ def neural_reader_available(path: str | Path | None = None) -> bool:
     return neural.is_available(path)
 
 
+def resolve_reader_name(name: str, path: str | Path | None = None) -> str:
+    """``name`` with "auto" resolved: "neural" when its weights (in ``path``, default the
+    shipped ones) and torch are installed, else "sentence"."""
+    if name != "auto":
+        return name
+    return "neural" if neural_reader_available(path) else "sentence"
+
+
+def context_reader(name: str, settings: QASettings, embed: Callable | None = None) -> Reader:
+    """A reader for one given text, no index behind it (``answer_from_context``, closed-book
+    evaluation): the neural one as ``settings`` say, or the sentence reader with ``embed``
+    (default: the shared embedding model's ``encode``)."""
+    if resolve_reader_name(name, settings.reader_dir) == "neural":
+        from qa.neural import NeuralReader
+
+        return NeuralReader.load(settings.reader_dir, precision=settings.reader_precision)
+    if embed is None:
+        from index.embedding import shared_embedder
+
+        embed = shared_embedder().encode
+    return SentenceReader(embed=embed)
+
+
 class Engine:
     """Answers questions over one index.
 
@@ -80,8 +103,7 @@ class Engine:
         None: this engine's settings)."""
         precision = precision or self.settings.reader_precision
         path = path or self.settings.reader_dir
-        if name == "auto":
-            name = "neural" if neural_reader_available(path) else "sentence"
+        name = resolve_reader_name(name, path)
         key = f"neural-{precision}-{path}" if name == "neural" else name
         with self._lock:
             if key not in self._readers:
@@ -242,16 +264,6 @@ def answer_from_context(question: str, context: str, source: str = "context", re
     began = time.perf_counter()
     passage = Passage(chunk_id=-1, source=source, start=0, end=len(context), text=context, score=1.0)
     if isinstance(reader, str):
-        name = reader
-        if reader == "auto":
-            name = "neural" if neural_reader_available(settings.reader_dir) else "sentence"
-        if name == "neural":
-            from qa.neural import NeuralReader
-
-            reader = NeuralReader.load(settings.reader_dir, precision=settings.reader_precision)
-        else:
-            from index.embedding import shared_embedder
-
-            reader = SentenceReader(embed=shared_embedder().encode)
+        reader = context_reader(reader, settings)
     candidates = reader.extract(q, [passage])
     return decide(q, candidates, settings, reader, began)

@@ -199,28 +199,6 @@ def sync_index(path: str | Path, documents: dict[str, str], kinds: dict[str, str
     return index
 
 
-def _resolve_reader_name(name: str, reader_dir: str | None = None) -> str:
-    if name != "auto":
-        return name
-    from qa.engine import neural_reader_available
-
-    return "neural" if neural_reader_available(reader_dir) else "sentence"
-
-
-def _closed_reader(name: str, embedder, precision: str = "auto", reader_dir: str | None = None):
-    if _resolve_reader_name(name, reader_dir) == "neural":
-        from qa.neural import NeuralReader
-
-        return NeuralReader.load(reader_dir, precision=precision)
-    from qa.extract import SentenceReader
-
-    if embedder is None:
-        from index.embedding import shared_embedder
-
-        embedder = shared_embedder()
-    return SentenceReader(embed=embedder.encode)
-
-
 def prepare(dataset: str | Path | EvalSet, config: EvalConfig) -> EvalSet:
     """Load, derive (add_unanswerable) and sample the test set as the config says."""
     eval_set = dataset if isinstance(dataset, EvalSet) else load_dataset(dataset)
@@ -398,9 +376,9 @@ def evaluate(dataset: str | Path | EvalSet, config: EvalConfig | None = None, em
                          if p.source == q.source and metrics.spans_overlap((p.start, p.end), gold)), None)
             results.append(score_question(q, answer, threshold, gold, rank, elapsed * 1000))
     else:
-        from qa.engine import answer_from_context
+        from qa.engine import answer_from_context, context_reader
 
-        reader = _closed_reader(config.reader, embedder, config.reader_precision, config.reader_dir)
+        reader = context_reader(config.reader, settings, embed=embedder.encode if embedder is not None else None)
         reader_used = reader
         reader_name = reader.name
         reader_threshold = float(reader.threshold)
