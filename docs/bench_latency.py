@@ -23,12 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in [0, 100])."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--early-exit", type=float, nargs="+", default=[1.0, 0.7])
@@ -40,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from qa.engine import Engine, open_default_index
+    from qa.eval.metrics import percentile  # as qa.eval's latency figures
 
     torch.set_num_threads(2)
     questions = [json.loads(line)["question"] for line in args.questions.read_text().splitlines() if line.strip()]
