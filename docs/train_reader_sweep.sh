@@ -10,6 +10,12 @@
 # the GPU machine used for docs/READER.md returns files of at most 16 MiB.
 # Reassemble with: cat OUT/<name>.tar.part* | tar -x -C DEST
 # EXTRA (environment) is appended to every run's options (e.g. "--limit 40 --max-steps 2").
+# A candidate's options may hold several stages separated by " ;; ": the first starts from
+# BASE_DIR, each later one from the stage before (--init), and the last is the candidate.
+# SELECT (environment) picks the kept candidates: "f1" (default) by held-out F1, "balanced" by
+# the mean of the two best balanced F1 figures (held-out questions against no-answer
+# stretches, and against unanswerable twins; SQuAD 2.0's F1 with half the questions
+# unanswerable), which rewards abstaining where the passage does not say.
 set -u
 BASE=$1
 DATA=$2
@@ -34,13 +40,27 @@ if [ -n "${SWEEP:-}" ]; then
   mapfile -t CONFIGS <<<"$SWEEP"
 fi
 
+run_candidate() {  # name, options (stages separated by " ;; "); runs its stages one after another
+  local name=$1 rest=$2 init=() k=1 out opts
+  while :; do
+    opts=${rest%% ;; *}
+    if [ "$opts" = "$rest" ]; then out=$WORK/$name; else out=$WORK/$name.stage$k; fi
+    echo "--- stage $k: $opts"
+    # shellcheck disable=SC2086
+    "$PY" -m qa.train_reader --base "$BASE" --data-dir "$DATA" --out "$out" "${init[@]}" \
+      --work "$WORK/ckpt-$name.stage$k" --threads 2 --log-every 200 --save-every 1000000 $opts ${EXTRA:-} || return 1
+    [ "$opts" = "$rest" ] && return 0
+    rest=${rest#* ;; }
+    init=(--init "$out")
+    k=$((k + 1))
+  done
+}
+export -f run_candidate
+export BASE DATA WORK PY EXTRA
+
 for entry in "${CONFIGS[@]}"; do
   name=${entry%%:*}
-  opts=${entry#*:}
-  # shellcheck disable=SC2086
-  timeout "$DEADLINE" "$PY" -m qa.train_reader --base "$BASE" --data-dir "$DATA" --out "$WORK/$name" \
-    --work "$WORK/ckpt-$name" --threads 2 --log-every 200 --save-every 1000000 $opts ${EXTRA:-} \
-    >"$WORK/$name.log" 2>&1 &
+  timeout "$DEADLINE" bash -c 'run_candidate "$1" "$2"' _ "$name" "${entry#*:}" >"$WORK/$name.log" 2>&1 &
 done
 wait
 
@@ -49,11 +69,11 @@ for entry in "${CONFIGS[@]}"; do
   { echo "=== $name: ${entry#*:}"; grep -v "Loading weights" "$WORK/$name.log"; } >>"$OUT/sweep.log"
 done
 
-"$PY" - "$WORK" "$OUT" "$KEEP" "${CONFIGS[@]}" <<'EOF'
+"$PY" - "$WORK" "$OUT" "$KEEP" "${SELECT:-f1}" "${CONFIGS[@]}" <<'EOF'
 import json, subprocess, sys
 from pathlib import Path
 
-work, out, keep, entries = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+work, out, keep, select, entries = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
 rows = []
 for entry in entries:
     name, opts = entry.split(":", 1)
@@ -64,7 +84,10 @@ for entry in entries:
     d = json.loads(rj.read_text())
     rows.append({"name": name, "options": opts, "finished": True, **d["heldout"],
                  "train_minutes": d["training"]["train_minutes"], "calib_a": d["calib_a"], "calib_b": d["calib_b"]})
-done = sorted((r for r in rows if r["finished"]), key=lambda r: -r["f1"])
+for r in rows:
+    if r["finished"] and "best_balanced_f1_twins" in r:
+        r["balanced"] = round((r["best_balanced_f1_twins"] + r["best_balanced_f1_no_answer"]) / 2, 2)
+done = sorted((r for r in rows if r["finished"]), key=lambda r: -r["balanced" if select == "balanced" else "f1"])
 for r in rows:
     print(json.dumps(r))
 (out / "sweep.json").write_text(json.dumps(rows, indent=1) + "\n")

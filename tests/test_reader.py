@@ -256,7 +256,21 @@ def test_tiny_training_run_changes_weights(tmp_path):
     assert state["step"] == 2
     loaded = NeuralReader.load(out, cached=False)
     assert isinstance(loaded.extract("What?", [_passage("Some text here.")[1]]), list)
-    assert neural.ReaderConfig.from_dict(json.loads((out / "reader.json").read_text())).max_answer_tokens == 30
+    written = json.loads((out / "reader.json").read_text())
+    assert neural.ReaderConfig.from_dict(written).max_answer_tokens == 30
+    assert 0 <= written["heldout"]["best_balanced_f1_twins"] <= 100
+
+
+def test_balanced_best_f1_weighs_answerable_and_unanswerable_alike():
+    from qa.train_reader import balanced_best_f1
+
+    # Answerable readings: margin 3 (F1 1.0) and margin 1 (F1 0.5); unanswerable: margins 0 and 2.
+    # The best threshold lies above 2: it keeps the first answer (0.5 of the answerable
+    # average) and rejects both unanswerables (1.0), (0.5 + 1.0) / 2 = 75.
+    assert balanced_best_f1([3.0, 1.0], [1.0, 0.5], [0.0, 2.0]) == pytest.approx(75.0)
+    # When the unanswerables outscore every answer, abstaining on everything (50) is the best.
+    assert balanced_best_f1([3.0, 1.0], [1.0, 0.5], [5.0, 6.0]) == pytest.approx(50.0)
+    assert balanced_best_f1([1.0], [1.0], []) == 0.0
 
 
 def test_training_windows_include_unanswerable_twins_labelled_no_answer(tmp_path):
@@ -265,7 +279,7 @@ def test_training_windows_include_unanswerable_twins_labelled_no_answer(tmp_path
     from qa import train_reader
 
     data = _tiny_training_set(tmp_path / "data")
-    cfg = train_reader.TrainConfig(neg_rate=0.0, heldout_per_mille=0)
+    cfg = train_reader.TrainConfig(neg_rate=0.0, heldout_per_mille=0, hard_neg_rate=0.0)
     contexts, train, _ = train_reader.load_data(data, train_reader.DEFAULT_FILES, cfg)
     tok = neural.load_tokenizer(MODEL_DIR)
     plain = train_reader.FeatureBuilder(tok, contexts, train, cfg).build(0)
