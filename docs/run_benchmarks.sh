@@ -11,7 +11,8 @@
 # baseline run, default 1000), DATA (default ../shared/data next to the repo),
 # THRESHOLD_SET (SQuAD-format file to choose the SQuAD 2.0 abstention threshold on; never squad/),
 # HELDOUT (only its contexts the neural reader did not train on, per mille; default 50, 0 = all),
-# TLIMIT (questions for the threshold runs; default all of them).
+# TLIMIT (questions for the threshold runs; default all of them), READER_DIR (a neural reader
+# folder to score instead of the shipped qa/models/reader, e.g. a candidate from qa.train_reader).
 # Reports land in eval-output/bench/<stage>/ (report.json, questions.csv, plots).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +30,12 @@ OUT=${OUT:-eval-output/bench}
 STAGES=${*:-seed latency scifact reader v11-open v11-closed baseline threshold early-exit v20}
 
 limit_args() { if [ -n "$1" ]; then echo "--limit $1 --seed $SEED"; fi; }
-run() { local name=$1; shift; set -- "$@" --reader-precision "$PRECISION"; echo "== $name: $PY -m qa.eval $*"; $PY -m qa.eval "$@" --out "$OUT/$name"; }
-figure() { $PY -c "import json,sys; print(json.load(open(sys.argv[1]))['figures'][sys.argv[2]])" "$1" "$2"; }
+READER_DIR=${READER_DIR:-}
+run() {
+  local name=$1; shift; set -- "$@" --reader-precision "$PRECISION"
+  if [ -n "$READER_DIR" ]; then set -- "$@" --reader-dir "$READER_DIR"; fi
+  echo "== $name: $PY -m qa.eval $*"; $PY -m qa.eval "$@" --out "$OUT/$name"
+}
 heldout_args() { if [ "$HELDOUT" != 0 ]; then echo "--heldout-only $HELDOUT"; fi; }
 
 for stage in $STAGES; do
@@ -41,12 +46,12 @@ for stage in $STAGES; do
     latency)
       # ask() on the seed index, whole call and reader alone, reading every passage (1.0)
       # against stopping after the best-retrieved one when it is confident (QASettings.early_exit).
-      $PY docs/bench_latency.py --early-exit 1.0 0.7 0.6 --repeat 5 --reader-precision "$PRECISION" ;;
+      $PY docs/bench_latency.py --early-exit 1.0 0.9 0.8 0.7 0.6 --repeat 5 --reader-precision "$PRECISION" ;;
     reader)
       # The reader alone: SQuAD v1.1 gold paragraphs, 1,000 questions, in each precision, with
       # the latency of one extract() over 5 paragraphs.
       for p in fp32 bf16 int8; do
-        $PY -m qa.train_reader --eval-only "$DATA/squad/dev-v1.1.json" --sample 1000 --precision $p
+        $PY -m qa.train_reader --eval-only "$DATA/squad/dev-v1.1.json" --sample 1000 --precision $p --out "${READER_DIR:-qa/models/reader}"
       done ;;
     scifact)
       run scifact --beir "$DATA/beir-scifact" ;;
@@ -63,30 +68,33 @@ for stage in $STAGES; do
       # (documents that are silent) or by their SQuAD 2.0-like twins (qa.unanswerable).
       run threshold-closed "$THRESHOLD_SET" --closed --add-unanswerable 0.5 $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
       run threshold-closed-twins "$THRESHOLD_SET" --closed --add-unanswerable 0.5 --unanswerable-kind twin $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
-      run threshold-open-twins "$THRESHOLD_SET" --add-unanswerable 0.5 --unanswerable-kind twin $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
+      # The open runs read every passage (--early-exit 1.0): the early-exit stage is chosen at
+      # the threshold these give.
+      run threshold-open-twins "$THRESHOLD_SET" --add-unanswerable 0.5 --unanswerable-kind twin $(heldout_args) --reader "$READER" --early-exit 1.0 $(limit_args "$TLIMIT")
       for w in 0.8 1.0 0.5; do  # 0.8 is the engine's fusion_weight; the others check it
-        run threshold-open-w$w "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" --fusion-weight $w $(limit_args "$TLIMIT")
+        run threshold-open-w$w "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" --fusion-weight $w --early-exit 1.0 $(limit_args "$TLIMIT")
       done
-      # The engine's default threshold (reader.json): the best mean F1 of the two open runs,
-      # documents that are silent and near-miss questions weighing the same.
-      $PY -c "import json,sys; a,b=(json.load(open(f))['curve'] for f in sys.argv[1:]); \
-best=max(zip(a,b), key=lambda r: (r[0]['f1']+r[1]['f1'], -r[0]['threshold'])); \
-print('engine threshold (mean open F1 %.2f): %s' % ((best[0]['f1']+best[1]['f1'])/2, best[0]['threshold']))" \
-        "$OUT/threshold-open-w0.8/report.json" "$OUT/threshold-open-twins/report.json" ;;
+      # The engine's default threshold (reader.json's threshold; write it there): the best mean F1
+      # of the two open runs, documents that are silent and near-miss questions weighing the
+      # same, each distinct question once, on a 0.01 grid.
+      echo "engine threshold: $($PY -m qa.eval.choose threshold "$OUT/threshold-open-w0.8" "$OUT/threshold-open-twins")" ;;
     early-exit)
       # Choose QASettings.early_exit on the held-out open runs: the lowest value whose F1 at the
-      # engine threshold stays within 0.5 of reading every passage (1.0) on both kinds of unanswerables.
-      for e in 1.0 0.7 0.6 0.5; do
+      # engine threshold stays within 0.5 of reading every passage (the threshold stage's runs)
+      # on both kinds of unanswerables.
+      cands=()
+      for e in 0.5 0.6 0.7 0.8 0.9; do
         run early-exit-$e "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" --early-exit $e $(limit_args "$TLIMIT")
         run early-exit-twins-$e "$THRESHOLD_SET" --add-unanswerable 0.5 --unanswerable-kind twin $(heldout_args) --reader "$READER" --early-exit $e $(limit_args "$TLIMIT")
+        cands+=(--candidate $e "$OUT/early-exit-$e" "$OUT/early-exit-twins-$e")
       done
-      $PY -c "import json,sys; f=lambda n: json.load(open(sys.argv[1]+'/'+n+'/report.json'))['figures']['f1']; \
-ok=[e for e in ('0.5','0.6','0.7') if all(f(k+e) >= f(k+'1.0') - 0.5 for k in ('early-exit-','early-exit-twins-'))]; \
-print('early_exit:', ok[0] if ok else '1.0', {e: (f('early-exit-'+e), f('early-exit-twins-'+e)) for e in ('1.0','0.7','0.6','0.5')})" "$OUT" ;;
+      T=$($PY -c "import json; print(json.load(open('${READER_DIR:-qa/models/reader}/reader.json'))['threshold'])")
+      echo "early_exit: $($PY -m qa.eval.choose early-exit --threshold "$T" \
+        --reference "$OUT/threshold-open-w0.8" "$OUT/threshold-open-twins" "${cands[@]}")" ;;
     v20)
       # SQuAD 2.0's unanswerable questions are adversarial: use the thresholds chosen on the twins.
-      T_CLOSED=$(figure "$OUT/threshold-closed-twins/report.json" best_f1_threshold)
-      T_OPEN=$(figure "$OUT/threshold-open-twins/report.json" best_f1_threshold)
+      T_CLOSED=$($PY -m qa.eval.choose threshold "$OUT/threshold-closed-twins")
+      T_OPEN=$($PY -m qa.eval.choose threshold "$OUT/threshold-open-twins")
       echo "thresholds chosen on $(basename "$THRESHOLD_SET"): closed $T_CLOSED, open $T_OPEN"
       run squad20-closed-$READER "$DATA/squad/dev-v2.0.json" --closed --reader "$READER" --min-score "$T_CLOSED" $(limit_args "$LIMIT")
       run squad20-open-$READER "$DATA/squad/dev-v2.0.json" --reader "$READER" --min-score "$T_OPEN" $(limit_args "$LIMIT") ;;
