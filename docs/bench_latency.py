@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--questions", type=Path, default=ROOT / "tests" / "data" / "seed_questions.jsonl")
     p.add_argument("--reader-precision", default="auto")
+    p.add_argument("--reader-dir", default=None, help="a neural reader folder other than the shipped one")
     args = p.parse_args(argv)
 
     import torch
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(2)
     questions = [json.loads(line)["question"] for line in args.questions.read_text().splitlines() if line.strip()]
     engine = Engine(open_default_index())
-    reader = engine.reader("neural", args.reader_precision)
+    reader = engine.reader("neural", args.reader_precision, args.reader_dir)
     spent: list[float] = []  # reader seconds of the current ask, one entry per extract call
     extract = reader.extract
 
@@ -51,14 +52,15 @@ def main(argv: list[str] | None = None) -> int:
             spent.append(time.perf_counter() - t0)
 
     reader.extract = timed_extract  # the engine calls reader.extract on this very object
-    engine.ask(questions[0], reader="neural", reader_precision=args.reader_precision)  # warm up
+    settings = {"reader": "neural", "reader_precision": args.reader_precision, "reader_dir": args.reader_dir}
+    engine.ask(questions[0], **settings)  # warm up
     rows = {e: {"ask": [], "reader": [], "exits": 0} for e in args.early_exit}
     for _ in range(args.repeat):
         for e in args.early_exit:
             for q in questions:
                 spent.clear()
                 t0 = time.perf_counter()
-                engine.ask(q, reader="neural", reader_precision=args.reader_precision, early_exit=e)
+                engine.ask(q, **settings, early_exit=e)
                 rows[e]["ask"].append(1000 * (time.perf_counter() - t0))
                 rows[e]["reader"].append(1000 * sum(spent))
                 rows[e]["exits"] += len(spent) == 1 and e < 1.0
