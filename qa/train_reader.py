@@ -822,7 +822,9 @@ def balanced_best_f1(margins: list[float], f1s: list[float], neg_margins: list[f
     ``t`` (0 otherwise) and an unanswerable one scores 1 when its margin is below ``t``; the
     figure is the best over ``t`` of the mean of the two averages (SQuAD 2.0's F1 with as many
     unanswerable questions as answerable ones). The calibrated score is monotone in the
-    margin, so this does not depend on the calibration.
+    margin, so this does not depend on the calibration. (``qa.eval.metrics.best_threshold``
+    sweeps thresholds for equally weighted questions; importing ``qa.eval`` would pull in the
+    index and engine, which the GPU machine that trains this module does not have.)
 
     Args:
         margins: span minus null logit of the answerable readings.
