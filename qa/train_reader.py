@@ -694,6 +694,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="stop after the export, without choosing agree_margin (run --tune-agreement later)")
     p.add_argument("--tune-agreement", action="store_true",
                    help="no training: choose agree_margin for the reader in --out on the held-out slice")
+    p.add_argument("--average", type=Path, nargs="+", default=None, metavar="READER_DIR",
+                   help="no training: write into --out the weight-by-weight mean of these exported readers "
+                        "(trained from the same base), then calibrate it and choose agree_margin on the held-out slice")
     p.add_argument("--recalibrate", action="store_true",
                    help="no training: refit the score calibration of the reader in --out on the held-out slice")
     return p.parse_args(argv)
@@ -871,10 +874,70 @@ def recalibrate(out: Path, contexts: list[str], heldout: list[Example], limit: i
         **heldout_record(res, neg_res, pos),
         "command": f"python -m qa.train_reader --recalibrate --eval-limit {limit} --out {out} --precision {precision}",
     }
+    # A reader that was never scored at export (an average of others) gets its held-out scores here.
+    d.setdefault("heldout", heldout_record(res, neg_res, pos))
     (out / READER_CONFIG_FILE).write_text(json.dumps(d, indent=1) + "\n")
     write_checksums(out)
     print(f"rewrote {out / READER_CONFIG_FILE}", flush=True)
     return 0
+
+
+def average_readers(dirs: list[Path], out: Path) -> dict:
+    """Write into ``out`` the weight-by-weight mean of exported readers ("model soup",
+    Wortsman et al. 2022): each tensor averaged in fp32 and stored in fp16, tokenizer and
+    config from the first reader, ``reader.json`` recording what was averaged.
+
+    The readers must share an architecture and a base (runs of ``qa.train_reader`` with
+    different seeds); the result still needs calibrating (``recalibrate``).
+
+    Args:
+        dirs: exported reader folders (at least two).
+        out: destination folder (may not be one of ``dirs``).
+
+    Returns:
+        The ``reader.json`` written (calibration still that of the first reader).
+
+    Raises:
+        ValueError: fewer than two readers, ``out`` among them, or weights that do not match.
+    """
+    from safetensors.torch import load_file, save_file
+
+    from qa.neural import READER_CONFIG_FILE, TOKENIZER_FILES, WEIGHTS_FILE, verify_checksums, write_checksums
+
+    dirs = [Path(d) for d in dirs]
+    if len(dirs) < 2:
+        raise ValueError("--average needs at least two reader folders")
+    if any(d.resolve() == Path(out).resolve() for d in dirs):
+        raise ValueError(f"--out {out} is one of the readers averaged; write the average to a new folder")
+    total: dict = {}
+    for d in dirs:
+        verify_checksums(d)
+        sd = load_file(str(d / WEIGHTS_FILE))
+        if total and set(sd) != set(total):
+            raise ValueError(f"{d} has other tensors than {dirs[0]}: only readers of the same architecture average")
+        for k, v in sd.items():
+            if k in total and total[k].shape != v.shape:
+                raise ValueError(f"{d}: {k} is {tuple(v.shape)}, {dirs[0]} has {tuple(total[k].shape)}")
+            total[k] = total[k] + v.float() if k in total else v.float()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    mean = {k: (v / len(dirs)).half().contiguous() for k, v in total.items()}
+    save_file(mean, str(out / WEIGHTS_FILE), metadata={"format": "pt", "dtype": "float16"})
+    for name in ("config.json", *TOKENIZER_FILES):
+        if (dirs[0] / name).is_file() and name != READER_CONFIG_FILE:
+            shutil.copyfile(dirs[0] / name, out / name)
+    first = json.loads((dirs[0] / READER_CONFIG_FILE).read_text())
+    parts = [json.loads((d / READER_CONFIG_FILE).read_text()) for d in dirs]
+    reader_json = {k: first[k] for k in first if k not in ("training", "heldout", "agreement", "calibration",
+                                                           "threshold_choice")}
+    reader_json["training"] = {
+        "average_of": [{"folder": str(d), "training": r.get("training"), "heldout": r.get("heldout")}
+                       for d, r in zip(dirs, parts)],
+        "command": "python -m qa.train_reader --average " + " ".join(str(d) for d in dirs) + f" --out {out}",
+    }
+    (out / READER_CONFIG_FILE).write_text(json.dumps(reader_json, indent=1) + "\n")
+    write_checksums(out)
+    return reader_json
 
 
 AGREE_GRID = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
@@ -989,6 +1052,11 @@ def main(argv: list[str] | None = None) -> int:
         return tune_agreement(args.out, contexts, heldout, args.eval_limit)
     if args.recalibrate:
         return recalibrate(args.out, contexts, heldout, args.eval_limit, cfg.seed, precision=args.precision)
+    if args.average:
+        average_readers(args.average, args.out)
+        print(f"averaged {len(args.average)} readers into {args.out}", flush=True)
+        recalibrate(args.out, contexts, heldout, args.eval_limit, cfg.seed, precision=args.precision)
+        return tune_agreement(args.out, contexts, heldout, 0)
     if args.limit:
         rng = random.Random(cfg.seed)
         train = rng.sample(train, min(args.limit, len(train)))

@@ -261,6 +261,33 @@ def test_tiny_training_run_changes_weights(tmp_path):
     assert 0 <= written["heldout"]["best_balanced_f1_twins"] <= 100
 
 
+def test_average_of_readers_is_the_mean_of_their_weights(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from qa.train_reader import average_readers
+
+    key = "qa_outputs.weight"
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "mean"
+    shutil.copytree(MODEL_DIR, a)
+    shutil.copytree(MODEL_DIR, b)
+    shifted = load_file(str(b / "model.safetensors"))
+    shifted[key] = shifted[key] + 1.0
+    save_file(shifted, str(b / "model.safetensors"))
+    neural.write_checksums(b)
+    written = average_readers([a, b], out)
+    verify_checksums(out)
+    mean, orig = load_file(str(out / "model.safetensors")), load_file(str(a / "model.safetensors"))
+    assert (mean[key].float() - orig[key].float() - 0.5).abs().max() < 1e-2  # fp16 storage
+    other = "qa_outputs.bias"
+    assert bool((mean[other] == orig[other]).all())
+    assert [p["folder"] for p in written["training"]["average_of"]] == [str(a), str(b)]
+    assert isinstance(NeuralReader.load(out, cached=False).extract("When was it built?", [_passage("It was built in 1889.")[1]]), list)
+    with pytest.raises(ValueError, match="new folder"):
+        average_readers([a, out], out)
+    with pytest.raises(ValueError, match="at least two"):
+        average_readers([a], out)
+
+
 def test_balanced_best_f1_weighs_answerable_and_unanswerable_alike():
     from qa.train_reader import balanced_best_f1
 
