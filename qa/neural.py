@@ -554,10 +554,10 @@ class NeuralReader:
         Args:
             path: reader folder; defaults to ``qa/models/reader``.
             precision: how the reader computes. "fp32"; "bf16" (weights stay fp32, matrix
-                products run in bfloat16: 1.5-1.7x faster where the CPU has AVX512-BF16 or AMX,
-                0.1 F1 lower on held-out data; emulated and slower elsewhere); "int8" (dynamic
-                quantisation of the Linear layers: twice as fast as fp32 on this project's CPU, 4.5 F1
-                lower on SQuAD); "auto" (the default: bf16 where native, else fp32).
+                products run in bfloat16: 1.5-1.9x faster where the CPU has AVX512-BF16 or AMX,
+                within 0.1 F1 of fp32; emulated and slower elsewhere); "int8" (dynamic
+                quantisation of the Linear layers: about twice as fast as fp32 on this project's CPU,
+                3.4 F1 lower on SQuAD); "auto" (the default: bf16 where native, else fp32).
             cached: reuse an already loaded reader for the same folder and precision.
 
         Returns:
