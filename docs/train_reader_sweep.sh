@@ -16,6 +16,12 @@
 # the mean of the two best balanced F1 figures (held-out questions against no-answer
 # stretches, and against unanswerable twins; SQuAD 2.0's F1 with half the questions
 # unanswerable), which rewards abstaining where the passage does not say.
+# AVERAGE (environment): names of finished candidates (space-separated; runs of one recipe
+# with different seeds) to average weight by weight into the candidate "mean"
+# (python -m qa.train_reader --average: calibrated and agreement-tuned on the held-out slice,
+# AVG_THREADS CPU threads; AVG_EXTRA appended to its options, e.g. "--eval-limit 20" to match
+# a smoke run's EXTRA), which then competes in SELECT like the others. The folders of
+# the averaged runs stay on the machine; only KEEP candidates come back.
 set -u
 BASE=$1
 DATA=$2
@@ -69,6 +75,19 @@ for entry in "${CONFIGS[@]}"; do
   { echo "=== $name: ${entry#*:}"; grep -v "Loading weights" "$WORK/$name.log"; } >>"$OUT/sweep.log"
 done
 
+if [ -n "${AVERAGE:-}" ]; then
+  dirs=()
+  for name in $AVERAGE; do
+    if [ -f "$WORK/$name/reader.json" ]; then dirs+=("$WORK/$name"); else echo "AVERAGE: $name did not finish; left out" >>"$OUT/sweep.log"; fi
+  done
+  if [ "${#dirs[@]}" -ge 2 ]; then
+    echo "=== mean: python -m qa.train_reader --average ${dirs[*]}" >>"$OUT/sweep.log"
+    "$PY" -m qa.train_reader --average "${dirs[@]}" --out "$WORK/mean" --base "$BASE" --data-dir "$DATA" \
+      --threads "${AVG_THREADS:-8}" ${AVG_EXTRA:-} 2>&1 | grep -v "Loading weights" >>"$OUT/sweep.log"
+    CONFIGS+=("mean:--average $AVERAGE")
+  fi
+fi
+
 "$PY" - "$WORK" "$OUT" "$KEEP" "${SELECT:-f1}" "${CONFIGS[@]}" <<'EOF'
 import json, subprocess, sys
 from pathlib import Path
@@ -83,7 +102,7 @@ for entry in entries:
         continue
     d = json.loads(rj.read_text())
     rows.append({"name": name, "options": opts, "finished": True, **d["heldout"],
-                 "train_minutes": d["training"]["train_minutes"], "calib_a": d["calib_a"], "calib_b": d["calib_b"]})
+                 "train_minutes": d["training"].get("train_minutes"), "calib_a": d["calib_a"], "calib_b": d["calib_b"]})
 for r in rows:
     if r["finished"] and "best_balanced_f1_twins" in r:
         r["balanced"] = round((r["best_balanced_f1_twins"] + r["best_balanced_f1_no_answer"]) / 2, 2)
