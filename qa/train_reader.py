@@ -873,13 +873,14 @@ def recalibrate(out: Path, contexts: list[str], heldout: list[Example], limit: i
                                              bf16=reader.bf16)
     d = json.loads((out / READER_CONFIG_FILE).read_text())
     d.update(calib_a=rcfg.calib_a, calib_b=rcfg.calib_b)
+    record = heldout_record(res, neg_res, pos, rcfg.threshold)
     d["calibration"] = {
         "precision": reader.precision,
-        **heldout_record(res, neg_res, pos, rcfg.threshold),
+        **record,
         "command": f"python -m qa.train_reader --recalibrate --eval-limit {limit} --out {out} --precision {precision}",
     }
     # A reader that was never scored at export (an average of others) gets its held-out scores here.
-    d.setdefault("heldout", heldout_record(res, neg_res, pos, rcfg.threshold))
+    d.setdefault("heldout", record)
     (out / READER_CONFIG_FILE).write_text(json.dumps(d, indent=1) + "\n")
     write_checksums(out)
     print(f"rewrote {out / READER_CONFIG_FILE}", flush=True)
@@ -929,10 +930,10 @@ def average_readers(dirs: list[Path], out: Path) -> dict:
     mean = {k: (v / len(dirs)).half().contiguous() for k, v in total.items()}
     save_file(mean, str(out / WEIGHTS_FILE), metadata={"format": "pt", "dtype": "float16"})
     for name in ("config.json", *TOKENIZER_FILES):
-        if (dirs[0] / name).is_file() and name != READER_CONFIG_FILE:
+        if (dirs[0] / name).is_file():
             shutil.copyfile(dirs[0] / name, out / name)
-    first = json.loads((dirs[0] / READER_CONFIG_FILE).read_text())
     parts = [json.loads((d / READER_CONFIG_FILE).read_text()) for d in dirs]
+    first = parts[0]
     reader_json = {k: first[k] for k in first if k not in ("training", "heldout", "agreement", "calibration",
                                                            "threshold_choice")}
     reader_json["threshold"] = ReaderConfig().threshold  # as a fresh export; the engine's is chosen afterwards
