@@ -64,37 +64,43 @@ for stage in $STAGES; do
       run squad11-open-sentence-$BASELINE_LIMIT "$DATA/squad/dev-v1.1.json" --reader sentence --limit "$BASELINE_LIMIT" --seed "$SEED" ;;
     threshold)
       # Choose abstention thresholds on other data: held-out qa-train contexts, half of the
-      # questions made unanswerable, either by pairing them with another article's context
-      # (documents that are silent) or by their SQuAD 2.0-like twins (qa.unanswerable).
+      # questions made unanswerable: by pairing them with another article's context (documents
+      # that are silent), by their SQuAD 2.0-like twins (qa.unanswerable), or by twins that swap
+      # a name or number for another one of the same context (twin-within).
       run threshold-closed "$THRESHOLD_SET" --closed --add-unanswerable 0.5 $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
-      run threshold-closed-twins "$THRESHOLD_SET" --closed --add-unanswerable 0.5 --unanswerable-kind twin $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
-      # The open runs read every passage (--early-exit 1.0): the early-exit stage is chosen at
-      # the threshold these give.
-      run threshold-open-twins "$THRESHOLD_SET" --add-unanswerable 0.5 --unanswerable-kind twin $(heldout_args) --reader "$READER" --early-exit 1.0 $(limit_args "$TLIMIT")
+      for k in twin twin-within; do
+        run threshold-closed-$k "$THRESHOLD_SET" --closed --add-unanswerable 0.5 --unanswerable-kind $k $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
+        # The open runs read every passage (--early-exit 1.0): the early-exit stage is chosen at
+        # the threshold these give.
+        run threshold-open-$k "$THRESHOLD_SET" --add-unanswerable 0.5 --unanswerable-kind $k $(heldout_args) --reader "$READER" --early-exit 1.0 $(limit_args "$TLIMIT")
+      done
       for w in 0.8 1.0 0.5; do  # 0.8 is the engine's fusion_weight; the others check it
         run threshold-open-w$w "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" --fusion-weight $w --early-exit 1.0 $(limit_args "$TLIMIT")
       done
       # The engine's default threshold (reader.json's threshold; write it there): the best mean F1
-      # of the two open runs, documents that are silent and near-miss questions weighing the
-      # same, each distinct question once, on a 0.01 grid.
-      echo "engine threshold: $($PY -m qa.eval.choose threshold "$OUT/threshold-open-w0.8" "$OUT/threshold-open-twins")" ;;
+      # of the three open runs, documents that are silent and both kinds of near miss weighing
+      # the same, each distinct question once, on a 0.01 grid.
+      echo "engine threshold: $($PY -m qa.eval.choose threshold "$OUT/threshold-open-w0.8" "$OUT/threshold-open-twin" "$OUT/threshold-open-twin-within")" ;;
     early-exit)
       # Choose QASettings.early_exit on the held-out open runs: the lowest value whose F1 at the
       # engine threshold stays within 0.5 of reading every passage (the threshold stage's runs)
-      # on both kinds of unanswerables.
+      # on every kind of unanswerables.
       cands=()
       for e in 0.5 0.6 0.7 0.8 0.9; do
         run early-exit-$e "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" --early-exit $e $(limit_args "$TLIMIT")
-        run early-exit-twins-$e "$THRESHOLD_SET" --add-unanswerable 0.5 --unanswerable-kind twin $(heldout_args) --reader "$READER" --early-exit $e $(limit_args "$TLIMIT")
-        cands+=(--candidate $e "$OUT/early-exit-$e" "$OUT/early-exit-twins-$e")
+        for k in twin twin-within; do
+          run early-exit-$k-$e "$THRESHOLD_SET" --add-unanswerable 0.5 --unanswerable-kind $k $(heldout_args) --reader "$READER" --early-exit $e $(limit_args "$TLIMIT")
+        done
+        cands+=(--candidate $e "$OUT/early-exit-$e" "$OUT/early-exit-twin-$e" "$OUT/early-exit-twin-within-$e")
       done
       T=$($PY -c "import json; print(json.load(open('${READER_DIR:-qa/models/reader}/reader.json'))['threshold'])")
       echo "early_exit: $($PY -m qa.eval.choose early-exit --threshold "$T" \
-        --reference "$OUT/threshold-open-w0.8" "$OUT/threshold-open-twins" "${cands[@]}")" ;;
+        --reference "$OUT/threshold-open-w0.8" "$OUT/threshold-open-twin" "$OUT/threshold-open-twin-within" "${cands[@]}")" ;;
     v20)
-      # SQuAD 2.0's unanswerable questions are adversarial: use the thresholds chosen on the twins.
-      T_CLOSED=$($PY -m qa.eval.choose threshold "$OUT/threshold-closed-twins")
-      T_OPEN=$($PY -m qa.eval.choose threshold "$OUT/threshold-open-twins")
+      # SQuAD 2.0's unanswerable questions are adversarial: use the thresholds chosen on both
+      # kinds of twins (the best mean F1 of the two runs).
+      T_CLOSED=$($PY -m qa.eval.choose threshold "$OUT/threshold-closed-twin" "$OUT/threshold-closed-twin-within")
+      T_OPEN=$($PY -m qa.eval.choose threshold "$OUT/threshold-open-twin" "$OUT/threshold-open-twin-within")
       echo "thresholds chosen on $(basename "$THRESHOLD_SET"): closed $T_CLOSED, open $T_OPEN"
       run squad20-closed-$READER "$DATA/squad/dev-v2.0.json" --closed --reader "$READER" --min-score "$T_CLOSED" $(limit_args "$LIMIT")
       run squad20-open-$READER "$DATA/squad/dev-v2.0.json" --reader "$READER" --min-score "$T_OPEN" $(limit_args "$LIMIT") ;;

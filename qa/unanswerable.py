@@ -17,6 +17,14 @@ rules, each checked against the context so that the twin is not answerable from 
 - ``negation``: "not" goes after the verb of a wh-subject question ("Who was the first
   ..." -> "Who was not the first ..."), when the context has no negation.
 
+and, when asked for (``ALL_KINDS``; it needs the gold answers), a fourth:
+
+- ``swap_within``: a name or number of the question is replaced by another of the same
+  shape that the context *does* contain, away from the gold answer ("When did Tesla move
+  to Paris?" -> "When did Edison move to Paris?" over a text that names both). Every word
+  of such a twin is in the context, so no "this word is missing" cue gives it away: this is
+  SQuAD 2.0's entity swap. It is the noisiest rule (the text may happen to say that too).
+
 The rules are simple on purpose (as in Jia & Liang 2017 and the rule-based baselines of
 Zhu et al. 2019); what matters is that the context still holds a plausible answer, so the
 reader must check the question's details rather than its topic.
@@ -30,6 +38,9 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 KINDS = ("swap", "antonym", "negation")
+# Rules that need the original question's gold answers (``perturb(..., answers=...)``), not
+# used unless asked for: ``swap_within`` keeps every word of the twin inside the context.
+ALL_KINDS = KINDS + ("swap_within",)
 
 _ANTONYM_PAIRS = (
     ("largest", "smallest"), ("biggest", "smallest"), ("highest", "lowest"), ("first", "last"),
@@ -146,6 +157,57 @@ def _replacement(old: str, question: str, context: str, ctx_lower: str, pool: di
     return None
 
 
+def _context_names(context: str) -> list[str]:
+    """Names of 1-3 capitalised words in ``context``, first-seen order, sentence-initial capitals skipped."""
+    seen: dict[str, None] = {}
+    for m in _NAME.finditer(context):
+        if m.start() == 0 or _SENTENCE_START.search(context[max(0, m.start() - 3):m.start()]):
+            continue
+        words = m.group(0).split()
+        while words and words[0] in _NOT_NAMES:
+            words = words[1:]
+        if words:
+            seen.setdefault(" ".join(words), None)
+    return list(seen)
+
+
+def _swap_within(question: str, context: str, answers: Sequence[str], rng: random.Random) -> Perturbation | None:
+    ctx_lower = context.lower()
+    q_lower = question.lower()
+    answers_lower = [a.lower() for a in answers]
+    names = []
+    for m in _NAME.finditer(question):
+        words = m.group(0).split()
+        start = m.start()
+        while words and words[0] in _NOT_NAMES:
+            start += len(words[0]) + 1
+            words = words[1:]
+        if words and start > 0:
+            names.append((start, start + len(" ".join(words)), " ".join(words)))
+    numbers = [(m.start(), m.end(), m.group(0)) for m in _NUMBER.finditer(question)]
+    targets = [t for t in names + numbers if _contains_word(ctx_lower, t[2])]
+    if not targets:
+        return None
+    ctx_names = _context_names(context)
+    ctx_numbers = list(dict.fromkeys(m.group(0) for m in _NUMBER.finditer(context)))
+
+    def unrelated(cand: str, old: str) -> bool:
+        c, o = cand.lower(), old.lower()
+        return (c != o and c not in o and o not in c and c not in q_lower
+                and not any(c in a or a in c for a in answers_lower))
+
+    rng.shuffle(targets)
+    for s, e, old in targets:
+        if old.isdigit():
+            pool = [n for n in ctx_numbers if len(n) == len(old) and unrelated(n, old)]
+        else:
+            pool = [n for n in ctx_names if len(n.split()) == len(old.split()) and unrelated(n, old)]
+        if pool:
+            new = rng.choice(pool)
+            return Perturbation(question[:s] + new + question[e:], "swap_within", old, new)
+    return None
+
+
 def _antonym(question: str, context: str, rng: random.Random) -> Perturbation | None:
     ctx_lower = context.lower()
     hits = [(m.start(), m.end(), m.group(0)) for m in _WORD.finditer(question)
@@ -167,7 +229,7 @@ def _negation(question: str, context: str) -> Perturbation | None:
 
 
 def perturb(question: str, context: str, pool: dict[int, Sequence[str]], rng: random.Random,
-            kinds: Sequence[str] = KINDS) -> Perturbation | None:
+            kinds: Sequence[str] = KINDS, answers: Sequence[str] = ()) -> Perturbation | None:
     """An unanswerable twin of ``question`` for ``context``, or None when no rule applies.
 
     Args:
@@ -176,6 +238,8 @@ def perturb(question: str, context: str, pool: dict[int, Sequence[str]], rng: ra
         pool: names to swap in (``name_pool`` over other contexts).
         rng: chooses the rule and what it changes (deterministic for a seeded generator).
         kinds: rules to try, in random order, the first that applies wins.
+        answers: the question's gold answers; ``swap_within`` needs them (it never swaps in
+            a name or number that is, or is part of, an answer) and is skipped without them.
 
     Returns:
         The twin, or None.
@@ -189,8 +253,10 @@ def perturb(question: str, context: str, pool: dict[int, Sequence[str]], rng: ra
             p = _antonym(question, context, rng)
         elif kind == "negation":
             p = _negation(question, context)
+        elif kind == "swap_within":
+            p = _swap_within(question, context, answers, rng) if answers else None
         else:
-            raise ValueError(f"unknown kind {kind!r}; kinds are {KINDS}")
+            raise ValueError(f"unknown kind {kind!r}; kinds are {ALL_KINDS}")
         if p is not None and p.question != question:
             return p
     return None

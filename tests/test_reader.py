@@ -318,3 +318,12 @@ def test_training_windows_include_unanswerable_twins_labelled_no_answer(tmp_path
     for ids, q_end, _, _ in twins:
         assert tok.decode(ids[1:q_end - 1]) not in questions  # the twin asks something else
         assert ids[q_end:] and ids[-1] == tok.sep_token_id
+    # --within-rate adds twins that swap in another name or number of the same context.
+    within = train_reader.FeatureBuilder(tok, contexts, train, replace(cfg, within_rate=1.0)).build(0)
+    within_twins = [f for f in within if f[2] == 0 and f[3] == 0]
+    assert within_twins and len(within) == len(plain) + len(within_twins)
+    for ids, q_end, _, _ in within_twins:
+        question = tok.decode(ids[1:q_end - 1])
+        assert question not in questions
+        context = tok.decode(ids[q_end:-1])
+        assert all(w in context for w in question.rstrip(" ?").split()[2:] if w[0].isalnum())

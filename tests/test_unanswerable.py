@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.eval.datasets import add_unanswerable, load_squad
-from qa.unanswerable import KINDS, name_pool, perturb
+from qa.unanswerable import ALL_KINDS, KINDS, name_pool, perturb
 
 DATA = Path(__file__).resolve().parent / "data"
 CONTEXT = (
@@ -33,6 +33,28 @@ def test_swap_replaces_a_name_or_number_with_one_the_context_lacks():
     assert year is not None and year.old == "1882" and year.new.isdigit() and year.new not in CONTEXT
 
 
+def test_swap_within_uses_another_name_of_the_context_never_the_answer():
+    context = ("Nikola Tesla moved to Paris in 1882 to work for Thomas Edison's company. "
+               "Edison later hired him in New York in 1884, and George Westinghouse bought his patents in Pittsburgh, "
+               "where he met Marconi.")
+    seen = set()
+    for seed in range(40):
+        twin = perturb("Who did Tesla work for in Paris?", context, {}, random.Random(seed), kinds=("swap_within",),
+                       answers=("Thomas Edison",))
+        assert twin is not None and twin.kind == "swap_within" and twin.old in ("Tesla", "Paris")
+        assert twin.new in context and twin.new.lower() not in "thomas edison" and twin.new not in ("Tesla", "Paris")
+        assert len(twin.new.split()) == len(twin.old.split())
+        seen.add(twin.new)
+    assert seen == {"Pittsburgh", "Marconi"}  # "Edison" is part of the answer; "Edison later" starts a sentence
+    year = perturb("Where did he move in 1882?", context, {}, random.Random(0), kinds=("swap_within",),
+                   answers=("Paris",))
+    assert year is not None and (year.old, year.new) == ("1882", "1884")
+    # It needs the answers (to keep away from them), and a context with another name to swap in.
+    assert perturb("Who did Tesla work for in Paris?", context, {}, random.Random(0), kinds=("swap_within",)) is None
+    assert perturb("When did Tesla move to Paris?", CONTEXT, {}, random.Random(0), kinds=("swap_within",),
+                   answers=("1882",)) is None
+
+
 def test_antonym_only_when_the_context_lacks_the_opposite():
     twin = perturb("What was the largest of his designs?", CONTEXT, POOL, random.Random(0), kinds=("antonym",))
     assert twin is not None and twin.question == "What was the smallest of his designs?"
@@ -52,6 +74,7 @@ def test_no_rule_applies_and_bad_kind():
     with pytest.raises(ValueError, match="unknown kind"):
         perturb("When did Tesla move to Paris?", CONTEXT, POOL, random.Random(0), kinds=("shuffle",))
     assert set(KINDS) == {"swap", "antonym", "negation"}
+    assert set(ALL_KINDS) == set(KINDS) | {"swap_within"}
 
 
 def test_twins_are_repeatable():
@@ -71,5 +94,11 @@ def test_add_unanswerable_twins_keep_every_document_and_context():
         orig = originals[q.id[: -len("-twin")]]
         assert q.question != orig.question and (q.source, q.context_start, q.context_end) == (
             orig.source, orig.context_start, orig.context_end)
+    within = [q for q in add_unanswerable(s, 0.9, seed=0, kind="twin-within").questions if q.id.endswith("-twin")]
+    assert within
+    for q in within:
+        orig = originals[q.id[: -len("-twin")]]
+        added = set(q.question.split()) - set(orig.question.split())
+        assert added and all(w.strip("?,.'s") in s.context(orig) for w in added)
     with pytest.raises(ValueError, match="kind"):
         add_unanswerable(s, 0.5, kind="typo")

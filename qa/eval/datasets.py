@@ -244,7 +244,7 @@ def keep_documents(eval_set: EvalSet, keep) -> EvalSet:
                    documents=documents, kinds={s: k for s, k in eval_set.kinds.items() if s in documents})
 
 
-UNANSWERABLE_KINDS = ("other-article", "twin")
+UNANSWERABLE_KINDS = ("other-article", "twin", "twin-within")
 
 
 def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0, kind: str = "other-article") -> EvalSet:
@@ -260,6 +260,10 @@ def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0, kind: st
     replaced by its unanswerable twin (``qa.unanswerable.perturb``: a name or number
     swapped for one the context lacks, an antonym, a negation) over the same context, like
     SQuAD 2.0's adversarial questions. Questions no rule applies to stay answerable.
+
+    ``kind="twin-within"``: the same, with the twin made by swapping a name or number for
+    another one *of the same context*, away from the gold answer (``swap_within``): every
+    word of such a question is in the context, the harder near miss (SQuAD 2.0's entity swap).
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1). Currently, fraction is {fraction}")
@@ -267,6 +271,8 @@ def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0, kind: st
         raise ValueError(f"kind must be one of {UNANSWERABLE_KINDS}. Currently, kind is {kind!r}")
     if kind == "twin":
         return _add_twins(eval_set, fraction, seed)
+    if kind == "twin-within":
+        return _add_twins(eval_set, fraction, seed, kinds=("swap_within",))
     rng = random.Random(seed)
     sources = sorted(eval_set.documents)
     held = set(rng.sample(sources, max(1, round(fraction * len(sources)))))
@@ -290,14 +296,15 @@ def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0, kind: st
     return EvalSet(name=eval_set.name, questions=tuple(questions), documents=documents, kinds=kinds)
 
 
-def _add_twins(eval_set: EvalSet, fraction: float, seed: int) -> EvalSet:
-    from qa.unanswerable import name_pool, perturb
+def _add_twins(eval_set: EvalSet, fraction: float, seed: int, kinds: tuple[str, ...] | None = None) -> EvalSet:
+    from qa.unanswerable import KINDS, name_pool, perturb
 
     rng = random.Random(seed)
     pool = name_pool(eval_set.documents[s] for s in sorted(eval_set.documents))
     questions = []
     for q in eval_set.questions:
-        twin = perturb(q.question, eval_set.context(q), pool, rng) if rng.random() < fraction else None
+        twin = (perturb(q.question, eval_set.context(q), pool, rng, kinds=kinds or KINDS, answers=q.answers)
+                if rng.random() < fraction else None)
         if twin is None:
             questions.append(q)
         else:
