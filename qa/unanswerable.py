@@ -98,14 +98,8 @@ def name_pool(texts: Iterable[str], limit: int = 50_000) -> dict[int, list[str]]
     """
     seen: dict[str, None] = {}
     for text in texts:
-        for m in _NAME.finditer(text):
-            if _SENTENCE_START.search(text[max(0, m.start() - 3):m.start()]) or m.start() == 0:
-                continue  # a capital that only starts a sentence is no sign of a name
-            words = m.group(0).split()
-            if words[0] in _NOT_NAMES:
-                words = words[1:]
-            if words:
-                seen.setdefault(" ".join(words), None)
+        for name in _text_names(text):
+            seen.setdefault(name, None)
         if len(seen) >= limit:
             break
     pool: dict[int, list[str]] = {1: [], 2: [], 3: []}
@@ -114,12 +108,20 @@ def name_pool(texts: Iterable[str], limit: int = 50_000) -> dict[int, list[str]]
     return pool
 
 
-def _contains_word(text_lower: str, word: str) -> bool:
-    return re.search(rf"\b{re.escape(word.lower())}\b", text_lower) is not None
+def _text_names(text: str) -> Iterable[str]:
+    """Names of 1-3 capitalised words in ``text``, in order (repeats included)."""
+    for m in _NAME.finditer(text):
+        if _SENTENCE_START.search(text[max(0, m.start() - 3):m.start()]) or m.start() == 0:
+            continue  # a capital that only starts a sentence is no sign of a name
+        words = m.group(0).split()
+        if words[0] in _NOT_NAMES:
+            words = words[1:]
+        if words:
+            yield " ".join(words)
 
 
-def _swap(question: str, context: str, pool: dict[int, Sequence[str]], rng: random.Random) -> Perturbation | None:
-    ctx_lower = context.lower()
+def _question_targets(question: str, ctx_lower: str) -> list[tuple[int, int, str]]:
+    """``(start, end, text)`` of the question's names and numbers that the context contains."""
     names = []
     for m in _NAME.finditer(question):
         words = m.group(0).split()
@@ -130,7 +132,16 @@ def _swap(question: str, context: str, pool: dict[int, Sequence[str]], rng: rand
         if words and start > 0:  # the question's first word is capitalised anyway
             names.append((start, start + len(" ".join(words)), " ".join(words)))
     numbers = [(m.start(), m.end(), m.group(0)) for m in _NUMBER.finditer(question)]
-    targets = [t for t in names + numbers if _contains_word(ctx_lower, t[2])]  # swap what the context names
+    return [t for t in names + numbers if _contains_word(ctx_lower, t[2])]
+
+
+def _contains_word(text_lower: str, word: str) -> bool:
+    return re.search(rf"\b{re.escape(word.lower())}\b", text_lower) is not None
+
+
+def _swap(question: str, context: str, pool: dict[int, Sequence[str]], rng: random.Random) -> Perturbation | None:
+    ctx_lower = context.lower()
+    targets = _question_targets(question, ctx_lower)  # swap what the context names
     if not targets:
         return None
     rng.shuffle(targets)
@@ -157,38 +168,14 @@ def _replacement(old: str, question: str, context: str, ctx_lower: str, pool: di
     return None
 
 
-def _context_names(context: str) -> list[str]:
-    """Names of 1-3 capitalised words in ``context``, first-seen order, sentence-initial capitals skipped."""
-    seen: dict[str, None] = {}
-    for m in _NAME.finditer(context):
-        if m.start() == 0 or _SENTENCE_START.search(context[max(0, m.start() - 3):m.start()]):
-            continue
-        words = m.group(0).split()
-        while words and words[0] in _NOT_NAMES:
-            words = words[1:]
-        if words:
-            seen.setdefault(" ".join(words), None)
-    return list(seen)
-
-
 def _swap_within(question: str, context: str, answers: Sequence[str], rng: random.Random) -> Perturbation | None:
     ctx_lower = context.lower()
     q_lower = question.lower()
     answers_lower = [a.lower() for a in answers]
-    names = []
-    for m in _NAME.finditer(question):
-        words = m.group(0).split()
-        start = m.start()
-        while words and words[0] in _NOT_NAMES:
-            start += len(words[0]) + 1
-            words = words[1:]
-        if words and start > 0:
-            names.append((start, start + len(" ".join(words)), " ".join(words)))
-    numbers = [(m.start(), m.end(), m.group(0)) for m in _NUMBER.finditer(question)]
-    targets = [t for t in names + numbers if _contains_word(ctx_lower, t[2])]
+    targets = _question_targets(question, ctx_lower)
     if not targets:
         return None
-    ctx_names = _context_names(context)
+    ctx_names = list(dict.fromkeys(_text_names(context)))
     ctx_numbers = list(dict.fromkeys(m.group(0) for m in _NUMBER.finditer(context)))
 
     def unrelated(cand: str, old: str) -> bool:
