@@ -556,8 +556,8 @@ class NeuralReader:
             precision: how the reader computes. "fp32"; "bf16" (weights stay fp32, matrix
                 products run in bfloat16: 1.5-1.9x faster where the CPU has AVX512-BF16 or AMX,
                 within 0.1 F1 of fp32; emulated and slower elsewhere); "int8" (dynamic
-                quantisation of the Linear layers: about twice as fast as fp32 on this project's CPU,
-                3.4 F1 lower on SQuAD); "auto" (the default: bf16 where native, else fp32).
+                quantisation of the Linear layers: 1.3-2x as fast as fp32 on this project's CPU,
+                3.0 F1 lower on SQuAD); "auto" (the default: bf16 where native, else fp32).
             cached: reuse an already loaded reader for the same folder and precision.
 
         Returns:

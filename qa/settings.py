@@ -26,9 +26,9 @@ class QASettings:
         max_question_chars: longer questions are refused with a clear error.
         reader_precision: arithmetic of the neural reader: "auto" (the default: bfloat16
             matrix products where the CPU has them natively, AVX512-BF16 or AMX, else fp32),
-            "fp32", "bf16" or "int8". bf16 reads 1.5-1.9x faster there and scores within 0.1 F1
-            of fp32 on SQuAD; int8 reads about twice as fast as fp32 (on a 2-core EPYC) and scores
-            3.4 F1 lower on SQuAD (docs/BENCHMARKS.md).
+            "fp32", "bf16" or "int8". bf16 reads 1.3-1.9x faster there and scores within 0.1 F1
+            of fp32 on SQuAD; int8 reads 1.3-2x as fast as fp32 (on a 2-core EPYC) and scores
+            3.0 F1 lower on SQuAD (docs/BENCHMARKS.md).
         reader_dir: folder of the neural reader's weights (one written by
             ``python -m qa.train_reader --out DIR``); None: the shipped ``qa/models/reader``.
         early_exit: the neural reader reads the best-retrieved passage alone first and
@@ -47,7 +47,7 @@ class QASettings:
     max_question_chars: int = 2000
     reader_precision: str = "auto"
     reader_dir: str | None = None
-    early_exit: float = 0.5
+    early_exit: float = 0.8
 
     def __post_init__(self) -> None:
         if self.top_k <= 0:
