@@ -539,7 +539,7 @@ def perturbed_items(contexts: list[str], examples: list[Example], seed: int, lim
         ``(twin_question, context, gold_answers_of_the_original)`` triples.
     """
     rng = random.Random(seed)
-    pool = name_pool(contexts[e.context_id] for e in examples)
+    pool = name_pool(contexts[e.context_id] for e in examples) if "swap" in kinds else {}  # only swap uses it
     out = []
     for ex in examples:
         twin = perturb(ex.question, contexts[ex.context_id], pool, rng, kinds=kinds, answers=ex.answers)
@@ -802,13 +802,13 @@ def calibrate(model, tokenizer, contexts: list[str], heldout: list[Example], lim
     print(f"held-out: {res['n']} questions EM {res['em']:.1f} F1 {res['f1']:.1f} ({res['ms_per_question']:.0f} ms/question)", flush=True)
     # No-answer readings, half of each kind: a stretch of the question's own context without the
     # answer, and the question's unanswerable twin over its whole context.
-    region = evaluate(model, tokenizer, negative_items(contexts, heldout[:limit], tokenizer, seed, limit=max(2, len(items) // 4)),
+    n_neg = max(2, len(items) // 4)
+    region = evaluate(model, tokenizer, negative_items(contexts, heldout[:limit], tokenizer, seed, limit=n_neg),
                       rcfg, bf16=bf16)
-    twins = evaluate(model, tokenizer, perturbed_items(contexts, heldout[:limit], seed, limit=max(2, len(items) // 4)), rcfg,
-                     bf16=bf16)
+    twins = evaluate(model, tokenizer, perturbed_items(contexts, heldout[:limit], seed, limit=n_neg), rcfg, bf16=bf16)
     # Twins that swap in another name or number of the same context: scored, not fitted (the
     # first readers never saw them, so the calibration stays comparable across readers).
-    within = evaluate(model, tokenizer, perturbed_items(contexts, heldout[:limit], seed, limit=max(2, len(items) // 4),
+    within = evaluate(model, tokenizer, perturbed_items(contexts, heldout[:limit], seed, limit=n_neg,
                                                         kinds=("swap_within",)), rcfg, bf16=bf16)
     neg_res = {"n": region["n"] + twins["n"], "margins": region["margins"] + twins["margins"],
                "n_region": region["n"], "n_twins": twins["n"], "n_within": within["n"]}

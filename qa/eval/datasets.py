@@ -299,11 +299,13 @@ def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0, kind: st
 def _add_twins(eval_set: EvalSet, fraction: float, seed: int, kinds: tuple[str, ...] | None = None) -> EvalSet:
     from qa.unanswerable import KINDS, name_pool, perturb
 
+    kinds = kinds or KINDS
     rng = random.Random(seed)
-    pool = name_pool(eval_set.documents[s] for s in sorted(eval_set.documents))
+    # Only the swap rule draws from the pool of other documents' names.
+    pool = name_pool(eval_set.documents[s] for s in sorted(eval_set.documents)) if "swap" in kinds else {}
     questions = []
     for q in eval_set.questions:
-        twin = (perturb(q.question, eval_set.context(q), pool, rng, kinds=kinds or KINDS, answers=q.answers)
+        twin = (perturb(q.question, eval_set.context(q), pool, rng, kinds=kinds, answers=q.answers)
                 if rng.random() < fraction else None)
         if twin is None:
             questions.append(q)
