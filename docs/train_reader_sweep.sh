@@ -18,10 +18,14 @@
 # unanswerable), which rewards abstaining where the passage does not say.
 # AVERAGE (environment): names of finished candidates (space-separated; runs of one recipe
 # with different seeds) to average weight by weight into the candidate "mean"
-# (python -m qa.train_reader --average: calibrated and agreement-tuned on the held-out slice,
-# AVG_THREADS CPU threads; AVG_EXTRA appended to its options, e.g. "--eval-limit 20" to match
-# a smoke run's EXTRA), which then competes in SELECT like the others. The folders of
-# the averaged runs stay on the machine; only KEEP candidates come back.
+# (python -m qa.train_reader --average --no-agreement: calibrated on the held-out slice, with
+# AVG_THREADS CPU threads; agree_margin is left for --tune-agreement on a machine with the
+# project's requirements, which the GPU machine lacks; AVG_EXTRA appended to its options,
+# e.g. "--eval-limit 20" to match a smoke run's EXTRA), which then competes in SELECT like
+# the others. The folders of the averaged runs stay on the machine; only KEEP candidates
+# come back.
+# PREFER (environment): names kept first when they finished (e.g. "mean", when the mean is
+# the reader wanted whatever the single runs score); SELECT fills the rest of KEEP.
 set -u
 BASE=$1
 DATA=$2
@@ -82,17 +86,18 @@ if [ -n "${AVERAGE:-}" ]; then
   done
   if [ "${#dirs[@]}" -ge 2 ]; then
     echo "=== mean: python -m qa.train_reader --average ${dirs[*]}" >>"$OUT/sweep.log"
-    "$PY" -m qa.train_reader --average "${dirs[@]}" --out "$WORK/mean" --base "$BASE" --data-dir "$DATA" \
+    "$PY" -m qa.train_reader --average "${dirs[@]}" --out "$WORK/mean" --base "$BASE" --data-dir "$DATA" --no-agreement \
       --threads "${AVG_THREADS:-8}" ${AVG_EXTRA:-} 2>&1 | grep -v "Loading weights" >>"$OUT/sweep.log"
     CONFIGS+=("mean:--average $AVERAGE")
   fi
 fi
 
-"$PY" - "$WORK" "$OUT" "$KEEP" "${SELECT:-f1}" "${CONFIGS[@]}" <<'EOF'
+"$PY" - "$WORK" "$OUT" "$KEEP" "${SELECT:-f1}" "${PREFER:-}" "${CONFIGS[@]}" <<'EOF'
 import json, subprocess, sys
 from pathlib import Path
 
-work, out, keep, select, entries = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+work, out, keep, select, prefer = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5].split()
+entries = sys.argv[6:]
 rows = []
 for entry in entries:
     name, opts = entry.split(":", 1)
@@ -106,7 +111,8 @@ for entry in entries:
 for r in rows:
     if r["finished"] and "best_balanced_f1_twins" in r:
         r["balanced"] = round((r["best_balanced_f1_twins"] + r["best_balanced_f1_no_answer"]) / 2, 2)
-done = sorted((r for r in rows if r["finished"]), key=lambda r: -r["balanced" if select == "balanced" else "f1"])
+done = sorted((r for r in rows if r["finished"]),
+              key=lambda r: (r["name"] not in prefer, -r["balanced" if select == "balanced" else "f1"]))
 for r in rows:
     print(json.dumps(r))
 (out / "sweep.json").write_text(json.dumps(rows, indent=1) + "\n")

@@ -716,7 +716,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="with --eval-only/--recalibrate: how the reader computes (qa.neural.NeuralReader.load; default fp32)")
     p.add_argument("--no-agreement", action="store_true",
-                   help="stop after the export, without choosing agree_margin (run --tune-agreement later)")
+                   help="stop after the export (or, with --average, the calibration) without choosing "
+                        "agree_margin (run --tune-agreement later, where the project's requirements are "
+                        "installed: it uses qa.extract, which needs the index package)")
     p.add_argument("--tune-agreement", action="store_true",
                    help="no training: choose agree_margin for the reader in --out on the held-out slice")
     p.add_argument("--average", type=Path, nargs="+", default=None, metavar="READER_DIR",
@@ -1096,6 +1098,9 @@ def main(argv: list[str] | None = None) -> int:
         average_readers(args.average, args.out)
         print(f"averaged {len(args.average)} readers into {args.out}", flush=True)
         recalibrate(args.out, contexts, heldout, args.eval_limit, cfg.seed, precision=args.precision)
+        if args.no_agreement:
+            print(f"agree_margin left as it was; choose it with --tune-agreement --out {args.out}", flush=True)
+            return 0
         return tune_agreement(args.out, contexts, heldout, 0)
     if args.limit:
         rng = random.Random(cfg.seed)
