@@ -306,7 +306,7 @@ def test_training_windows_include_unanswerable_twins_labelled_no_answer(tmp_path
     from qa import train_reader
 
     data = _tiny_training_set(tmp_path / "data")
-    cfg = train_reader.TrainConfig(neg_rate=0.0, heldout_per_mille=0, hard_neg_rate=0.0)
+    cfg = train_reader.TrainConfig(neg_rate=0.0, heldout_per_mille=0, hard_neg_rate=0.0, within_rate=0.0)
     contexts, train, _ = train_reader.load_data(data, train_reader.DEFAULT_FILES, cfg)
     tok = neural.load_tokenizer(MODEL_DIR)
     plain = train_reader.FeatureBuilder(tok, contexts, train, cfg).build(0)
