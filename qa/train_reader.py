@@ -1096,7 +1096,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"averaged {len(args.average)} readers into {args.out}", flush=True)
         recalibrate(args.out, contexts, heldout, args.eval_limit, cfg.seed, precision=args.precision)
         if args.no_agreement:
-            print(f"agree_margin left as it was; choose it with --tune-agreement --out {args.out}", flush=True)
+            print("agree_margin left as it was; choose it on every held-out question with "
+                  f"--tune-agreement --eval-limit 0 --out {args.out}", flush=True)
             return 0
         return tune_agreement(args.out, contexts, heldout, 0)
     if args.limit:
