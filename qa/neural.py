@@ -554,10 +554,11 @@ class NeuralReader:
         Args:
             path: reader folder; defaults to ``qa/models/reader``.
             precision: how the reader computes. "fp32"; "bf16" (weights stay fp32, matrix
-                products run in bfloat16: 1.5-1.9x faster where the CPU has AVX512-BF16 or AMX,
+                products run in bfloat16: 1.3-1.9x faster where the CPU has AVX512-BF16 or AMX,
                 within 0.1 F1 of fp32; emulated and slower elsewhere); "int8" (dynamic
                 quantisation of the Linear layers: 1.3-2x as fast as fp32 on this project's CPU,
-                3.0 F1 lower on SQuAD); "auto" (the default: bf16 where native, else fp32).
+                1.9 F1 lower on SQuAD for the shipped reader); "auto" (the default: bf16 where
+                native, else fp32).
             cached: reuse an already loaded reader for the same folder and precision.
 
         Returns:

@@ -28,7 +28,8 @@ class QASettings:
             matrix products where the CPU has them natively, AVX512-BF16 or AMX, else fp32),
             "fp32", "bf16" or "int8". bf16 reads 1.3-1.9x faster there and scores within 0.1 F1
             of fp32 on SQuAD; int8 reads 1.3-2x as fast as fp32 (on a 2-core EPYC) and scores
-            3.0 F1 lower on SQuAD (docs/BENCHMARKS.md).
+            1.9 F1 lower on SQuAD for the shipped reader (3.0 for the one before;
+            docs/BENCHMARKS.md).
         reader_dir: folder of the neural reader's weights (one written by
             ``python -m qa.train_reader --out DIR``); None: the shipped ``qa/models/reader``.
         early_exit: the neural reader reads the best-retrieved passage alone first and
