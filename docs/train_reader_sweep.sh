@@ -19,10 +19,11 @@
 # AVERAGE (environment): names of finished candidates (space-separated; runs of one recipe
 # with different seeds) to average weight by weight into the candidate "mean"
 # (python -m qa.train_reader --average --no-agreement: calibrated on the held-out slice, with
-# AVG_THREADS CPU threads; agree_margin is left for --tune-agreement on a machine with the
-# project's requirements, which the GPU machine lacks; AVG_EXTRA appended to its options,
-# e.g. "--eval-limit 20" to match a smoke run's EXTRA), which then competes in SELECT like
-# the others. The folders of the averaged runs stay on the machine; only KEEP candidates
+# AVG_THREADS CPU threads; AVG_EXTRA appended to its options, e.g. "--eval-limit 20" to match
+# a smoke run's EXTRA), then agree_margin is chosen by --tune-agreement on every held-out
+# question (it needs PyStemmer, not the rest of the project's requirements; if that step
+# fails, sweep.log says so and the mean keeps the first reader's agree_margin: run
+# --tune-agreement on the CPU), and the mean competes in SELECT like the others. The folders of the averaged runs stay on the machine; only KEEP candidates
 # come back.
 # PREFER (environment): names kept first when they finished (e.g. "mean", when the mean is
 # the reader wanted whatever the single runs score); SELECT fills the rest of KEEP.
@@ -88,6 +89,10 @@ if [ -n "${AVERAGE:-}" ]; then
     echo "=== mean: python -m qa.train_reader --average ${dirs[*]}" >>"$OUT/sweep.log"
     "$PY" -m qa.train_reader --average "${dirs[@]}" --out "$WORK/mean" --base "$BASE" --data-dir "$DATA" --no-agreement \
       --threads "${AVG_THREADS:-8}" ${AVG_EXTRA:-} 2>&1 | grep -v "Loading weights" >>"$OUT/sweep.log"
+    echo "=== mean: python -m qa.train_reader --tune-agreement --eval-limit 0" >>"$OUT/sweep.log"
+    "$PY" -m qa.train_reader --tune-agreement --eval-limit 0 --out "$WORK/mean" --base "$BASE" --data-dir "$DATA" \
+      --threads "${AVG_THREADS:-8}" 2>&1 | grep -v "Loading weights" >>"$OUT/sweep.log"
+    [ "${PIPESTATUS[0]}" = 0 ] || echo "agree_margin NOT tuned here: run python -m qa.train_reader --tune-agreement --eval-limit 0 --out <mean> on the CPU" >>"$OUT/sweep.log"
     CONFIGS+=("mean:--average $AVERAGE")
   fi
 fi

@@ -52,7 +52,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from qa.settings import PRECISIONS
-from qa.unanswerable import KINDS, name_pool, perturb
+from qa.unanswerable import KINDS, name_pool, perturb, pool_for
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa-train"
 DEFAULT_FILES = (
@@ -536,7 +536,7 @@ def perturbed_items(contexts: list[str], examples: list[Example], seed: int, lim
         ``(twin_question, context, gold_answers_of_the_original)`` triples.
     """
     rng = random.Random(seed)
-    pool = name_pool(contexts[e.context_id] for e in examples) if "swap" in kinds else {}  # only swap uses it
+    pool = pool_for(kinds, (contexts[e.context_id] for e in examples))
     out = []
     for ex in examples:
         twin = perturb(ex.question, contexts[ex.context_id], pool, rng, kinds=kinds, answers=ex.answers)
@@ -714,8 +714,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="with --eval-only/--recalibrate: how the reader computes (qa.neural.NeuralReader.load; default fp32)")
     p.add_argument("--no-agreement", action="store_true",
                    help="stop after the export (or, with --average, the calibration) without choosing "
-                        "agree_margin (run --tune-agreement later, where the project's requirements are "
-                        "installed: it uses qa.extract, which needs the index package)")
+                        "agree_margin (run --tune-agreement later; it needs qa.extract and with it PyStemmer)")
     p.add_argument("--tune-agreement", action="store_true",
                    help="no training: choose agree_margin for the reader in --out on the held-out slice")
     p.add_argument("--average", type=Path, nargs="+", default=None, metavar="READER_DIR",

@@ -309,3 +309,27 @@ def test_end_to_end_over_pdf_html_and_markdown(tmp_path, embedder):
     when = engine.ask("When was the pier rebuilt?")
     assert when.text == "1998"
     assert_citations_hold(when)
+
+
+def test_word_tokens_load_without_the_store():
+    """``qa.extract`` (and through it the reader's agreement tuning) needs only ``index.text``:
+    importing it must not pull FAISS, LangChain or the file loaders, which the GPU machine
+    used for training lacks; ``from index import Index`` still works afterwards."""
+    script = textwrap.dedent("""
+        import sys
+        import qa.extract, qa.neural
+        heavy = sorted(m for m in ("faiss", "langchain_text_splitters", "pypdf", "docx", "index.store")
+                       if m in sys.modules)
+        assert not heavy, heavy
+        from index import Index, IndexSettings, SUPPORTED_SUFFIXES
+        assert Index.__module__ == "index.store" and ".pdf" in SUPPORTED_SUFFIXES
+        import index
+        try:
+            index.NoSuchThing
+        except AttributeError as e:
+            assert "NoSuchThing" in str(e)
+        else:
+            raise AssertionError("unknown names must raise AttributeError")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr.decode()
