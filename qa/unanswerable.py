@@ -108,6 +108,12 @@ def name_pool(texts: Iterable[str], limit: int = 50_000) -> dict[int, list[str]]
     return pool
 
 
+def pool_for(kinds: Sequence[str], texts: Iterable[str]) -> dict[int, list[str]]:
+    """The name pool ``perturb`` needs for ``kinds``: ``name_pool(texts)`` when the swap rule
+    is among them (only it draws names from other texts), else empty (``texts`` unread)."""
+    return name_pool(texts) if "swap" in kinds else {}
+
+
 def _text_names(text: str) -> Iterable[str]:
     """Names of 1-3 capitalised words in ``text``, in order (repeats included)."""
     for m in _NAME.finditer(text):

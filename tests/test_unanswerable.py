@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.eval.datasets import add_unanswerable, load_squad
-from qa.unanswerable import ALL_KINDS, KINDS, name_pool, perturb
+from qa.unanswerable import ALL_KINDS, KINDS, name_pool, perturb, pool_for
 
 DATA = Path(__file__).resolve().parent / "data"
 CONTEXT = (
@@ -23,6 +23,16 @@ def test_name_pool_skips_sentence_initial_capitals():
     assert "Siemens" in pool[1] and "Vienna" in pool[1]
     assert "Waking" not in pool[1] and "Officials" not in pool[1]
 
+
+
+def test_pool_is_read_only_for_the_swap_rule():
+    def texts():
+        read.append(True)
+        yield "The delegation met officials of Siemens in Berlin."
+
+    read: list = []
+    assert pool_for(("antonym", "swap_within"), texts()) == {} and not read
+    assert "Siemens" in pool_for(KINDS, texts())[1] and read
 
 def test_swap_replaces_a_name_or_number_with_one_the_context_lacks():
     twin = perturb("When did Tesla move to Paris?", CONTEXT, POOL, random.Random(0), kinds=("swap",))

@@ -297,12 +297,11 @@ def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0, kind: st
 
 
 def _add_twins(eval_set: EvalSet, fraction: float, seed: int, kinds: tuple[str, ...] | None = None) -> EvalSet:
-    from qa.unanswerable import KINDS, name_pool, perturb
+    from qa.unanswerable import KINDS, perturb, pool_for
 
     kinds = kinds or KINDS
     rng = random.Random(seed)
-    # Only the swap rule draws from the pool of other documents' names.
-    pool = name_pool(eval_set.documents[s] for s in sorted(eval_set.documents)) if "swap" in kinds else {}
+    pool = pool_for(kinds, (eval_set.documents[s] for s in sorted(eval_set.documents)))
     questions = []
     for q in eval_set.questions:
         twin = (perturb(q.question, eval_set.context(q), pool, rng, kinds=kinds, answers=q.answers)
