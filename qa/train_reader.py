@@ -52,7 +52,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from qa.settings import PRECISIONS
-from qa.unanswerable import KINDS, name_pool, perturb, pool_for
+from qa.unanswerable import KINDS, NEAR_MISSES_TRAIN, Perturbation, load_near_misses, name_pool, perturb, pool_for
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa-train"
 DEFAULT_FILES = (
@@ -103,6 +103,10 @@ class TrainConfig:
             ``swap_within`` rule (a name or number swapped for another one of the same
             context, away from the answer), when the rule applies; 0 (the readers before the
             fifth session) adds none. The shipped reader trained with 1.0 from the first step.
+        written_rate: probability of adding, per question that has one, its written near
+            miss (``qa.unanswerable.load_near_misses``: a question in SQuAD 2.0's manner that
+            the paragraph does not answer) over the same window as the answer, labelled
+            [CLS]; 0 adds none.
     """
 
     seed: int = 13
@@ -119,6 +123,7 @@ class TrainConfig:
     max_answer_tokens: int = 30
     hard_neg_rate: float = 1.0
     within_rate: float = 1.0
+    written_rate: float = 0.0
 
 
 # ---------------------------------------------------------------------------------------
@@ -203,10 +208,27 @@ def load_data(data_dir: Path, files: tuple[str, ...], cfg: TrainConfig) -> tuple
     return contexts, train, heldout
 
 
+def written_focus(train: list[Example], written: dict[tuple[str, str], str], replay: float, seed: int) -> list[Example]:
+    """The questions that have a written near miss, plus ``replay`` times as many others drawn
+    at random (a short fine-tuning on the near misses that keeps rehearsing the rest).
+
+    Raises:
+        ValueError: no training question has a written near miss.
+    """
+    focus = [e for e in train if (e.source, e.qid) in written]
+    if not focus:
+        raise ValueError("no training question has a written near miss; check --near-misses "
+                         f"(default {NEAR_MISSES_TRAIN}) and --data-dir")
+    others = [e for e in train if (e.source, e.qid) not in written]
+    k = min(len(others), int(round(replay * len(focus))))
+    return focus + random.Random(seed).sample(others, k)
+
+
 class FeatureBuilder:
     """Turns examples into token windows (one positive, sometimes one negative each)."""
 
-    def __init__(self, tokenizer, contexts: list[str], examples: list[Example], cfg: TrainConfig):
+    def __init__(self, tokenizer, contexts: list[str], examples: list[Example], cfg: TrainConfig,
+                 written: dict[tuple[str, str], str] | None = None):
         """Tokenise contexts and questions once.
 
         Args:
@@ -214,11 +236,13 @@ class FeatureBuilder:
             contexts: all context texts.
             examples: the training examples.
             cfg: window settings.
+            written: written near misses by ``(source, qid)`` (used with ``cfg.written_rate``).
         """
         self.tok = tokenizer
         self.cfg = cfg
         self.examples = examples
         self.contexts = contexts
+        self.written = written or {}
         used = sorted({e.context_id for e in examples})
         enc = tokenizer([contexts[i] for i in used], add_special_tokens=False, return_offsets_mapping=True)
         self.ctx_tokens = {cid: (ids, offs) for cid, ids, offs in zip(used, enc["input_ids"], enc["offset_mapping"])}
@@ -272,6 +296,9 @@ class FeatureBuilder:
             if self.cfg.within_rate > 0 and rng.random() < self.cfg.within_rate:
                 twins.append(perturb(ex.question, self.contexts[ex.context_id], self.pool, rng,
                                      kinds=("swap_within",), answers=ex.answers))
+            near = self.written.get((ex.source, ex.qid)) if self.cfg.written_rate > 0 else None
+            if near is not None and rng.random() < self.cfg.written_rate:
+                twins.append(Perturbation(question=near, kind="written", old="", new=""))
             for twin in twins:
                 if twin is not None:
                     tq = self.tok(twin.question, add_special_tokens=False)["input_ids"][: self.cfg.max_question_tokens]
@@ -702,6 +729,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where to train: auto picks a CUDA GPU when there is one (bf16 autocast there)")
+    p.add_argument("--written-rate", type=float, default=TrainConfig.written_rate,
+                   help="probability of adding a question's written near miss (--near-misses) as a no-answer window "
+                        "over the answer's window (default 0: none)")
+    p.add_argument("--near-misses", type=Path, default=NEAR_MISSES_TRAIN,
+                   help="written near misses for training questions (JSONL, qa.unanswerable.load_near_misses)")
+    p.add_argument("--written-replay", type=float, default=None, metavar="R",
+                   help="train only on the questions that have a written near miss plus R times as many others "
+                        "drawn at random (a short fine-tuning with --init)")
     p.add_argument("--cpu-bf16", action="store_true",
                    help="train on the CPU with bf16 autocast where it multiplies bf16 natively (the GPU always does)")
     p.add_argument("--base", type=Path, default=None,
@@ -1066,7 +1101,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cfg = TrainConfig(
         seed=args.seed, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length, epochs=args.epochs, neg_rate=args.neg_rate,
-        hard_neg_rate=args.hard_neg_rate, within_rate=args.within_rate,
+        hard_neg_rate=args.hard_neg_rate, within_rate=args.within_rate, written_rate=args.written_rate,
     )
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -1103,7 +1138,10 @@ def main(argv: list[str] | None = None) -> int:
         rng = random.Random(cfg.seed)
         train = rng.sample(train, min(args.limit, len(train)))
         heldout = heldout[: max(4, args.limit // 4)]
-    builder = FeatureBuilder(tokenizer, contexts, train, cfg)
+    written = load_near_misses(args.near_misses) if cfg.written_rate > 0 or args.written_replay is not None else {}
+    if args.written_replay is not None:
+        train = written_focus(train, written, args.written_replay, cfg.seed)
+    builder = FeatureBuilder(tokenizer, contexts, train, cfg, written)
     by_src = collections.Counter(e.source for e in train)
     print(f"data: {len(train)} train questions {dict(by_src)}, {len(heldout)} held-out, {len(contexts)} contexts "
           f"({time.perf_counter() - t_load:.1f}s)", flush=True)

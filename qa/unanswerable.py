@@ -28,14 +28,26 @@ and, when asked for (``ALL_KINDS``; it needs the gold answers), a fourth:
 The rules are simple on purpose (as in Jia & Liang 2017 and the rule-based baselines of
 Zhu et al. 2019); what matters is that the context still holds a plausible answer, so the
 reader must check the question's details rather than its topic.
+
+Rules make a few kinds of near miss, and a reader that trains on them learns those kinds:
+it then scores its own twins too low to stand in for the near misses it has never seen.
+So near misses are also *written* (``load_near_misses``), in SQuAD 2.0's six ways, one per
+answerable question of qa-train: ``data/near_misses_heldout.jsonl`` for the held-out
+contexts (never trained on; what SQuAD 2.0's threshold is chosen on) and
+``data/near_misses_train.jsonl`` for training contexts (``train_reader --written-rate``).
 """
 
 from __future__ import annotations
 
 import random
 import re
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
+
+NEAR_MISSES_HELDOUT = Path(__file__).resolve().parent / "data" / "near_misses_heldout.jsonl"
+NEAR_MISSES_TRAIN = Path(__file__).resolve().parent / "data" / "near_misses_train.jsonl"
 
 KINDS = ("swap", "antonym", "negation")
 # Rules that need the original question's gold answers (``perturb(..., answers=...)``), not
@@ -112,6 +124,39 @@ def pool_for(kinds: Sequence[str], texts: Iterable[str]) -> dict[int, list[str]]
     """The name pool ``perturb`` needs for ``kinds``: ``name_pool(texts)`` when the swap rule
     is among them (only it draws names from other texts), else empty (``texts`` unread)."""
     return name_pool(texts) if "swap" in kinds else {}
+
+
+def load_near_misses(path: str | Path) -> dict[tuple[str, str], str]:
+    """Written near misses, keyed by ``(source, of)``: the qa-train file (its stem, e.g.
+    "new_wiki_v1.0") and the id of the answerable question each one stands in for.
+
+    Each line of the JSONL file: ``source``, ``of``, ``question`` (the near miss: the same
+    paragraph, a plausible answer in it, but the paragraph does not answer it), ``category``
+    (SQuAD 2.0's kinds: negation, antonym, entity_swap, mutual_exclusion,
+    impossible_condition, other), ``plausible_answer`` (verbatim in the paragraph) and
+    ``why_unanswerable``. Paragraphs are not stored: they are read from qa-train itself.
+
+    Raises:
+        ValueError: the file cannot be read, or a line lacks a key or repeats a question.
+    """
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise ValueError(f"cannot read the near misses {p} ({e})") from None
+    out: dict[tuple[str, str], str] = {}
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            key, question = (str(row["source"]), str(row["of"])), row["question"].strip()
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"{p}:{n} is not a near-miss line ({e}); each needs 'source', 'of' and 'question'") from None
+        if key in out:
+            raise ValueError(f"{p}:{n}: a second near miss for question {key[1]} of {key[0]}; keep one per question")
+        out[key] = question
+    return out
 
 
 def _text_names(text: str) -> Iterable[str]:

@@ -327,3 +327,30 @@ def test_training_windows_include_unanswerable_twins_labelled_no_answer(tmp_path
         assert question not in questions
         context = tok.decode(ids[q_end:-1])
         assert all(w in context for w in question.rstrip(" ?").split()[2:] if w[0].isalnum())
+
+
+def test_training_windows_include_written_near_misses_and_can_focus_on_them(tmp_path):
+    from dataclasses import replace
+
+    from qa import train_reader
+
+    data = _tiny_training_set(tmp_path / "data")
+    cfg = train_reader.TrainConfig(neg_rate=0.0, heldout_per_mille=0, hard_neg_rate=0.0, within_rate=0.0)
+    contexts, train, _ = train_reader.load_data(data, train_reader.DEFAULT_FILES, cfg)
+    near = "When was the Eiffel Tower demolished?"
+    first = next(e for e in train if e.question == "When was the Eiffel Tower completed?")
+    written = {(first.source, first.qid): near}
+    tok = neural.load_tokenizer(MODEL_DIR)
+    plain = train_reader.FeatureBuilder(tok, contexts, train, cfg, written).build(0)  # written_rate 0: unused
+    assert all(f[2] > 0 for f in plain)
+    feats = train_reader.FeatureBuilder(tok, contexts, train, replace(cfg, written_rate=1.0), written).build(0)
+    added = [f for f in feats if f[2] == 0 and f[3] == 0]
+    assert len(feats) == len(plain) + 1 and len(added) == 1
+    ids, q_end, _, _ = added[0]
+    assert tok.decode(ids[1:q_end - 1]) == near.lower()  # the written question, labelled "no answer"
+    answer_window = next(f for f in plain if tok.decode(f[0][1:f[1] - 1]) == first.question.lower())
+    assert ids[q_end:] == answer_window[0][answer_window[1]:]  # over the answer's own window
+    focus = train_reader.written_focus(train, written, replay=2, seed=0)
+    assert focus[0] == first and len(focus) == 3 and len(set(focus)) == 3
+    with pytest.raises(ValueError, match="near miss"):
+        train_reader.written_focus(train, {}, replay=1, seed=0)

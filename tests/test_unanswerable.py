@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -112,3 +113,33 @@ def test_add_unanswerable_twins_keep_every_document_and_context():
         assert added and all(w.strip("?,.'s") in s.context(orig) for w in added)
     with pytest.raises(ValueError, match="kind"):
         add_unanswerable(s, 0.5, kind="typo")
+
+
+def test_written_near_misses_replace_their_questions_over_the_same_context(tmp_path):
+    from qa.eval import datasets
+    from qa.unanswerable import NEAR_MISSES_HELDOUT, NEAR_MISSES_TRAIN, load_near_misses
+
+    s = load_squad(DATA / "squad_tiny.json")
+    path = tmp_path / "near.jsonl"
+    rows = [{"source": s.name, "of": "tiny-1", "question": "Who wrote the paragraph's sequel?", "category": "other"},
+            {"source": s.name, "of": "tiny-3", "question": "When did it stop?", "category": "antonym"},
+            {"source": "another_file", "of": "tiny-5", "question": "Why?", "category": "other"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    u = datasets._add_written(s, 0.999, seed=0, path=path)
+    written = {q.id: q for q in u.questions if q.id.endswith("-written")}
+    assert set(written) == {"tiny-1-written", "tiny-3-written"}  # tiny-5's near miss is another file's
+    originals = {q.id: q for q in s.questions}
+    for q in written.values():
+        orig = originals[q.id[: -len("-written")]]
+        assert not q.answerable and q.question in {r["question"] for r in rows}
+        assert (q.source, q.context_start, q.context_end) == (orig.source, orig.context_start, orig.context_end)
+    assert len(u.questions) == len(s.questions) and u.documents == s.documents
+    path.write_text(json.dumps(rows[2]) + "\n")
+    with pytest.raises(ValueError, match="new_wiki"):
+        datasets._add_written(s, 0.5, seed=0, path=path)
+    path.write_text(json.dumps(rows[0]) + "\n" + json.dumps(rows[0]) + "\n")
+    with pytest.raises(ValueError, match="second near miss"):
+        load_near_misses(path)
+    heldout, train = load_near_misses(NEAR_MISSES_HELDOUT), load_near_misses(NEAR_MISSES_TRAIN)
+    assert len(heldout) >= 300 and all(q.endswith("?") for q in heldout.values())
+    assert not set(heldout) & set(train)  # the held-out questions' near misses are never trained on

@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unanswerable-kind", choices=UNANSWERABLE_KINDS, default="other-article",
                    help="with --add-unanswerable: pair with another article's context (default), or use the question's "
                         "SQuAD 2.0-like unanswerable twin over its own context (qa.unanswerable; twin-within: "
-                        "only twins that swap a name or number for another one of the same context)")
+                        "only twins that swap a name or number for another one of the same context; written: the near misses "
+                        "written for qa-train/new_wiki's held-out contexts, qa/data/)")
     p.add_argument("--heldout-only", type=int, default=None, metavar="PER_MILLE",
                    help="keep only contexts the neural reader's training held out (qa.train_reader.is_heldout; it uses 50)")
     p.add_argument("--index", metavar="DIR", help="answer from this existing index instead of indexing the test set")

@@ -244,7 +244,7 @@ def keep_documents(eval_set: EvalSet, keep) -> EvalSet:
                    documents=documents, kinds={s: k for s, k in eval_set.kinds.items() if s in documents})
 
 
-UNANSWERABLE_KINDS = ("other-article", "twin", "twin-within")
+UNANSWERABLE_KINDS = ("other-article", "twin", "twin-within", "written")
 
 
 def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0, kind: str = "other-article") -> EvalSet:
@@ -264,6 +264,10 @@ def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0, kind: st
     ``kind="twin-within"``: the same, with the twin made by swapping a name or number for
     another one *of the same context*, away from the gold answer (``swap_within``): every
     word of such a question is in the context, the harder near miss (SQuAD 2.0's entity swap).
+
+    ``kind="written"``: the same, with near misses written in SQuAD 2.0's manner instead of
+    made by a rule (``qa.unanswerable.load_near_misses``; they exist for the held-out
+    contexts of qa-train/new_wiki). The reader never trains on them, unlike the twins.
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1). Currently, fraction is {fraction}")
@@ -273,6 +277,8 @@ def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0, kind: st
         return _add_twins(eval_set, fraction, seed)
     if kind == "twin-within":
         return _add_twins(eval_set, fraction, seed, kinds=("swap_within",))
+    if kind == "written":
+        return _add_written(eval_set, fraction, seed)
     rng = random.Random(seed)
     sources = sorted(eval_set.documents)
     held = set(rng.sample(sources, max(1, round(fraction * len(sources)))))
@@ -310,6 +316,23 @@ def _add_twins(eval_set: EvalSet, fraction: float, seed: int, kinds: tuple[str, 
             questions.append(q)
         else:
             questions.append(replace(q, id=f"{q.id}-twin", question=twin.question, answers=(), answer_starts=()))
+    return replace(eval_set, questions=tuple(questions))
+
+
+def _add_written(eval_set: EvalSet, fraction: float, seed: int, path: str | Path | None = None) -> EvalSet:
+    from qa.unanswerable import NEAR_MISSES_HELDOUT, load_near_misses
+
+    path = path or NEAR_MISSES_HELDOUT
+    written = {of: q for (source, of), q in load_near_misses(path).items() if source == eval_set.name}
+    if not any(q.id in written for q in eval_set.questions):
+        raise ValueError(f"none of {eval_set.name}'s questions has a written near miss in {path}; they exist for "
+                         "qa-train/new_wiki_v1.0.json with --heldout-only 50 (elsewhere use --unanswerable-kind twin)")
+    rng = random.Random(seed)
+    questions = []
+    for q in eval_set.questions:
+        if q.id in written and rng.random() < fraction:
+            q = replace(q, id=f"{q.id}-written", question=written[q.id], answers=(), answer_starts=())
+        questions.append(q)
     return replace(eval_set, questions=tuple(questions))
 
 

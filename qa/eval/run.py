@@ -53,7 +53,8 @@ class EvalConfig:
         add_unanswerable: in (0, 1): hold out this share of contexts and turn their questions into
             unanswerable ones (see ``datasets.add_unanswerable``); 0 leaves the set as it is.
         unanswerable_kind: how ``add_unanswerable`` makes them: "other-article" (pair with
-            another article's context) or "twin" (SQuAD 2.0-like twins of the questions).
+            another article's context), "twin"/"twin-within" (SQuAD 2.0-like twins of the
+            questions, made by rules) or "written" (near misses written for qa-train/new_wiki).
         progress: show progress bars.
         beir_candidates: chunks each retriever returns per BEIR query (enough for recall@100 over documents).
         heldout_per_mille: keep only the contexts the neural reader's training held out
@@ -217,7 +218,8 @@ def run_name(eval_set: EvalSet, config: EvalConfig) -> str:
     if config.heldout_per_mille:
         parts.append(f"heldout{config.heldout_per_mille}")
     if config.add_unanswerable:
-        parts.append(f"unans{config.add_unanswerable:g}" + ("-twins" if config.unanswerable_kind == "twin" else ""))
+        suffix = {"twin": "-twins", "twin-within": "-twins-within", "written": "-written"}.get(config.unanswerable_kind, "")
+        parts.append(f"unans{config.add_unanswerable:g}{suffix}")
     if config.limit:
         parts.append(f"n{config.limit}-s{config.seed}")
     return "-".join(parts)
