@@ -65,10 +65,11 @@ for stage in $STAGES; do
     threshold)
       # Choose abstention thresholds on other data: held-out qa-train contexts, half of the
       # questions made unanswerable: by pairing them with another article's context (documents
-      # that are silent), by their SQuAD 2.0-like twins (qa.unanswerable), or by twins that swap
-      # a name or number for another one of the same context (twin-within).
+      # that are silent), by their SQuAD 2.0-like twins (qa.unanswerable), by twins that swap
+      # a name or number for another one of the same context (twin-within), or by the near
+      # misses written for them (written; qa/data/near_misses_heldout.jsonl, never trained on).
       run threshold-closed "$THRESHOLD_SET" --closed --add-unanswerable 0.5 $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
-      for k in twin twin-within; do
+      for k in twin twin-within written; do
         run threshold-closed-$k "$THRESHOLD_SET" --closed --add-unanswerable 0.5 --unanswerable-kind $k $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
         # The open runs read every passage (--early-exit 1.0): the early-exit stage is chosen at
         # the threshold these give.
@@ -97,10 +98,11 @@ for stage in $STAGES; do
       echo "early_exit: $($PY -m qa.eval.choose early-exit --threshold "$T" \
         --reference "$OUT/threshold-open-w0.8" "$OUT/threshold-open-twin" "$OUT/threshold-open-twin-within" "${cands[@]}")" ;;
     v20)
-      # SQuAD 2.0's unanswerable questions are adversarial: use the thresholds chosen on both
-      # kinds of twins (the best mean F1 of the two runs).
-      T_CLOSED=$($PY -m qa.eval.choose threshold "$OUT/threshold-closed-twin" "$OUT/threshold-closed-twin-within")
-      T_OPEN=$($PY -m qa.eval.choose threshold "$OUT/threshold-open-twin" "$OUT/threshold-open-twin-within")
+      # SQuAD 2.0's unanswerable questions are written near misses: use the thresholds chosen
+      # on the held-out near misses written the same way (the rule-made twins, which the reader
+      # trains on, score too low to stand in for them).
+      T_CLOSED=$($PY -m qa.eval.choose threshold "$OUT/threshold-closed-written")
+      T_OPEN=$($PY -m qa.eval.choose threshold "$OUT/threshold-open-written")
       echo "thresholds chosen on $(basename "$THRESHOLD_SET"): closed $T_CLOSED, open $T_OPEN"
       run squad20-closed-$READER "$DATA/squad/dev-v2.0.json" --closed --reader "$READER" --min-score "$T_CLOSED" $(limit_args "$LIMIT")
       run squad20-open-$READER "$DATA/squad/dev-v2.0.json" --reader "$READER" --min-score "$T_OPEN" $(limit_args "$LIMIT") ;;
