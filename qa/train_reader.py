@@ -107,6 +107,8 @@ class TrainConfig:
             miss (``qa.unanswerable.load_near_misses``: a question in SQuAD 2.0's manner that
             the paragraph does not answer) over the same window as the answer, labelled
             [CLS]; 0 adds none.
+        other_neg_rate: probability of adding, per question, a no-answer window from another
+            training context (documents that are silent); 0 adds none.
     """
 
     seed: int = 13
@@ -124,6 +126,7 @@ class TrainConfig:
     hard_neg_rate: float = 1.0
     within_rate: float = 1.0
     written_rate: float = 0.0
+    other_neg_rate: float = 0.0
 
 
 # ---------------------------------------------------------------------------------------
@@ -244,6 +247,7 @@ class FeatureBuilder:
         self.contexts = contexts
         self.written = written or {}
         used = sorted({e.context_id for e in examples})
+        self.used = used
         enc = tokenizer([contexts[i] for i in used], add_special_tokens=False, return_offsets_mapping=True)
         self.ctx_tokens = {cid: (ids, offs) for cid, ids, offs in zip(used, enc["input_ids"], enc["offset_mapping"])}
         qenc = tokenizer([e.question for e in examples], add_special_tokens=False)
@@ -305,6 +309,12 @@ class FeatureBuilder:
                     t_prefix = [cls_id] + tq + [sep_id]
                     t_room = self.cfg.max_length - len(tq) - 3
                     feats.append((t_prefix + ids[ws:ws + t_room] + [sep_id], len(t_prefix), 0, 0))
+            if self.cfg.other_neg_rate > 0 and rng.random() < self.cfg.other_neg_rate:
+                other = rng.choice(self.used)
+                if other != ex.context_id:
+                    o_ids = self.ctx_tokens[other][0]
+                    a = rng.randint(0, max(0, len(o_ids) - room))
+                    feats.append((prefix + o_ids[a:a + room] + [sep_id], len(prefix), 0, 0))
             if rng.random() < self.cfg.neg_rate:
                 regions = [(0, ts), (te + 1, n)]
                 regions = [(a, b) for a, b in regions if b - a >= 24]
@@ -732,6 +742,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--written-rate", type=float, default=TrainConfig.written_rate,
                    help="probability of adding a question's written near miss (--near-misses) as a no-answer window "
                         "over the answer's window (default 0: none)")
+    p.add_argument("--other-neg-rate", type=float, default=TrainConfig.other_neg_rate,
+                   help="probability of adding a no-answer window from another training context per question "
+                        "(documents that are silent; default 0: none)")
     p.add_argument("--near-misses", type=Path, default=NEAR_MISSES_TRAIN,
                    help="written near misses for training questions (JSONL, qa.unanswerable.load_near_misses)")
     p.add_argument("--written-replay", type=float, default=None, metavar="R",
@@ -1102,6 +1115,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(
         seed=args.seed, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length, epochs=args.epochs, neg_rate=args.neg_rate,
         hard_neg_rate=args.hard_neg_rate, within_rate=args.within_rate, written_rate=args.written_rate,
+        other_neg_rate=args.other_neg_rate,
     )
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)

@@ -354,3 +354,22 @@ def test_training_windows_include_written_near_misses_and_can_focus_on_them(tmp_
     assert focus[0] == first and len(focus) == 3 and len(set(focus)) == 3
     with pytest.raises(ValueError, match="near miss"):
         train_reader.written_focus(train, {}, replay=1, seed=0)
+
+
+def test_training_windows_can_include_other_documents_labelled_no_answer(tmp_path):
+    from dataclasses import replace
+
+    from qa import train_reader
+
+    data = _tiny_training_set(tmp_path / "data")
+    cfg = train_reader.TrainConfig(neg_rate=0.0, heldout_per_mille=0, hard_neg_rate=0.0, within_rate=0.0)
+    contexts, train, _ = train_reader.load_data(data, train_reader.DEFAULT_FILES, cfg)
+    tok = neural.load_tokenizer(MODEL_DIR)
+    plain = train_reader.FeatureBuilder(tok, contexts, train, cfg).build(0)
+    feats = train_reader.FeatureBuilder(tok, contexts, train, replace(cfg, other_neg_rate=1.0)).build(0)
+    added = [f for f in feats if f[2] == 0 and f[3] == 0]
+    assert added and len(feats) == len(plain) + len(added)
+    own = {tok.decode(f[0][1:f[1] - 1]): tok.decode(f[0][f[1]:-1]) for f in plain}
+    for ids, q_end, _, _ in added:
+        question, text = tok.decode(ids[1:q_end - 1]), tok.decode(ids[q_end:-1])
+        assert text != own[question]  # a window of another context than the question's
