@@ -52,7 +52,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from qa.settings import PRECISIONS
-from qa.unanswerable import KINDS, NEAR_MISSES_TRAIN, Perturbation, load_near_misses, name_pool, perturb, pool_for
+from qa.unanswerable import KINDS, NEAR_MISSES_TRAIN, load_near_misses, name_pool, perturb, pool_for
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa-train"
 DEFAULT_FILES = (
@@ -246,8 +246,7 @@ class FeatureBuilder:
         self.examples = examples
         self.contexts = contexts
         self.written = written or {}
-        used = sorted({e.context_id for e in examples})
-        self.used = used
+        self.used = used = sorted({e.context_id for e in examples})  # other_neg_rate draws from these
         enc = tokenizer([contexts[i] for i in used], add_special_tokens=False, return_offsets_mapping=True)
         self.ctx_tokens = {cid: (ids, offs) for cid, ids, offs in zip(used, enc["input_ids"], enc["offset_mapping"])}
         qenc = tokenizer([e.question for e in examples], add_special_tokens=False)
@@ -300,15 +299,15 @@ class FeatureBuilder:
             if self.cfg.within_rate > 0 and rng.random() < self.cfg.within_rate:
                 twins.append(perturb(ex.question, self.contexts[ex.context_id], self.pool, rng,
                                      kinds=("swap_within",), answers=ex.answers))
+            unanswerable = [t.question for t in twins if t is not None]
             near = self.written.get((ex.source, ex.qid)) if self.cfg.written_rate > 0 else None
             if near is not None and rng.random() < self.cfg.written_rate:
-                twins.append(Perturbation(question=near, kind="written", old="", new=""))
-            for twin in twins:
-                if twin is not None:
-                    tq = self.tok(twin.question, add_special_tokens=False)["input_ids"][: self.cfg.max_question_tokens]
-                    t_prefix = [cls_id] + tq + [sep_id]
-                    t_room = self.cfg.max_length - len(tq) - 3
-                    feats.append((t_prefix + ids[ws:ws + t_room] + [sep_id], len(t_prefix), 0, 0))
+                unanswerable.append(near)
+            for question in unanswerable:
+                tq = self.tok(question, add_special_tokens=False)["input_ids"][: self.cfg.max_question_tokens]
+                t_prefix = [cls_id] + tq + [sep_id]
+                t_room = self.cfg.max_length - len(tq) - 3
+                feats.append((t_prefix + ids[ws:ws + t_room] + [sep_id], len(t_prefix), 0, 0))
             if self.cfg.other_neg_rate > 0 and rng.random() < self.cfg.other_neg_rate:
                 other = rng.choice(self.used)
                 if other != ex.context_id:

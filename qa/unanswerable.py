@@ -39,9 +39,9 @@ contexts (never trained on; what SQuAD 2.0's threshold is chosen on) and
 
 from __future__ import annotations
 
+import json
 import random
 import re
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence

@@ -300,15 +300,23 @@ def test_balanced_best_f1_weighs_answerable_and_unanswerable_alike():
     assert balanced_best_f1([1.0], [1.0], []) == 0.0
 
 
-def test_training_windows_include_unanswerable_twins_labelled_no_answer(tmp_path):
-    from dataclasses import replace
-
+def _tiny_builder_inputs(tmp_path: Path) -> tuple:
+    """``(cfg, contexts, train, tokenizer)`` for FeatureBuilder over the tiny training set, with
+    every optional no-answer window off (tests turn one on with ``replace(cfg, ...)``)."""
     from qa import train_reader
 
     data = _tiny_training_set(tmp_path / "data")
     cfg = train_reader.TrainConfig(neg_rate=0.0, heldout_per_mille=0, hard_neg_rate=0.0, within_rate=0.0)
     contexts, train, _ = train_reader.load_data(data, train_reader.DEFAULT_FILES, cfg)
-    tok = neural.load_tokenizer(MODEL_DIR)
+    return cfg, contexts, train, neural.load_tokenizer(MODEL_DIR)
+
+
+def test_training_windows_include_unanswerable_twins_labelled_no_answer(tmp_path):
+    from dataclasses import replace
+
+    from qa import train_reader
+
+    cfg, contexts, train, tok = _tiny_builder_inputs(tmp_path)
     plain = train_reader.FeatureBuilder(tok, contexts, train, cfg).build(0)
     assert plain and all(f[2] > 0 for f in plain)  # every window holds its answer
     hard = train_reader.FeatureBuilder(tok, contexts, train, replace(cfg, hard_neg_rate=1.0)).build(0)
@@ -334,13 +342,10 @@ def test_training_windows_include_written_near_misses_and_can_focus_on_them(tmp_
 
     from qa import train_reader
 
-    data = _tiny_training_set(tmp_path / "data")
-    cfg = train_reader.TrainConfig(neg_rate=0.0, heldout_per_mille=0, hard_neg_rate=0.0, within_rate=0.0)
-    contexts, train, _ = train_reader.load_data(data, train_reader.DEFAULT_FILES, cfg)
+    cfg, contexts, train, tok = _tiny_builder_inputs(tmp_path)
     near = "When was the Eiffel Tower demolished?"
     first = next(e for e in train if e.question == "When was the Eiffel Tower completed?")
     written = {(first.source, first.qid): near}
-    tok = neural.load_tokenizer(MODEL_DIR)
     plain = train_reader.FeatureBuilder(tok, contexts, train, cfg, written).build(0)  # written_rate 0: unused
     assert all(f[2] > 0 for f in plain)
     feats = train_reader.FeatureBuilder(tok, contexts, train, replace(cfg, written_rate=1.0), written).build(0)
@@ -361,10 +366,7 @@ def test_training_windows_can_include_other_documents_labelled_no_answer(tmp_pat
 
     from qa import train_reader
 
-    data = _tiny_training_set(tmp_path / "data")
-    cfg = train_reader.TrainConfig(neg_rate=0.0, heldout_per_mille=0, hard_neg_rate=0.0, within_rate=0.0)
-    contexts, train, _ = train_reader.load_data(data, train_reader.DEFAULT_FILES, cfg)
-    tok = neural.load_tokenizer(MODEL_DIR)
+    cfg, contexts, train, tok = _tiny_builder_inputs(tmp_path)
     plain = train_reader.FeatureBuilder(tok, contexts, train, cfg).build(0)
     feats = train_reader.FeatureBuilder(tok, contexts, train, replace(cfg, other_neg_rate=1.0)).build(0)
     added = [f for f in feats if f[2] == 0 and f[3] == 0]

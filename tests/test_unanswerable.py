@@ -25,7 +25,6 @@ def test_name_pool_skips_sentence_initial_capitals():
     assert "Waking" not in pool[1] and "Officials" not in pool[1]
 
 
-
 def test_pool_is_read_only_for_the_swap_rule():
     def texts():
         read.append(True)
@@ -34,6 +33,7 @@ def test_pool_is_read_only_for_the_swap_rule():
     read: list = []
     assert pool_for(("antonym", "swap_within"), texts()) == {} and not read
     assert "Siemens" in pool_for(KINDS, texts())[1] and read
+
 
 def test_swap_replaces_a_name_or_number_with_one_the_context_lacks():
     twin = perturb("When did Tesla move to Paris?", CONTEXT, POOL, random.Random(0), kinds=("swap",))

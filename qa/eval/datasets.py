@@ -308,15 +308,13 @@ def _add_twins(eval_set: EvalSet, fraction: float, seed: int, kinds: tuple[str, 
     kinds = kinds or KINDS
     rng = random.Random(seed)
     pool = pool_for(kinds, (eval_set.documents[s] for s in sorted(eval_set.documents)))
-    questions = []
-    for q in eval_set.questions:
-        twin = (perturb(q.question, eval_set.context(q), pool, rng, kinds=kinds, answers=q.answers)
+
+    def twin(q: EvalQuestion) -> str | None:
+        made = (perturb(q.question, eval_set.context(q), pool, rng, kinds=kinds, answers=q.answers)
                 if rng.random() < fraction else None)
-        if twin is None:
-            questions.append(q)
-        else:
-            questions.append(replace(q, id=f"{q.id}-twin", question=twin.question, answers=(), answer_starts=()))
-    return replace(eval_set, questions=tuple(questions))
+        return made.question if made is not None else None
+
+    return _replace_questions(eval_set, twin, "-twin")
 
 
 def _add_written(eval_set: EvalSet, fraction: float, seed: int, path: str | Path | None = None) -> EvalSet:
@@ -328,11 +326,17 @@ def _add_written(eval_set: EvalSet, fraction: float, seed: int, path: str | Path
         raise ValueError(f"none of {eval_set.name}'s questions has a written near miss in {path}; they exist for "
                          "qa-train/new_wiki_v1.0.json with --heldout-only 50 (elsewhere use --unanswerable-kind twin)")
     rng = random.Random(seed)
+    return _replace_questions(
+        eval_set, lambda q: written[q.id] if q.id in written and rng.random() < fraction else None, "-written")
+
+
+def _replace_questions(eval_set: EvalSet, unanswerable, suffix: str) -> EvalSet:
+    """``eval_set`` with each question for which ``unanswerable(q)`` gives a text replaced by
+    that unanswerable question over the same context (id + ``suffix``, no gold answers)."""
     questions = []
     for q in eval_set.questions:
-        if q.id in written and rng.random() < fraction:
-            q = replace(q, id=f"{q.id}-written", question=written[q.id], answers=(), answer_starts=())
-        questions.append(q)
+        text = unanswerable(q)
+        questions.append(q if text is None else replace(q, id=f"{q.id}{suffix}", question=text, answers=(), answer_starts=()))
     return replace(eval_set, questions=tuple(questions))
 
 
