@@ -52,7 +52,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from qa.settings import PRECISIONS
-from qa.unanswerable import KINDS, NEAR_MISSES_TRAIN, load_near_misses, name_pool, perturb, pool_for
+from qa.unanswerable import KINDS, NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, load_near_misses, name_pool, perturb, pool_for
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa-train"
 DEFAULT_FILES = (
@@ -744,8 +744,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--other-neg-rate", type=float, default=TrainConfig.other_neg_rate,
                    help="probability of adding a no-answer window from another training context per question "
                         "(documents that are silent; default 0: none)")
-    p.add_argument("--near-misses", type=Path, default=NEAR_MISSES_TRAIN,
-                   help="written near misses for training questions (JSONL, qa.unanswerable.load_near_misses)")
+    p.add_argument("--near-misses", type=Path, nargs="+", default=[NEAR_MISSES_TRAIN],
+                   help="written near misses for training questions (JSONL files, qa.unanswerable.load_near_misses; "
+                        f"default the first {NEAR_MISSES_TRAIN.name}, which the shipped reader's fine-tuning used; "
+                        f"{NEAR_MISSES_TRAIN_MORE.name} holds more)")
+    p.add_argument("--second-pass-only", action="store_true",
+                   help="use only the near misses a second pass judged unanswerable (their 'second_pass' field)")
     p.add_argument("--written-replay", type=float, default=None, metavar="R",
                    help="train only on the questions that have a written near miss plus R times as many others "
                         "drawn at random (a short fine-tuning with --init)")
@@ -767,6 +771,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--average", type=Path, nargs="+", default=None, metavar="READER_DIR",
                    help="no training: write into --out the weight-by-weight mean of these exported readers "
                         "(trained from the same base), then calibrate it and choose agree_margin on the held-out slice")
+    p.add_argument("--average-weights", type=float, nargs="+", default=None, metavar="W",
+                   help="with --average: one weight per reader (normalised), e.g. 0.6 0.4 to stay nearer the first")
     p.add_argument("--recalibrate", action="store_true",
                    help="no training: refit the score calibration of the reader in --out on the held-out slice")
     return p.parse_args(argv)
@@ -964,23 +970,27 @@ def recalibrate(out: Path, contexts: list[str], heldout: list[Example], limit: i
     return 0
 
 
-def average_readers(dirs: list[Path], out: Path) -> dict:
+def average_readers(dirs: list[Path], out: Path, weights: list[float] | None = None) -> dict:
     """Write into ``out`` the weight-by-weight mean of exported readers ("model soup",
     Wortsman et al. 2022): each tensor averaged in fp32 and stored in fp16, tokenizer and
     config from the first reader, ``reader.json`` recording what was averaged.
 
     The readers must share an architecture and a base (runs of ``qa.train_reader`` with
-    different seeds); the result still needs calibrating (``recalibrate``).
+    different seeds, or a reader and its fine-tuning); the result still needs calibrating
+    (``recalibrate``). With ``weights`` the mean is weighted: two readers and weights
+    ``(1 - a, a)`` interpolate from the first to the second (WiSE-FT, Wortsman et al. 2022).
 
     Args:
         dirs: exported reader folders (at least two).
         out: destination folder (may not be one of ``dirs``).
+        weights: one non-negative weight per reader, normalised to sum to one; equal if None.
 
     Returns:
         The ``reader.json`` written (calibration still that of the first reader).
 
     Raises:
-        ValueError: fewer than two readers, ``out`` among them, or weights that do not match.
+        ValueError: fewer than two readers, ``out`` among them, weights that do not match the
+            readers, or tensors that do not match.
     """
     from safetensors.torch import load_file, save_file
 
@@ -990,10 +1000,16 @@ def average_readers(dirs: list[Path], out: Path) -> dict:
     dirs = [Path(d) for d in dirs]
     if len(dirs) < 2:
         raise ValueError("--average needs at least two reader folders")
+    if weights is None:
+        weights = [1.0] * len(dirs)
+    if len(weights) != len(dirs) or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"--average-weights needs one non-negative weight per reader ({len(dirs)}), "
+                         f"not all zero; got {list(weights)}")
+    share = [w / sum(weights) for w in weights]
     if any(d.resolve() == Path(out).resolve() for d in dirs):
         raise ValueError(f"--out {out} is one of the readers averaged; write the average to a new folder")
     total: dict = {}
-    for d in dirs:
+    for d, w in zip(dirs, share):
         verify_checksums(d)
         sd = load_file(str(d / WEIGHTS_FILE))
         if total and set(sd) != set(total):
@@ -1001,10 +1017,10 @@ def average_readers(dirs: list[Path], out: Path) -> dict:
         for k, v in sd.items():
             if k in total and total[k].shape != v.shape:
                 raise ValueError(f"{d}: {k} is {tuple(v.shape)}, {dirs[0]} has {tuple(total[k].shape)}")
-            total[k] = total[k] + v.float() if k in total else v.float()
+            total[k] = total[k] + w * v.float() if k in total else w * v.float()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    mean = {k: (v / len(dirs)).half().contiguous() for k, v in total.items()}
+    mean = {k: v.half().contiguous() for k, v in total.items()}
     save_file(mean, str(out / WEIGHTS_FILE), metadata={"format": "pt", "dtype": "float16"})
     for name in ("config.json", *TOKENIZER_FILES):
         if (dirs[0] / name).is_file():
@@ -1015,9 +1031,11 @@ def average_readers(dirs: list[Path], out: Path) -> dict:
                                                            "threshold_choice")}
     reader_json["threshold"] = ReaderConfig().threshold  # as a fresh export; the engine's is chosen afterwards
     reader_json["training"] = {
-        "average_of": [{"folder": str(d), "training": r.get("training"), "heldout": r.get("heldout")}
-                       for d, r in zip(dirs, parts)],
-        "command": "python -m qa.train_reader --average " + " ".join(str(d) for d in dirs) + f" --out {out}",
+        "average_of": [{"folder": str(d), "weight": round(w, 6), "training": r.get("training"),
+                        "heldout": r.get("heldout")} for d, w, r in zip(dirs, share, parts)],
+        "command": "python -m qa.train_reader --average " + " ".join(str(d) for d in dirs)
+                   + (" --average-weights " + " ".join(f"{w:g}" for w in weights) if len(set(weights)) > 1 else "")
+                   + f" --out {out}",
     }
     (out / READER_CONFIG_FILE).write_text(json.dumps(reader_json, indent=1) + "\n")
     write_checksums(out)
@@ -1094,6 +1112,8 @@ def main(argv: list[str] | None = None) -> int:
         Process exit code.
     """
     args = parse_args(argv)
+    if args.average_weights and not args.average:
+        raise SystemExit("--average-weights goes with --average READER_DIR ... (one weight per reader)")
     import numpy as np
     import torch
     from safetensors.torch import load_file
@@ -1139,7 +1159,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.recalibrate:
         return recalibrate(args.out, contexts, heldout, args.eval_limit, cfg.seed, precision=args.precision)
     if args.average:
-        average_readers(args.average, args.out)
+        average_readers(args.average, args.out, args.average_weights)
         print(f"averaged {len(args.average)} readers into {args.out}", flush=True)
         recalibrate(args.out, contexts, heldout, args.eval_limit, cfg.seed, precision=args.precision)
         if args.no_agreement:
@@ -1151,7 +1171,8 @@ def main(argv: list[str] | None = None) -> int:
         rng = random.Random(cfg.seed)
         train = rng.sample(train, min(args.limit, len(train)))
         heldout = heldout[: max(4, args.limit // 4)]
-    written = load_near_misses(args.near_misses) if cfg.written_rate > 0 or args.written_replay is not None else {}
+    written = (load_near_misses(args.near_misses, second_pass_only=args.second_pass_only)
+               if cfg.written_rate > 0 or args.written_replay is not None else {})
     if args.written_replay is not None:
         train = written_focus(train, written, args.written_replay, cfg.seed)
     builder = FeatureBuilder(tokenizer, contexts, train, cfg, written)

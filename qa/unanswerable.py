@@ -34,7 +34,11 @@ it then scores its own twins too low to stand in for the near misses it has neve
 So near misses are also *written* (``load_near_misses``), in SQuAD 2.0's six ways, one per
 answerable question of qa-train: ``data/near_misses_heldout.jsonl`` for the held-out
 contexts (never trained on; what SQuAD 2.0's threshold is chosen on) and
-``data/near_misses_train.jsonl`` for training contexts (``train_reader --written-rate``).
+``data/near_misses_train.jsonl`` plus ``data/near_misses_train_more.jsonl`` for training
+contexts (``train_reader --written-rate``). A second, independent pass that saw only the
+paragraph and the near miss judged each training line (``second_pass``: "unanswerable",
+"answerable" or "unsure"); ``load_near_misses(..., second_pass_only=True)`` keeps the
+lines it judged unanswerable.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from typing import Iterable, Sequence
 
 NEAR_MISSES_HELDOUT = Path(__file__).resolve().parent / "data" / "near_misses_heldout.jsonl"
 NEAR_MISSES_TRAIN = Path(__file__).resolve().parent / "data" / "near_misses_train.jsonl"
+NEAR_MISSES_TRAIN_MORE = Path(__file__).resolve().parent / "data" / "near_misses_train_more.jsonl"
 
 KINDS = ("swap", "antonym", "negation")
 # Rules that need the original question's gold answers (``perturb(..., answers=...)``), not
@@ -126,36 +131,46 @@ def pool_for(kinds: Sequence[str], texts: Iterable[str]) -> dict[int, list[str]]
     return name_pool(texts) if "swap" in kinds else {}
 
 
-def load_near_misses(path: str | Path) -> dict[tuple[str, str], str]:
+def load_near_misses(paths: str | Path | Sequence[str | Path],
+                     second_pass_only: bool = False) -> dict[tuple[str, str], str]:
     """Written near misses, keyed by ``(source, of)``: the qa-train file (its stem, e.g.
     "new_wiki_v1.0") and the id of the answerable question each one stands in for.
 
-    Each line of the JSONL file: ``source``, ``of``, ``question`` (the near miss: the same
+    Each line of a JSONL file: ``source``, ``of``, ``question`` (the near miss: the same
     paragraph, a plausible answer in it, but the paragraph does not answer it), ``category``
     (SQuAD 2.0's kinds: negation, antonym, entity_swap, mutual_exclusion,
-    impossible_condition, other), ``plausible_answer`` (verbatim in the paragraph) and
-    ``why_unanswerable``. Paragraphs are not stored: they are read from qa-train itself.
+    impossible_condition, other), ``plausible_answer`` (verbatim in the paragraph),
+    ``why_unanswerable`` and, where a second pass checked it, ``second_pass`` (its verdict:
+    "unanswerable", "answerable" or "unsure"). Paragraphs are not stored: they are read from
+    qa-train itself.
+
+    Args:
+        paths: one file or several (merged; a question may have one near miss in all of them).
+        second_pass_only: keep only the lines a second pass judged unanswerable.
 
     Raises:
-        ValueError: the file cannot be read, or a line lacks a key or repeats a question.
+        ValueError: a file cannot be read, or a line lacks a key or repeats a question.
     """
-    p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise ValueError(f"cannot read the near misses {p} ({e})") from None
     out: dict[tuple[str, str], str] = {}
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for p in [paths] if isinstance(paths, (str, Path)) else paths:
+        p = Path(p)
         try:
-            row = json.loads(line)
-            key, question = (str(row["source"]), str(row["of"])), row["question"].strip()
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise ValueError(f"{p}:{n} is not a near-miss line ({e}); each needs 'source', 'of' and 'question'") from None
-        if key in out:
-            raise ValueError(f"{p}:{n}: a second near miss for question {key[1]} of {key[0]}; keep one per question")
-        out[key] = question
+            lines = p.read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise ValueError(f"cannot read the near misses {p} ({e})") from None
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                key, question = (str(row["source"]), str(row["of"])), row["question"].strip()
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                raise ValueError(f"{p}:{n} is not a near-miss line ({e}); each needs 'source', 'of' and 'question'") from None
+            if key in out:
+                raise ValueError(f"{p}:{n}: a second near miss for question {key[1]} of {key[0]}; keep one per question")
+            if second_pass_only and row.get("second_pass") != "unanswerable":
+                continue
+            out[key] = question
     return out
 
 

@@ -282,6 +282,13 @@ def test_average_of_readers_is_the_mean_of_their_weights(tmp_path):
     assert bool((mean[other] == orig[other]).all())
     assert [p["folder"] for p in written["training"]["average_of"]] == [str(a), str(b)]
     assert isinstance(NeuralReader.load(out, cached=False).extract("When was it built?", [_passage("It was built in 1889.")[1]]), list)
+    tilted = average_readers([a, b], tmp_path / "tilted", weights=[3, 1])  # a quarter of the way to b
+    near_a = load_file(str(tmp_path / "tilted" / "model.safetensors"))
+    assert (near_a[key].float() - orig[key].float() - 0.25).abs().max() < 1e-2
+    assert [p["weight"] for p in tilted["training"]["average_of"]] == [0.75, 0.25]
+    assert "--average-weights 3 1" in tilted["training"]["command"]
+    with pytest.raises(ValueError, match="one non-negative weight per reader"):
+        average_readers([a, b], tmp_path / "bad", weights=[1.0])
     with pytest.raises(ValueError, match="new folder"):
         average_readers([a, out], out)
     with pytest.raises(ValueError, match="at least two"):

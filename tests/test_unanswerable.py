@@ -117,7 +117,7 @@ def test_add_unanswerable_twins_keep_every_document_and_context():
 
 def test_written_near_misses_replace_their_questions_over_the_same_context(tmp_path):
     from qa.eval import datasets
-    from qa.unanswerable import NEAR_MISSES_HELDOUT, NEAR_MISSES_TRAIN, load_near_misses
+    from qa.unanswerable import NEAR_MISSES_HELDOUT, NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, load_near_misses
 
     s = load_squad(DATA / "squad_tiny.json")
     path = tmp_path / "near.jsonl"
@@ -140,6 +140,17 @@ def test_written_near_misses_replace_their_questions_over_the_same_context(tmp_p
     path.write_text(json.dumps(rows[0]) + "\n" + json.dumps(rows[0]) + "\n")
     with pytest.raises(ValueError, match="second near miss"):
         load_near_misses(path)
-    heldout, train = load_near_misses(NEAR_MISSES_HELDOUT), load_near_misses(NEAR_MISSES_TRAIN)
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps(rows[0]) + "\n")
+    with pytest.raises(ValueError, match="second near miss"):  # across files too
+        load_near_misses([path, other])
+    rows[1]["second_pass"], rows[2]["second_pass"] = "unanswerable", "unsure"
+    path.write_text("\n".join(json.dumps(r) for r in rows[1:]) + "\n")
+    assert set(load_near_misses([path, other])) == {(s.name, "tiny-1"), (s.name, "tiny-3"), ("another_file", "tiny-5")}
+    assert set(load_near_misses([path, other], second_pass_only=True)) == {(s.name, "tiny-3")}
+    heldout = load_near_misses(NEAR_MISSES_HELDOUT)
+    train = load_near_misses([NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE])
+    checked = load_near_misses([NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE], second_pass_only=True)
     assert len(heldout) >= 300 and all(q.endswith("?") for q in heldout.values())
+    assert 0.95 * len(train) < len(checked) < len(train)
     assert not set(heldout) & set(train)  # the held-out questions' near misses are never trained on
