@@ -11,8 +11,10 @@
 # baseline run, default 1000), DATA (default ../shared/data next to the repo),
 # THRESHOLD_SET (SQuAD-format file to choose the SQuAD 2.0 abstention threshold on; never squad/),
 # HELDOUT (only its contexts the neural reader did not train on, per mille; default 50, 0 = all),
-# TLIMIT (questions for the threshold runs; default all of them), READER_DIR (a neural reader
-# folder to score instead of the shipped qa/models/reader, e.g. a candidate from qa.train_reader).
+# TLIMIT (questions for the threshold runs; default all of them), V20_OPEN_LIMIT (questions of the
+# open SQuAD 2.0 run when LIMIT is empty; default 2000, as in BENCHMARKS.md; empty = all 11,873),
+# READER_DIR (a neural reader folder to score instead of the shipped qa/models/reader, e.g. a
+# candidate from qa.train_reader).
 # Reports land in eval-output/bench/<stage>/ (report.json, questions.csv, plots).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,7 @@ PRECISION=${PRECISION:-auto}
 BASELINE_LIMIT=${BASELINE_LIMIT:-1000}
 LIMIT=${LIMIT:-}
 TLIMIT=${TLIMIT:-}
+V20_OPEN_LIMIT=${V20_OPEN_LIMIT-2000}
 HELDOUT=${HELDOUT:-50}
 THRESHOLD_SET=${THRESHOLD_SET:-$DATA/qa-train/new_wiki_v1.0.json}
 OUT=${OUT:-eval-output/bench}
@@ -105,7 +108,7 @@ for stage in $STAGES; do
       T_OPEN=$($PY -m qa.eval.choose threshold "$OUT/threshold-open-written")
       echo "thresholds chosen on $(basename "$THRESHOLD_SET"): closed $T_CLOSED, open $T_OPEN"
       run squad20-closed-$READER "$DATA/squad/dev-v2.0.json" --closed --reader "$READER" --min-score "$T_CLOSED" $(limit_args "$LIMIT")
-      run squad20-open-$READER "$DATA/squad/dev-v2.0.json" --reader "$READER" --min-score "$T_OPEN" $(limit_args "$LIMIT") ;;
+      run squad20-open-$READER "$DATA/squad/dev-v2.0.json" --reader "$READER" --min-score "$T_OPEN" $(limit_args "${LIMIT:-$V20_OPEN_LIMIT}") ;;
     *)
       echo "unknown stage $stage; stages: seed latency scifact reader v11-open v11-closed baseline threshold early-exit v20" >&2; exit 2 ;;
   esac

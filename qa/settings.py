@@ -48,7 +48,7 @@ class QASettings:
     max_question_chars: int = 2000
     reader_precision: str = "auto"
     reader_dir: str | None = None
-    early_exit: float = 0.6
+    early_exit: float = 0.7
 
     def __post_init__(self) -> None:
         if self.top_k <= 0:
