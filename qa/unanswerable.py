@@ -145,13 +145,14 @@ def load_near_misses(paths: str | Path | Sequence[str | Path],
     qa-train itself.
 
     Args:
-        paths: one file or several (merged; a question may have one near miss in all of them).
+        paths: one file or several (merged; a question has at most one near miss across them).
         second_pass_only: keep only the lines a second pass judged unanswerable.
 
     Raises:
         ValueError: a file cannot be read, or a line lacks a key or repeats a question.
     """
     out: dict[tuple[str, str], str] = {}
+    seen: set[tuple[str, str]] = set()
     for p in [paths] if isinstance(paths, (str, Path)) else paths:
         p = Path(p)
         try:
@@ -166,8 +167,9 @@ def load_near_misses(paths: str | Path | Sequence[str | Path],
                 key, question = (str(row["source"]), str(row["of"])), row["question"].strip()
             except (ValueError, KeyError, TypeError, AttributeError) as e:
                 raise ValueError(f"{p}:{n} is not a near-miss line ({e}); each needs 'source', 'of' and 'question'") from None
-            if key in out:
+            if key in seen:
                 raise ValueError(f"{p}:{n}: a second near miss for question {key[1]} of {key[0]}; keep one per question")
+            seen.add(key)
             if second_pass_only and row.get("second_pass") != "unanswerable":
                 continue
             out[key] = question

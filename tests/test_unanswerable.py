@@ -148,6 +148,10 @@ def test_written_near_misses_replace_their_questions_over_the_same_context(tmp_p
     path.write_text("\n".join(json.dumps(r) for r in rows[1:]) + "\n")
     assert set(load_near_misses([path, other])) == {(s.name, "tiny-1"), (s.name, "tiny-3"), ("another_file", "tiny-5")}
     assert set(load_near_misses([path, other], second_pass_only=True)) == {(s.name, "tiny-3")}
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text(json.dumps(rows[2]) + "\n" + json.dumps(rows[2]) + "\n")  # judged "unsure", twice
+    with pytest.raises(ValueError, match="second near miss"):  # a line left out still counts
+        load_near_misses(dup, second_pass_only=True)
     heldout = load_near_misses(NEAR_MISSES_HELDOUT)
     train = load_near_misses([NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE])
     checked = load_near_misses([NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE], second_pass_only=True)
