@@ -52,7 +52,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from qa.settings import PRECISIONS
-from qa.unanswerable import KINDS, NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, load_near_misses, name_pool, perturb, pool_for
+from qa.unanswerable import (KINDS, NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, NEAR_MISSES_TRAIN_REST, load_near_misses,
+                             name_pool, perturb, pool_for)
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa-train"
 DEFAULT_FILES = (
@@ -747,7 +748,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--near-misses", type=Path, nargs="+", default=[NEAR_MISSES_TRAIN],
                    help="written near misses for training questions (JSONL files, qa.unanswerable.load_near_misses; "
                         f"default the first {NEAR_MISSES_TRAIN.name}, which the shipped reader's fine-tuning used; "
-                        f"{NEAR_MISSES_TRAIN_MORE.name} holds more)")
+                        f"{NEAR_MISSES_TRAIN_MORE.name} and {NEAR_MISSES_TRAIN_REST.name} hold more)")
     p.add_argument("--second-pass-only", action="store_true",
                    help="use only the near misses a second pass judged unanswerable (their 'second_pass' field)")
     p.add_argument("--written-replay", type=float, default=None, metavar="R",

@@ -34,7 +34,8 @@ it then scores its own twins too low to stand in for the near misses it has neve
 So near misses are also *written* (``load_near_misses``), in SQuAD 2.0's six ways, one per
 answerable question of qa-train: ``data/near_misses_heldout.jsonl`` for the held-out
 contexts (never trained on; what SQuAD 2.0's threshold is chosen on) and
-``data/near_misses_train.jsonl`` plus ``data/near_misses_train_more.jsonl`` for training
+``data/near_misses_train.jsonl``, ``data/near_misses_train_more.jsonl`` and
+``data/near_misses_train_rest.jsonl`` (the rest of new_wiki's training contexts) for training
 contexts (``train_reader --written-rate``). A second, independent pass that saw only the
 paragraph and the near miss judged each training line (``second_pass``: "unanswerable",
 "answerable" or "unsure"); ``load_near_misses(..., second_pass_only=True)`` keeps the
@@ -53,6 +54,7 @@ from typing import Iterable, Sequence
 NEAR_MISSES_HELDOUT = Path(__file__).resolve().parent / "data" / "near_misses_heldout.jsonl"
 NEAR_MISSES_TRAIN = Path(__file__).resolve().parent / "data" / "near_misses_train.jsonl"
 NEAR_MISSES_TRAIN_MORE = Path(__file__).resolve().parent / "data" / "near_misses_train_more.jsonl"
+NEAR_MISSES_TRAIN_REST = Path(__file__).resolve().parent / "data" / "near_misses_train_rest.jsonl"
 
 KINDS = ("swap", "antonym", "negation")
 # Rules that need the original question's gold answers (``perturb(..., answers=...)``), not

@@ -117,7 +117,8 @@ def test_add_unanswerable_twins_keep_every_document_and_context():
 
 def test_written_near_misses_replace_their_questions_over_the_same_context(tmp_path):
     from qa.eval import datasets
-    from qa.unanswerable import NEAR_MISSES_HELDOUT, NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, load_near_misses
+    from qa.unanswerable import (NEAR_MISSES_HELDOUT, NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, NEAR_MISSES_TRAIN_REST,
+                                 load_near_misses)
 
     s = load_squad(DATA / "squad_tiny.json")
     path = tmp_path / "near.jsonl"
@@ -153,8 +154,8 @@ def test_written_near_misses_replace_their_questions_over_the_same_context(tmp_p
     with pytest.raises(ValueError, match="second near miss"):  # a line left out still counts
         load_near_misses(dup, second_pass_only=True)
     heldout = load_near_misses(NEAR_MISSES_HELDOUT)
-    train = load_near_misses([NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE])
-    checked = load_near_misses([NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE], second_pass_only=True)
+    train = load_near_misses([NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, NEAR_MISSES_TRAIN_REST])
+    checked = load_near_misses([NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, NEAR_MISSES_TRAIN_REST], second_pass_only=True)
     assert len(heldout) >= 300 and all(q.endswith("?") for q in heldout.values())
     assert 0.95 * len(train) < len(checked) < len(train)
     assert not set(heldout) & set(train)  # the held-out questions' near misses are never trained on
