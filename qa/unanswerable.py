@@ -51,10 +51,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-NEAR_MISSES_HELDOUT = Path(__file__).resolve().parent / "data" / "near_misses_heldout.jsonl"
-NEAR_MISSES_TRAIN = Path(__file__).resolve().parent / "data" / "near_misses_train.jsonl"
-NEAR_MISSES_TRAIN_MORE = Path(__file__).resolve().parent / "data" / "near_misses_train_more.jsonl"
-NEAR_MISSES_TRAIN_REST = Path(__file__).resolve().parent / "data" / "near_misses_train_rest.jsonl"
+_DATA = Path(__file__).resolve().parent / "data"
+NEAR_MISSES_HELDOUT = _DATA / "near_misses_heldout.jsonl"
+NEAR_MISSES_TRAIN = _DATA / "near_misses_train.jsonl"
+NEAR_MISSES_TRAIN_MORE = _DATA / "near_misses_train_more.jsonl"
+NEAR_MISSES_TRAIN_REST = _DATA / "near_misses_train_rest.jsonl"
 
 KINDS = ("swap", "antonym", "negation")
 # Rules that need the original question's gold answers (``perturb(..., answers=...)``), not

@@ -154,8 +154,8 @@ def test_written_near_misses_replace_their_questions_over_the_same_context(tmp_p
     with pytest.raises(ValueError, match="second near miss"):  # a line left out still counts
         load_near_misses(dup, second_pass_only=True)
     heldout = load_near_misses(NEAR_MISSES_HELDOUT)
-    train = load_near_misses([NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, NEAR_MISSES_TRAIN_REST])
-    checked = load_near_misses([NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, NEAR_MISSES_TRAIN_REST], second_pass_only=True)
+    train_files = [NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, NEAR_MISSES_TRAIN_REST]
+    train, checked = load_near_misses(train_files), load_near_misses(train_files, second_pass_only=True)
     assert len(heldout) >= 300 and all(q.endswith("?") for q in heldout.values())
     assert 0.95 * len(train) < len(checked) < len(train)
     assert not set(heldout) & set(train)  # the held-out questions' near misses are never trained on
