@@ -13,8 +13,8 @@ from typing import Callable, Iterable, Sequence
 
 from index import DEFAULT_DOCUMENTS_DIR, DEFAULT_INDEX_DIR, Index, IndexNotFound, IndexSettings
 from index.types import DocumentInfo, IndexReport
-from qa.extract import SentenceReader
-from qa.reader import Reader
+from qa.readers.sentence import SentenceReader
+from qa.readers.base import Reader
 from qa.retrieval import retrieve
 from qa.settings import QASettings
 from qa.types import Answer, Candidate, Citation, Passage
@@ -41,7 +41,7 @@ def check_question(question: object, max_chars: int) -> str:
 def neural_reader_available(path: str | Path | None = None) -> bool:
     """Whether the neural reader (in ``path``, default the shipped one) and torch are installed."""
     try:
-        from qa import neural
+        from qa.readers import neural
     except ImportError:
         return False
     return neural.is_available(path)
@@ -60,7 +60,7 @@ def context_reader(name: str, settings: QASettings, embed: Callable | None = Non
     evaluation): the neural one as ``settings`` say, or the sentence reader with ``embed``
     (default: the shared embedding model's ``encode``)."""
     if resolve_reader_name(name, settings.reader_dir) == "neural":
-        from qa.neural import NeuralReader
+        from qa.readers.neural import NeuralReader
 
         return NeuralReader.load(settings.reader_dir, precision=settings.reader_precision)
     if embed is None:
@@ -108,7 +108,7 @@ class Engine:
         with self._lock:
             if key not in self._readers:
                 if name == "neural":
-                    from qa.neural import NeuralReader
+                    from qa.readers.neural import NeuralReader
 
                     self._readers[key] = NeuralReader.load(path, precision=precision)
                 else:

@@ -317,7 +317,7 @@ def test_word_tokens_load_without_the_store():
     used for training lacks; ``from index import Index`` still works afterwards."""
     script = textwrap.dedent("""
         import sys
-        import qa.extract, qa.neural
+        import qa.readers.sentence, qa.readers.neural
         heavy = sorted(m for m in ("faiss", "langchain_text_splitters", "pypdf", "docx", "index.store")
                        if m in sys.modules)
         assert not heavy, heavy

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from qa import neural
-from qa.neural import MODEL_DIR, NeuralReader, ReaderIntegrityError, is_available, verify_checksums
+from qa.readers import neural
+from qa.readers.neural import MODEL_DIR, NeuralReader, ReaderIntegrityError, is_available, verify_checksums
 from qa.types import Passage
 
 
@@ -220,7 +220,7 @@ def _tiny_training_set(folder: Path) -> Path:
          [("What is the capital of Australia?", "Canberra"), ("When was Canberra chosen?", "1908"),
           ("Which two cities was Canberra a compromise between?", "Sydney and Melbourne")]),
     ]
-    from qa.train_reader import DEFAULT_FILES
+    from qa.training.train import DEFAULT_FILES
 
     for n, name in enumerate(DEFAULT_FILES):
         paragraphs = []
@@ -235,7 +235,7 @@ def _tiny_training_set(folder: Path) -> Path:
 def test_tiny_training_run_changes_weights(tmp_path):
     from safetensors.torch import load_file
 
-    from qa import train_reader
+    from qa.training import train as train_reader
 
     out, work = tmp_path / "reader", tmp_path / "work"
     data = _tiny_training_set(tmp_path / "data")
@@ -264,7 +264,7 @@ def test_tiny_training_run_changes_weights(tmp_path):
 def test_average_of_readers_is_the_mean_of_their_weights(tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from qa.train_reader import average_readers
+    from qa.training.train import average_readers
 
     key = "qa_outputs.weight"
     a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "mean"
@@ -296,7 +296,7 @@ def test_average_of_readers_is_the_mean_of_their_weights(tmp_path):
 
 
 def test_balanced_best_f1_weighs_answerable_and_unanswerable_alike():
-    from qa.train_reader import balanced_best_f1
+    from qa.training.train import balanced_best_f1
 
     # Answerable readings: margin 3 (F1 1.0) and margin 1 (F1 0.5); unanswerable: margins 0 and 2.
     # The best threshold lies above 2: it keeps the first answer (0.5 of the answerable
@@ -310,7 +310,7 @@ def test_balanced_best_f1_weighs_answerable_and_unanswerable_alike():
 def _tiny_builder_inputs(tmp_path: Path) -> tuple:
     """``(cfg, contexts, train, tokenizer)`` for FeatureBuilder over the tiny training set, with
     every optional no-answer window off (tests turn one on with ``replace(cfg, ...)``)."""
-    from qa import train_reader
+    from qa.training import train as train_reader
 
     data = _tiny_training_set(tmp_path / "data")
     cfg = train_reader.TrainConfig(neg_rate=0.0, heldout_per_mille=0, hard_neg_rate=0.0, within_rate=0.0)
@@ -321,7 +321,7 @@ def _tiny_builder_inputs(tmp_path: Path) -> tuple:
 def test_training_windows_include_unanswerable_twins_labelled_no_answer(tmp_path):
     from dataclasses import replace
 
-    from qa import train_reader
+    from qa.training import train as train_reader
 
     cfg, contexts, train, tok = _tiny_builder_inputs(tmp_path)
     plain = train_reader.FeatureBuilder(tok, contexts, train, cfg).build(0)
@@ -347,7 +347,7 @@ def test_training_windows_include_unanswerable_twins_labelled_no_answer(tmp_path
 def test_training_windows_include_written_near_misses_and_can_focus_on_them(tmp_path):
     from dataclasses import replace
 
-    from qa import train_reader
+    from qa.training import train as train_reader
 
     cfg, contexts, train, tok = _tiny_builder_inputs(tmp_path)
     near = "When was the Eiffel Tower demolished?"
@@ -371,7 +371,7 @@ def test_training_windows_include_written_near_misses_and_can_focus_on_them(tmp_
 def test_training_windows_can_include_other_documents_labelled_no_answer(tmp_path):
     from dataclasses import replace
 
-    from qa import train_reader
+    from qa.training import train as train_reader
 
     cfg, contexts, train, tok = _tiny_builder_inputs(tmp_path)
     plain = train_reader.FeatureBuilder(tok, contexts, train, cfg).build(0)

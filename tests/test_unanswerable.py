@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qa.eval.datasets import add_unanswerable, load_squad
-from qa.unanswerable import ALL_KINDS, KINDS, name_pool, perturb, pool_for
+from qa.eval.unanswerable import ALL_KINDS, KINDS, name_pool, perturb, pool_for
 
 DATA = Path(__file__).resolve().parent / "data"
 CONTEXT = (
@@ -117,7 +117,7 @@ def test_add_unanswerable_twins_keep_every_document_and_context():
 
 def test_written_near_misses_replace_their_questions_over_the_same_context(tmp_path):
     from qa.eval import datasets
-    from qa.unanswerable import (NEAR_MISSES_HELDOUT, NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, NEAR_MISSES_TRAIN_REST,
+    from qa.eval.unanswerable import (NEAR_MISSES_HELDOUT, NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, NEAR_MISSES_TRAIN_REST,
                                  load_near_misses)
 
     s = load_squad(DATA / "squad_tiny.json")

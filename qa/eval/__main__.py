@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "only twins that swap a name or number for another one of the same context; written: the near misses "
                         "written for qa-train/new_wiki's held-out contexts, qa/data/)")
     p.add_argument("--heldout-only", type=int, default=None, metavar="PER_MILLE",
-                   help="keep only contexts the neural reader's training held out (qa.train_reader.is_heldout; it uses 50)")
+                   help="keep only contexts the neural reader's training held out (qa.training.train.is_heldout; it uses 50)")
     p.add_argument("--index", metavar="DIR", help="answer from this existing index instead of indexing the test set")
     p.add_argument("--index-cache", metavar="DIR", help="where to keep the test set's index between runs "
                    "(default eval-output/index-cache/<set>-<hash>)")

@@ -303,7 +303,7 @@ def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0, kind: st
 
 
 def _add_twins(eval_set: EvalSet, fraction: float, seed: int, kinds: tuple[str, ...] | None = None) -> EvalSet:
-    from qa.unanswerable import KINDS, perturb, pool_for
+    from qa.eval.unanswerable import KINDS, perturb, pool_for
 
     kinds = kinds or KINDS
     rng = random.Random(seed)
@@ -318,7 +318,7 @@ def _add_twins(eval_set: EvalSet, fraction: float, seed: int, kinds: tuple[str, 
 
 
 def _add_written(eval_set: EvalSet, fraction: float, seed: int, path: str | Path | None = None) -> EvalSet:
-    from qa.unanswerable import NEAR_MISSES_HELDOUT, load_near_misses
+    from qa.eval.unanswerable import NEAR_MISSES_HELDOUT, load_near_misses
 
     path = path or NEAR_MISSES_HELDOUT
     written = {of: q for (source, of), q in load_near_misses(path).items() if source == eval_set.name}

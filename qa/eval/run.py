@@ -58,7 +58,7 @@ class EvalConfig:
         progress: show progress bars.
         beir_candidates: chunks each retriever returns per BEIR query (enough for recall@100 over documents).
         heldout_per_mille: keep only the contexts the neural reader's training held out
-            (``qa.train_reader.is_heldout`` with this share per thousand, 50 by default there), so a
+            (``qa.training.train.is_heldout`` with this share per thousand, 50 by default there), so a
             threshold chosen on qa-train data is not chosen on the reader's own training questions.
     """
 
@@ -204,7 +204,7 @@ def prepare(dataset: str | Path | EvalSet, config: EvalConfig) -> EvalSet:
     """Load, derive (add_unanswerable) and sample the test set as the config says."""
     eval_set = dataset if isinstance(dataset, EvalSet) else load_dataset(dataset)
     if config.heldout_per_mille:
-        from qa.train_reader import is_heldout
+        from qa.training.train import is_heldout
 
         eval_set = keep_documents(eval_set, lambda text: is_heldout(text, config.heldout_per_mille))
     if config.add_unanswerable:

@@ -51,11 +51,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-_DATA = Path(__file__).resolve().parent / "data"
-NEAR_MISSES_HELDOUT = _DATA / "near_misses_heldout.jsonl"
-NEAR_MISSES_TRAIN = _DATA / "near_misses_train.jsonl"
-NEAR_MISSES_TRAIN_MORE = _DATA / "near_misses_train_more.jsonl"
-NEAR_MISSES_TRAIN_REST = _DATA / "near_misses_train_rest.jsonl"
+_QA = Path(__file__).resolve().parent.parent
+NEAR_MISSES_HELDOUT = _QA / "eval" / "data" / "near_misses_heldout.jsonl"
+_TRAINING_DATA = _QA / "training" / "data"
+NEAR_MISSES_TRAIN = _TRAINING_DATA / "near_misses_train.jsonl"
+NEAR_MISSES_TRAIN_MORE = _TRAINING_DATA / "near_misses_train_more.jsonl"
+NEAR_MISSES_TRAIN_REST = _TRAINING_DATA / "near_misses_train_rest.jsonl"
 
 KINDS = ("swap", "antonym", "negation")
 # Rules that need the original question's gold answers (``perturb(..., answers=...)``), not

@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from qa.sentences import split_sentences, strip_span
+from qa.readers.sentences import split_sentences, strip_span
 from qa.settings import PRECISIONS
 from qa.types import Candidate, Passage
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-MODEL_DIR = Path(__file__).resolve().parent / "models" / "reader"
+MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "reader"
 WEIGHTS_FILE = "model.safetensors"
 CHECKSUM_FILE = "SHA256SUMS"
 READER_CONFIG_FILE = "reader.json"
@@ -413,7 +413,7 @@ def typed_alternative(question: str, text: str, start: int, end: int) -> tuple[i
     """
     import re
 
-    from qa.extract import extract_span, question_terms, question_type
+    from qa.readers.sentence import extract_span, question_terms, question_type
 
     qtype = question_type(question)
     if qtype == "other":

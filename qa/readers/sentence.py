@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from index.text import STOPWORDS, stem, terms
-from qa.sentences import split_sentences
+from qa.readers.sentences import split_sentences
 from qa.types import Candidate, Passage
 
 MONTHS = "january february march april may june july august september october november december".split()
