@@ -96,10 +96,12 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     reader: str = ""
     elapsed_ms: float = 0.0
+    understood_as: str = ""  # the self-contained question a follow-up was rewritten to ("" when unchanged)
 
     def to_dict(self) -> dict:
         return {
             "question": self.question,
+            "understood_as": self.understood_as,
             "text": self.text,
             "found": self.found,
             "score": self.score,
@@ -118,4 +120,5 @@ class Answer:
             citations=tuple(Citation.from_dict(c) for c in d.get("citations", ())),
             reader=d.get("reader", ""),
             elapsed_ms=d.get("elapsed_ms", 0.0),
+            understood_as=d.get("understood_as", ""),
         )
