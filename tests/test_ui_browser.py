@@ -103,5 +103,5 @@ def test_the_page_makes_no_requests_off_this_machine(page):
     page.locator("#qa-documents", has_text="000_ffecf142e84792ea.txt").wait_for(timeout=10_000)
     page.get_by_role("tab", name="Sources").click()
     ask_in_page(page, SEED_QUESTION, expect=SEED_ANSWER)
-    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1_000)  # the page keeps a connection open, so "network idle" never comes: wait a little
     assert page.outside_requests == []
