@@ -63,12 +63,22 @@ def hash_password_command(user: str | None) -> int:
     return 0
 
 
+def _log_to_stderr() -> None:
+    """The page's own log on stderr, one line per event: refused input, failed uploads
+    (with their traceback). Other libraries' logging is left as it is."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log = logging.getLogger("ui")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "hash-password":
         return hash_password_command(args.user)
-    # One line per event in the server log: refused input, failed uploads (with their traceback).
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_stderr()
 
     from ui.auth import AuthFileError, load_auth_file
     from ui.settings import UISettings
