@@ -285,7 +285,6 @@ class PageHandlers:
                 report = self.engine.add_files([path])
             except Exception as e:  # a fault, not the user's: the log gets the traceback, the page one line
                 log.exception("indexing the upload %s failed", path.name)
-                report = None
                 failed = [(str(path), f"could not be indexed ({type(e).__name__})")]
             else:
                 indexed += report.indexed
@@ -294,7 +293,7 @@ class PageHandlers:
             if failed and str(path) not in {d.source for d in self.engine.documents()}:
                 path.unlink(missing_ok=True)  # nothing indexed from it: keep no copy
             rejected += [(path.name, reason) for _, reason in failed]
-        if progress:
+        if progress and total:
             progress(total, total, "Done")
         names = self.names()
         lines = []
