@@ -62,7 +62,7 @@ def test_asking_the_seed_question_shows_the_cited_answer(app, page):
     text = reply.inner_text()
     assert "[1]" in text and "000_ffecf142e84792ea.txt, characters 1828–1990" in text
     assert "Rob Strayer at an event" in text
-    # Sources panel: the passage with the answer span highlighted, and the file's path.
+    # Sources panel: the passage with the answer span highlighted, and the document's name.
     assert page.locator("#qa-passage .qa-passage mark.qa-answer").first.inner_text() == SEED_ANSWER
     assert "Rob Strayer" in page.locator("#qa-passage .qa-passage mark.qa-sentence").first.inner_text()
     assert "File: 000_ffecf142e84792ea.txt" in page.locator("#qa-passage").inner_text()
