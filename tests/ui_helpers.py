@@ -49,6 +49,7 @@ def write_test_files(folder: Path) -> dict[str, Path]:
 
 @dataclass
 class RunningApp:
+    root: Path
     url: str
     demo: object
     engine: object
@@ -59,11 +60,12 @@ class RunningApp:
         self.demo.close()
 
 
-def launch_test_app(root: Path, embedder) -> RunningApp:
+def launch_test_app(root: Path, embedder, **settings) -> RunningApp:
     """The page over a fresh index of a copy of seeds/, its data folder under ``root``.
 
     The sentence reader answers: these tests check what the page shows, not which reader
     is best (the engine's own tests cover that), and it needs no model of its own.
+    ``settings`` are more ``UISettings`` fields (``auth_file=...``).
     """
     from index import Index
     from qa import Engine, QASettings
@@ -75,7 +77,7 @@ def launch_test_app(root: Path, embedder) -> RunningApp:
     index.build(docs, quiet=True)
     engine = Engine(index, QASettings(reader="sentence"))
     engine.ask(SEED_QUESTION)  # warm up, as ui.app.launch does
-    settings = UISettings(data_dir=root / "data", port=free_port())
+    settings = UISettings(data_dir=root / "data", port=free_port(), **settings)
     demo = build_app(engine, settings)
     url = start(demo, settings, prevent_thread_lock=True, quiet=True)
-    return RunningApp(url=url, demo=demo, engine=engine, settings=settings, files=write_test_files(root / "incoming"))
+    return RunningApp(root=root, url=url, demo=demo, engine=engine, settings=settings, files=write_test_files(root / "incoming"))

@@ -1,7 +1,9 @@
 """Answers and passages as safe chat Markdown and HTML.
 
-Everything that comes from a document or a question is escaped here, once, before it
-reaches a chat message or an HTML component: a document holding ``<script>`` or
+Citations are shown with ``Citation.source`` as it is: the page passes answers whose
+sources are already the short names of ``ui.names`` (never a server path). Everything
+that comes from a document or a question is escaped here, once, before it reaches a
+chat message or an HTML component: a document holding ``<script>`` or
 ``<img onerror=...>`` is shown as those characters and never runs.
 """
 
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import html
 import re
-from pathlib import Path
 
 from qa import Answer, Citation
 
@@ -47,14 +48,10 @@ def one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-def file_name(source: str) -> str:
-    return Path(source).name or source
-
-
 def location(c: Citation) -> str:
     """'file.txt, page 2, characters 10–42' (no page for unpaged documents)."""
     page = f", page {c.page}" if c.page else ""
-    return f"{file_name(c.source)}{page}, characters {c.start}–{c.end}"
+    return f"{c.source}{page}, characters {c.start}–{c.end}"
 
 
 def supporting(answer: Answer) -> list[tuple[int, Citation]]:
