@@ -140,32 +140,10 @@ def run_options(args: argparse.Namespace, command: str) -> RunOptions:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the options and run the mode they ask for (see ``EPILOG``).
-
-    Returns:
-        Process exit code.
-    """
-    args = parse_args(argv)
-    if args.average_weights and not args.average:
-        raise SystemExit("--average-weights goes with --average READER_DIR ... (one weight per reader)")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the base encoder and readers are local folders
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    torch.set_num_threads(args.threads)
-    if args.eval_only:
-        from qa.training.reading import eval_squad, format_squad_result
-
-        print(format_squad_result(args.eval_only, eval_squad(args.out, args.eval_only, args.sample, precision=args.precision)),
-              flush=True)
-        return 0
-    cfg = train_config(args)
-    if not (args.tune_agreement or args.recalibrate or args.average):
-        from qa.training.recipe import train
-
-        return train(cfg, run_options(args, "python -m qa.train_reader " + " ".join(sys.argv[1:] if argv is None else argv)))
+def run_on_exported(args: argparse.Namespace, cfg: TrainConfig) -> int:
+    """The modes that work on an exported reader in ``--out`` with the held-out slice:
+    ``--tune-agreement``, ``--recalibrate`` and ``--average`` (then calibrated and, unless
+    ``--no-agreement``, its ``agree_margin`` chosen)."""
     from qa.training.agreement import tune_agreement
     from qa.training.calibration import recalibrate
     from qa.training.data import load_data
@@ -184,6 +162,35 @@ def main(argv: list[str] | None = None) -> int:
               f"--tune-agreement --eval-limit 0 --out {args.out}", flush=True)
         return 0
     return tune_agreement(args.out, contexts, heldout, 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the options and run the mode they ask for (see ``EPILOG``).
+
+    Returns:
+        Process exit code.
+    """
+    args = parse_args(argv)
+    if args.average_weights and not args.average:
+        raise SystemExit("--average-weights goes with --average READER_DIR ... (one weight per reader)")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the base encoder and readers are local folders
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    torch.set_num_threads(args.threads)
+    if args.eval_only:
+        from qa.training.reading import eval_squad, format_squad_result
+
+        result = eval_squad(args.out, args.eval_only, args.sample, precision=args.precision)
+        print(format_squad_result(args.eval_only, result), flush=True)
+        return 0
+    if args.tune_agreement or args.recalibrate or args.average:
+        return run_on_exported(args, train_config(args))
+    from qa.training.recipe import train
+
+    command = "python -m qa.train_reader " + " ".join(sys.argv[1:] if argv is None else argv)
+    return train(train_config(args), run_options(args, command))
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ class FeatureBuilder:
     Each question gets one window that holds its answer, placed at random within the context
     (a new placement each epoch), so the reader sees its answer at every position of a window.
     That is not the fixed, overlapping windows the reader reads at run time
-    (``qa.readers.neural.encode_windows``, the tokenizer's ``return_overflowing_tokens`` with a
-    stride): those would put most answers at the same few offsets.
+    (``qa.readers.neural.encode_windows``, consecutive windows sharing ``stride`` tokens): those
+    would put most answers at the same few offsets of a window, and train on many windows
+    without the answer.
 
     Example:
         >>> feats = FeatureBuilder(tokenizer, contexts, train, TrainConfig()).build(epoch=0)   # doctest: +SKIP
