@@ -10,7 +10,8 @@ import pytest
 
 from qa.eval.__main__ import main
 from qa.eval.report import write_report
-from qa.eval.run import evaluate, evaluate_beir, sync_index
+from qa.eval.beir import evaluate_beir
+from qa.eval.run import evaluate, sync_index
 
 DATA = Path(__file__).resolve().parent / "data"
 SEED_SET = DATA / "seed_questions.jsonl"

@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     from index.store import IndexStoreError
     from qa.eval.datasets import DatasetError
     from qa.eval.report import format_table, write_report
-    from qa.eval.run import EvalConfig, evaluate, evaluate_beir
+    from qa.eval.beir import evaluate_beir
+    from qa.eval.run import EvalConfig, evaluate
 
     try:
         config = EvalConfig(

@@ -8,7 +8,8 @@ import platform
 from dataclasses import asdict
 from pathlib import Path
 
-from qa.eval.run import BeirReport, EvalReport
+from qa.eval.beir import BeirReport
+from qa.eval.run import EvalReport
 
 # (figure key, label) in table order; keys missing from a report are skipped.
 QA_ROWS = (
