@@ -62,6 +62,13 @@ def test_unanswerable_questions_score_only_an_abstention():
     assert exact_match("", ["Denver"]) == 0.0 and f1_score("", ["Denver"]) == 0.0
 
 
+def test_two_empty_strings_agree_as_in_the_official_v2_script():
+    # A no-answer question answered with an abstention scores 1 (EM and F1), as SQuAD v2's script.
+    assert metrics.f1_single("", "") == 1.0 and metrics.exact_match_single("", "") == 1.0
+    assert f1_score("", []) == 1.0 and exact_match("", []) == 1.0
+    assert f1_score("Denver", []) == 0.0 and metrics.f1_single("", "Denver") == 0.0
+
+
 def test_score_at_threshold_abstains_below_it():
     assert metrics.score_at_threshold("Denver", 0.3, ["Denver"], 0.5) == (0.0, 0.0)
     assert metrics.score_at_threshold("Denver", 0.3, [], 0.5) == (1.0, 1.0)
@@ -82,6 +89,24 @@ def test_best_threshold_prefers_abstaining_on_ties_and_can_abstain_on_everything
     assert t > 0.3 and value == 1.0
     with pytest.raises(ValueError, match="same length"):
         best_threshold([0.1], [1.0, 0.0], [0.0])
+
+
+def test_best_threshold_weights_candidates_and_ties():
+    conf = [0.9, 0.5, 0.3]
+    answered, abstained = [1.0, 0.0, 0.0], [0.0, 1.0, 1.0]
+    # A grid of candidates: every grid value between 0.5 (exclusive) and 0.9 is as good.
+    grid = [0.0, 0.4, 0.6, 0.8, 1.0]
+    assert best_threshold(conf, answered, abstained, candidates=grid) == (0.8, 1.0)
+    assert best_threshold(conf, answered, abstained, candidates=grid, ties="lowest") == (0.6, 1.0)
+    # Weights: the first question alone weighs as much as the two others together.
+    t, value = best_threshold([0.9, 0.5, 0.3], [0.0, 1.0, 1.0], [1.0, 0.0, 0.0], weights=[2.0, 1.0, 1.0])
+    assert value == pytest.approx(0.5)
+    t, value = best_threshold([0.9, 0.5, 0.3], [0.0, 1.0, 1.0], [1.0, 0.0, 0.0], weights=[1.0, 1.0, 1.0])
+    assert (t, value) == (0.3, pytest.approx(2 / 3))
+    with pytest.raises(ValueError, match="ties"):
+        best_threshold(conf, answered, abstained, ties="middle")
+    with pytest.raises(ValueError, match="no candidate"):
+        best_threshold(conf, answered, abstained, candidates=[])
 
 
 def test_contains_answer_matches_whole_normalised_tokens():
@@ -128,11 +153,14 @@ def test_recall_over_documents():
     assert recall_at_k_docs(["a"], {"a": 0}, 10) == 0.0
 
 
-def test_percentile_interpolates_like_numpy():
-    values = [10.0, 20.0, 30.0, 40.0]
+def test_percentile_interpolates_linearly():
+    values = [40.0, 10.0, 30.0, 20.0]
     assert percentile(values, 50) == 25.0
-    assert percentile(values, 95) == pytest.approx(38.5)
+    assert percentile(values, 95) == pytest.approx(38.5)  # 30 + 0.85 * (40 - 30)
+    assert percentile(values, 0) == 10.0 and percentile(values, 100) == 40.0
     assert percentile([], 50) == 0.0
+    with pytest.raises(ValueError, match="q must be in"):
+        percentile(values, 101)
 
 
 # ---- test sets ----------------------------------------------------------------------------------

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.eval import evaluate, evaluate_beir, write_report
 from qa.eval.__main__ import main
-from qa.eval.run import sync_index
+from qa.eval.report import write_report
+from qa.eval.beir import evaluate_beir
+from qa.eval.run import evaluate, sync_index
 
 DATA = Path(__file__).resolve().parent / "data"
 SEED_SET = DATA / "seed_questions.jsonl"
@@ -101,3 +102,27 @@ def test_cli_refuses_missing_input(capsys):
     assert "--beir" in capsys.readouterr().err
     assert main(["no/such/set.jsonl"]) == 2
     assert "no test set at" in capsys.readouterr().err
+
+
+def test_options_work_before_and_after_the_test_set(tmp_path, monkeypatch, embedder, capsys):
+    """`python -m qa.eval SET --limit 3 --quiet` and `python -m qa.eval --limit 3 --quiet SET` run the same."""
+    monkeypatch.chdir(tmp_path)  # the default report and index-cache folders go under eval-output/ here
+    reports = []
+    for argv in ([str(SEED_SET), "--limit", "3", "--quiet"], ["--limit", "3", "--quiet", str(SEED_SET)]):
+        assert main(argv) == 0
+        assert "report: eval-output/seed_questions-open-n3-s0/" in capsys.readouterr().out
+        reports.append(json.loads((tmp_path / "eval-output" / "seed_questions-open-n3-s0" / "report.json").read_text()))
+    first, second = (r["figures"] for r in reports)
+    assert first["questions"] == second["questions"] == 3
+    for key in ("exact_match", "f1", "best_f1", "recall@1", "recall@5", "citation_accuracy"):
+        assert first[key] == second[key], key
+
+
+def test_open_mode_ranks_the_gold_passage_among_the_passages_read(tmp_path, embedder):
+    report = evaluate(SEED_SET, reader="sentence", limit=6, seed=1, progress=False, embedder=embedder,
+                      index_cache=str(tmp_path / "index"), top_k=3)
+    fig = report.figures
+    assert {k for k in fig if k.startswith("recall@")} == {"recall@1", "recall@3"}  # no k beyond the passages read
+    assert "mrr@3" in fig and fig["recall@1"] <= fig["recall@3"]
+    for r in report.results:
+        assert r.gold_rank is None or 1 <= r.gold_rank <= 3

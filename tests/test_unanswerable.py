@@ -84,8 +84,22 @@ def test_no_rule_applies_and_bad_kind():
     assert perturb("why?", "because.", POOL, random.Random(0)) is None
     with pytest.raises(ValueError, match="unknown kind"):
         perturb("When did Tesla move to Paris?", CONTEXT, POOL, random.Random(0), kinds=("shuffle",))
-    assert set(KINDS) == {"swap", "antonym", "negation"}
-    assert set(ALL_KINDS) == set(KINDS) | {"swap_within"}
+
+
+def test_default_rules_leave_the_within_context_swap_out():
+    """The default rules (KINDS) are the ones calibration fits on; swap_within only when asked for."""
+    context = ("Nikola Tesla moved to Paris in 1882 to work for Thomas Edison's company. "
+               "Later George Westinghouse bought his patents in Pittsburgh, where he met Marconi.")
+    question, answers = "Who did Tesla work for in Paris?", ("Thomas Edison",)
+
+    def kinds_made(kinds) -> set:
+        twins = (perturb(question, context, POOL, random.Random(seed), kinds=kinds, answers=answers) for seed in range(40))
+        return {t.kind for t in twins if t is not None}
+
+    default = kinds_made(KINDS)
+    assert default and "swap_within" not in default
+    every = kinds_made(ALL_KINDS)
+    assert "swap_within" in every and default <= every
 
 
 def test_twins_are_repeatable():

@@ -5,25 +5,28 @@ answers from retrieval, as a user would; "closed" gives the reader only the gold
 BEIR sets measure retrieval alone (dense, BM25 and hybrid side by side).
 
 Example:
-    >>> from qa.eval import evaluate, write_report, format_table
+    >>> from qa.eval.run import evaluate
+    >>> from qa.eval.report import format_table, write_report
     >>> report = evaluate("tests/data/seed_questions.jsonl", mode="closed")   # doctest: +SKIP
     >>> print(format_table(report))                                            # doctest: +SKIP
     >>> write_report(report, "eval-output/seed-closed")                        # doctest: +SKIP
 
 Command line: ``python -m qa.eval --help``.
+
+The package itself imports only the light parts (test sets, metrics, the threshold
+search), so the reader's training uses the same metrics without loading the index;
+``qa.eval.run`` (the engine over a test set) and ``qa.eval.report`` are imported by name.
 """
 
 from __future__ import annotations
 
 from qa.eval.datasets import (
-    BeirSet, DatasetError, EvalQuestion, EvalSet, add_unanswerable, load_beir, load_dataset, load_jsonl, load_squad, sample,
+    BeirSet, DatasetError, EvalQuestion, EvalSet, add_unanswerable, is_heldout, load_beir, load_dataset, load_jsonl,
+    load_squad, sample,
 )
-from qa.eval.metrics import exact_match, f1_score, normalize_answer
-from qa.eval.report import format_table, write_report
-from qa.eval.run import BeirReport, EvalConfig, EvalReport, QuestionResult, evaluate, evaluate_beir
+from qa.eval.metrics import best_threshold, exact_match, f1_score, normalize_answer
 
 __all__ = [
-    "BeirReport", "BeirSet", "DatasetError", "EvalConfig", "EvalQuestion", "EvalReport", "EvalSet", "QuestionResult",
-    "add_unanswerable", "evaluate", "evaluate_beir", "exact_match", "f1_score", "format_table", "load_beir",
-    "load_dataset", "load_jsonl", "load_squad", "normalize_answer", "sample", "write_report",
+    "BeirSet", "DatasetError", "EvalQuestion", "EvalSet", "add_unanswerable", "best_threshold", "exact_match", "f1_score",
+    "is_heldout", "load_beir", "load_dataset", "load_jsonl", "load_squad", "normalize_answer", "sample",
 ]

@@ -45,11 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hold out this share of contexts and make their questions unanswerable (to choose a threshold)")
     p.add_argument("--unanswerable-kind", choices=UNANSWERABLE_KINDS, default="other-article",
                    help="with --add-unanswerable: pair with another article's context (default), or use the question's "
-                        "SQuAD 2.0-like unanswerable twin over its own context (qa.unanswerable; twin-within: "
+                        "SQuAD 2.0-like unanswerable twin over its own context (qa.eval.unanswerable; twin-within: "
                         "only twins that swap a name or number for another one of the same context; written: the near misses "
-                        "written for qa-train/new_wiki's held-out contexts, qa/data/)")
+                        "written for qa-train/new_wiki's held-out contexts, qa/eval/data/)")
     p.add_argument("--heldout-only", type=int, default=None, metavar="PER_MILLE",
-                   help="keep only contexts the neural reader's training held out (qa.training.train.is_heldout; it uses 50)")
+                   help="keep only contexts the neural reader's training held out (qa.eval.datasets.is_heldout; training uses 50)")
     p.add_argument("--index", metavar="DIR", help="answer from this existing index instead of indexing the test set")
     p.add_argument("--index-cache", metavar="DIR", help="where to keep the test set's index between runs "
                    "(default eval-output/index-cache/<set>-<hash>)")
@@ -65,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         print("error: give either a test set file or --beir DIR (not both); see --help", file=sys.stderr)
         return 2
     from index.store import IndexStoreError
-    from qa.eval import DatasetError, EvalConfig, evaluate, evaluate_beir, format_table, write_report
+    from qa.eval.datasets import DatasetError
+    from qa.eval.report import format_table, write_report
+    from qa.eval.beir import evaluate_beir
+    from qa.eval.run import EvalConfig, evaluate
 
     try:
         config = EvalConfig(

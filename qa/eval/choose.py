@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from qa.eval import metrics
+
 GRID = tuple(round(i / 100, 2) for i in range(101))
 
 
@@ -59,25 +61,34 @@ def unique(rows: Sequence[Row]) -> list[Row]:
     return out
 
 
+def _outcomes(r: Row) -> tuple[float, float]:
+    """(F1 if the row's answer is kept, F1 if the engine abstains), SQuAD 2.0 rules: abstaining is
+    right exactly when the question has no gold answer; an empty prediction is an abstention."""
+    abstained = 1.0 if r.answers == "" else 0.0
+    if r.prediction == "":
+        return abstained, abstained
+    return (0.0 if r.answers == "" else r.f1), abstained
+
+
 def f1_at(rows: Sequence[Row], threshold: float) -> float:
-    """Mean F1 in percent when the engine answers only at ``score >= threshold`` (SQuAD 2.0 rules:
-    abstaining is right exactly when the question has no gold answer)."""
+    """Mean F1 in percent when the engine answers only at ``score >= threshold``."""
     if not rows:
         raise ValueError("no questions: the run folder's questions.csv is empty")
-    total = 0.0
-    for r in rows:
-        kept = r.prediction != "" and r.score >= threshold
-        if r.answers == "":
-            total += 0.0 if kept else 1.0
-        else:
-            total += r.f1 if kept else 0.0
-    return 100 * total / len(rows)
+    return 100 * sum(kept if r.score >= threshold else abstained
+                     for r, (kept, abstained) in zip(rows, map(_outcomes, rows))) / len(rows)
 
 
 def best_threshold(runs: Sequence[Sequence[Row]], grid: Sequence[float] = GRID) -> float:
     """The grid threshold with the best mean F1 over ``runs`` (each run weighs the same; ties go to
     the lowest threshold)."""
-    return max(grid, key=lambda t: (sum(f1_at(rows, t) for rows in runs), -t))
+    rows = [r for run in runs for r in run]
+    if any(not run for run in runs) or not rows:
+        raise ValueError("no questions: a run folder's questions.csv is empty")
+    outcomes = [_outcomes(r) for r in rows]
+    weights = [1.0 / len(run) for run in runs for _ in run]
+    threshold, _ = metrics.best_threshold([r.score for r in rows], [o[0] for o in outcomes], [o[1] for o in outcomes],
+                                          weights=weights, candidates=grid, ties="lowest")
+    return threshold
 
 
 def choose_early_exit(reference: Sequence[Sequence[Row]], candidates: dict[float, Sequence[Sequence[Row]]],

@@ -235,6 +235,20 @@ def sample(eval_set: EvalSet, limit: int | None, seed: int = 0) -> EvalSet:
     return replace(eval_set, questions=tuple(eval_set.questions[i] for i in chosen))
 
 
+def is_heldout(context: str, per_mille: int) -> bool:
+    """Whether a context belongs to the slice the neural reader's training holds out (a stable
+    hash of its text), so that a threshold chosen on qa-train data is not chosen on training questions.
+
+    Args:
+        context: the paragraph text.
+        per_mille: held-out share, per thousand (the reader's training uses 50).
+
+    Returns:
+        True for held-out contexts.
+    """
+    return int(hashlib.sha1(context.encode("utf-8")).hexdigest()[:8], 16) % 1000 < per_mille
+
+
 def keep_documents(eval_set: EvalSet, keep) -> EvalSet:
     """Only the documents whose text satisfies ``keep(text)``, and their questions."""
     documents = {s: t for s, t in eval_set.documents.items() if keep(t)}
@@ -257,7 +271,7 @@ def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0, kind: st
     exercise the decision "does this context answer the question?".
 
     ``kind="twin"``: every document stays; a random ``fraction`` of the questions is
-    replaced by its unanswerable twin (``qa.unanswerable.perturb``: a name or number
+    replaced by its unanswerable twin (``qa.eval.unanswerable.perturb``: a name or number
     swapped for one the context lacks, an antonym, a negation) over the same context, like
     SQuAD 2.0's adversarial questions. Questions no rule applies to stay answerable.
 
@@ -266,7 +280,7 @@ def add_unanswerable(eval_set: EvalSet, fraction: float, seed: int = 0, kind: st
     word of such a question is in the context, the harder near miss (SQuAD 2.0's entity swap).
 
     ``kind="written"``: the same, with near misses written in SQuAD 2.0's manner instead of
-    made by a rule (``qa.unanswerable.load_near_misses``; they exist for the held-out
+    made by a rule (``qa.eval.unanswerable.load_near_misses``; they exist for the held-out
     contexts of qa-train/new_wiki). The reader never trains on them, unlike the twins.
     """
     if not 0.0 < fraction < 1.0:

@@ -24,6 +24,8 @@ import string
 from collections import Counter
 from typing import Iterable, Mapping, Sequence
 
+import numpy as np
+
 _PUNCTUATION = set(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 
@@ -184,52 +186,77 @@ def score_at_threshold(prediction: str, confidence: float, gold_answers: Sequenc
     return exact_match(kept, gold_answers), f1_score(kept, gold_answers)
 
 
-def best_threshold(confidences: Sequence[float], answered: Sequence[float], abstained: Sequence[float]) -> tuple[float, float]:
-    """The abstention threshold that maximises the mean score, as SQuAD 2.0's ``find_best_thresh``.
+def best_threshold(confidences: Sequence[float], answered: Sequence[float], abstained: Sequence[float],
+                   weights: Sequence[float] | None = None, candidates: Sequence[float] | None = None,
+                   ties: str = "highest") -> tuple[float, float]:
+    """The abstention threshold that maximises the (weighted) mean score: the one threshold search
+    that evaluation, threshold choice and the reader's training all use.
 
-    A question is answered when its confidence >= threshold. Candidate thresholds are the
-    observed confidences plus "abstain on everything" (just above the highest confidence,
-    at most 1.0); questions with the same confidence are answered together.
+    An item is answered when its confidence >= threshold and then scores ``answered[i]``,
+    otherwise ``abstained[i]``. With the defaults this is SQuAD 2.0's ``find_best_thresh``:
+    candidate thresholds are the observed confidences plus "abstain on everything" (reported
+    just above the highest confidence, at most 1.0), and ties go to the highest threshold.
 
     Args:
-        confidences: per question, the engine's answer score.
-        answered: per question, the metric (EM or F1) if the prediction is kept.
-        abstained: per question, the metric if the engine abstains (1 for no-answer questions, else 0).
+        confidences: per item, the score the threshold is compared with.
+        answered: per item, the metric (EM or F1) if the prediction is kept.
+        abstained: per item, the metric if it abstains (1 for no-answer questions, else 0).
+        weights: per item, its weight (default 1 each); the mean is ``sum(w * metric) / sum(w)``.
+            Giving each of two groups a total weight of one half gives SQuAD 2.0's F1 with as many
+            unanswerable questions as answerable ones; ``1 / len(run)`` per item weighs runs alike.
+        candidates: thresholds to try (e.g. a 0.01 grid); None: the observed confidences and
+            "abstain on everything".
+        ties: "highest" (answer least, as the official script) or "lowest" threshold among equal means.
 
     Returns:
-        (threshold, mean metric in [0, 1]); on ties the highest threshold (answer least), as the
-        official script does.
+        (threshold, weighted mean metric).
+
+    Raises:
+        ValueError: lengths differ, no items, no candidates, or an unknown ``ties``.
 
     >>> best_threshold([0.9, 0.2], answered=[1.0, 0.0], abstained=[0.0, 1.0])
     (0.9, 1.0)
     """
     n = len(confidences)
-    if not (n == len(answered) == len(abstained)):
-        raise ValueError(f"confidences, answered and abstained must have the same length; got {n}, {len(answered)}, {len(abstained)}")
+    w = [1.0] * n if weights is None else [float(x) for x in weights]
+    if not (n == len(answered) == len(abstained) == len(w)):
+        raise ValueError(f"confidences, answered, abstained (and weights) must have the same length; got {n}, "
+                         f"{len(answered)}, {len(abstained)}, {len(w)}")
     if n == 0:
         raise ValueError("no questions to choose a threshold on; pass at least one")
+    if ties not in ("highest", "lowest"):
+        raise ValueError(f"ties must be 'highest' or 'lowest'. Currently, ties is {ties!r}")
+    total = sum(w)
+    if total <= 0:
+        raise ValueError(f"weights must sum to more than 0; got {total}")
+    abstain_all = float("inf")
+    if candidates is None:
+        thresholds = [abstain_all, *sorted(set(confidences), reverse=True)]
+    else:
+        thresholds = sorted(set(candidates), reverse=True)
+        if not thresholds:
+            raise ValueError("no candidate thresholds; pass at least one")
     order = sorted(range(n), key=lambda i: -confidences[i])
-    current = sum(abstained)
-    best_value, best_thresh = current, min(max(confidences) + 1e-6, 1.0)
+    current = sum(wi * a for wi, a in zip(w, abstained))  # everything abstains above the highest confidence
+    best_value = best_thresh = None
     i = 0
-    while i < n:
-        c = confidences[order[i]]
-        while i < n and confidences[order[i]] == c:
+    for t in thresholds:  # highest first: each step answers the items at or above t
+        while i < n and confidences[order[i]] >= t:
             j = order[i]
-            current += answered[j] - abstained[j]
+            current += w[j] * (answered[j] - abstained[j])
             i += 1
-        if current > best_value + 1e-12:
-            best_value, best_thresh = current, c
-    return round(best_thresh, 6), best_value / n
+        if (best_value is None or current > best_value + 1e-12
+                or (ties == "lowest" and current >= best_value - 1e-12)):
+            best_value, best_thresh = current, t
+    if best_thresh == abstain_all:
+        best_thresh = min(max(confidences) + 1e-6, 1.0)
+    return round(best_thresh, 6), best_value / total
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) with linear interpolation (numpy's default); 0.0 for no values."""
+    """The ``q``-th percentile (0-100), numpy's linear interpolation; 0.0 for no values."""
     if not 0 <= q <= 100:
         raise ValueError(f"q must be in [0, 100]. Currently, q is {q}")
-    if not values:
+    if len(values) == 0:
         return 0.0
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+    return float(np.percentile(np.asarray(values, dtype=float), q, method="linear"))

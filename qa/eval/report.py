@@ -8,7 +8,8 @@ import platform
 from dataclasses import asdict
 from pathlib import Path
 
-from qa.eval.run import BeirReport, EvalReport
+from qa.eval.beir import BeirReport
+from qa.eval.run import EvalReport
 
 # (figure key, label) in table order; keys missing from a report are skipped.
 QA_ROWS = (
@@ -33,10 +34,15 @@ QA_ROWS = (
     ("engine_default_f1", "  F1 at it"),
     ("sentence_accuracy", "sentence accuracy"),
     ("citation_accuracy", "citation accuracy"),
-    ("recall@1", "recall@1"),
-    ("recall@5", "recall@5"),
-    ("recall@10", "recall@10"),
-    ("recall@20", "recall@20"),
+    ("recall@1", "recall@1 (passages read)"),
+    ("recall@3", "recall@3 (passages read)"),
+    ("recall@5", "recall@5 (passages read)"),
+    ("recall@10", "recall@10 (passages read)"),
+    ("recall@20", "recall@20 (passages read)"),
+    ("mrr@1", "MRR@1"),
+    ("mrr@3", "MRR@3"),
+    ("mrr@5", "MRR@5"),
+    ("mrr@10", "MRR@10"),
     ("mrr@20", "MRR@20"),
     ("latency_p50_ms", "latency p50 (ms)"),
     ("latency_p95_ms", "latency p95 (ms)"),

@@ -1,4 +1,4 @@
-"""Run the engine over a test set and score it (QA) or score retrieval alone (BEIR).
+"""Run the engine over a QA test set and score it (BEIR retrieval sets: ``qa.eval.beir``).
 
 Every question is answered once with ``min_score=0.0`` so each gets a prediction and a
 score; abstention thresholds are then applied here (the engine's own rule: answer when
@@ -13,20 +13,22 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from statistics import mean
-from typing import Sequence
+from typing import Callable, Sequence
 
 from index import Index, IndexSettings
 from index.types import Document
 from qa.engine import QuestionError
 from qa.eval import metrics
 from qa.eval.datasets import (
-    BeirSet, EvalQuestion, EvalSet, add_unanswerable, keep_documents, load_beir, load_dataset, sample,
+    EvalQuestion, EvalSet, add_unanswerable, is_heldout, keep_documents, load_dataset, sample,
 )
+from qa.readers.base import Reader
+from qa.retrieval import retrieve
 from qa.settings import QASettings
-from qa.types import Answer
+from qa.types import Answer, Passage
 
 MODES = ("open", "closed")
-RECALL_KS = (1, 5, 10, 20)
+RECALL_KS = (1, 3, 5, 10, 20)  # recall@k reported for those k up to the passages read (top_k)
 DEFAULT_OUT_ROOT = Path("eval-output")
 
 
@@ -58,7 +60,7 @@ class EvalConfig:
         progress: show progress bars.
         beir_candidates: chunks each retriever returns per BEIR query (enough for recall@100 over documents).
         heldout_per_mille: keep only the contexts the neural reader's training held out
-            (``qa.training.train.is_heldout`` with this share per thousand, 50 by default there), so a
+            (``datasets.is_heldout`` with this share per thousand, 50 by default there), so a
             threshold chosen on qa-train data is not chosen on the reader's own training questions.
     """
 
@@ -98,7 +100,7 @@ class EvalConfig:
         """The engine settings for the pass: every question answered (min_score 0)."""
         base = QASettings(reader=self.reader, reader_precision=self.reader_precision, reader_dir=self.reader_dir)
         top_k = self.top_k if self.top_k is not None else base.top_k
-        return base.with_overrides(min_score=0.0, top_k=top_k, retrieve_k=max(base.retrieve_k, top_k, max(RECALL_KS)),
+        return base.with_overrides(min_score=0.0, top_k=top_k, retrieve_k=max(base.retrieve_k, top_k),
                                    fusion_weight=self.fusion_weight, early_exit=self.early_exit)
 
 
@@ -119,7 +121,7 @@ class QuestionResult:
     f1_always: float
     sentence_correct: bool | None  # None for unanswerable questions
     citation_correct: bool | None
-    gold_rank: int | None  # 1-based rank of the gold context among retrieved passages (open mode)
+    gold_rank: int | None  # 1-based rank of the gold context among the passages read (open mode)
     latency_ms: float
     cited_source: str
     cited_quote: str
@@ -151,22 +153,6 @@ class EvalReport:
         if with_results:
             d["results"] = [asdict(r) for r in self.results]
         return d
-
-
-@dataclass(frozen=True)
-class BeirReport:
-    """nDCG@10 / recall per retrieval method over a BEIR set, and per-query figures."""
-
-    name: str
-    dataset: str
-    config: dict
-    figures: dict  # method -> {ndcg@10, recall@10, recall@100, latency...}
-    per_query: tuple[dict, ...] = field(repr=False)
-    started: str = ""
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "dataset": self.dataset, "config": self.config, "figures": self.figures,
-                "started": self.started}
 
 
 # ---- preparing ------------------------------------------------------------------------------------
@@ -204,8 +190,6 @@ def prepare(dataset: str | Path | EvalSet, config: EvalConfig) -> EvalSet:
     """Load, derive (add_unanswerable) and sample the test set as the config says."""
     eval_set = dataset if isinstance(dataset, EvalSet) else load_dataset(dataset)
     if config.heldout_per_mille:
-        from qa.training.train import is_heldout
-
         eval_set = keep_documents(eval_set, lambda text: is_heldout(text, config.heldout_per_mille))
     if config.add_unanswerable:
         eval_set = add_unanswerable(eval_set, config.add_unanswerable, seed=config.seed, kind=config.unanswerable_kind)
@@ -272,9 +256,15 @@ def threshold_curve(results: Sequence[QuestionResult], steps: int = 100) -> tupl
     return tuple(rows)
 
 
-def summarize(results: Sequence[QuestionResult], threshold: float, wall_seconds: float, open_mode: bool,
-              reader_threshold: float | None = None) -> dict:
-    """The headline figures (percentages) of a run at ``threshold``; also at ``reader_threshold`` when that differs."""
+def recall_ks(top_k: int) -> tuple[int, ...]:
+    """The k of recall@k an open run reports: those of ``RECALL_KS`` up to ``top_k``, and ``top_k``."""
+    return tuple(sorted({k for k in RECALL_KS if k <= top_k} | {top_k}))
+
+
+def summarize(results: Sequence[QuestionResult], threshold: float, wall_seconds: float,
+              retrieval_ks: Sequence[int] = (), reader_threshold: float | None = None) -> dict:
+    """The headline figures (percentages) of a run at ``threshold``; also at ``reader_threshold`` when that
+    differs; recall@k for each of ``retrieval_ks`` and MRR over the passages read (open mode)."""
     has = [r for r in results if r.answerable]
     no = [r for r in results if not r.answerable]
     fig: dict = {
@@ -302,10 +292,10 @@ def summarize(results: Sequence[QuestionResult], threshold: float, wall_seconds:
         fig["engine_default_f1"] = _pct([f1 for _, f1 in at])
     fig["sentence_accuracy"] = _pct([float(bool(r.sentence_correct)) for r in has])
     fig["citation_accuracy"] = _pct([float(bool(r.citation_correct)) for r in has])
-    if open_mode:
-        for k in RECALL_KS:
-            fig[f"recall@{k}"] = _pct([metrics.recall_at_k(r.gold_rank, k) for r in has])
-        fig[f"mrr@{max(RECALL_KS)}"] = round(mean(metrics.reciprocal_rank(r.gold_rank) for r in has), 4) if has else None
+    for k in retrieval_ks:
+        fig[f"recall@{k}"] = _pct([metrics.recall_at_k(r.gold_rank, k) for r in has])
+    if retrieval_ks:
+        fig[f"mrr@{max(retrieval_ks)}"] = round(mean(metrics.reciprocal_rank(r.gold_rank) for r in has), 4) if has else None
     lat = [r.latency_ms for r in results]
     fig["latency_p50_ms"] = round(metrics.percentile(lat, 50), 1)
     fig["latency_p95_ms"] = round(metrics.percentile(lat, 95), 1)
@@ -315,12 +305,69 @@ def summarize(results: Sequence[QuestionResult], threshold: float, wall_seconds:
 
 # ---- running --------------------------------------------------------------------------------------
 
-def _progress(items, enabled: bool, desc: str):
+def progress_bar(items, enabled: bool, desc: str):
     if not enabled:
         return items
     from tqdm import tqdm
 
     return tqdm(items, desc=desc, unit="q", dynamic_ncols=True)
+
+
+def passages_read(answer: Answer, index: Index, settings: QASettings) -> Sequence[Passage]:
+    """The passages the engine read to give ``answer``, best-retrieved first: retrieval is scored from these.
+
+    This is the one place they come from. The engine's ``Answer.passages`` carries them, and
+    then this body is ``return answer.passages``; until it does, they are retrieved again
+    with the engine's own settings (the same call ``Engine.ask`` makes, so the same passages).
+    """
+    return retrieve(index, answer.question, settings.top_k, settings.retrieve_k, settings.rrf_k)
+
+
+def gold_rank(passages: Sequence[Passage], source: str, gold: tuple[int, int]) -> int | None:
+    """1-based rank of the first passage that overlaps the gold context ``gold`` of ``source``; None if none does."""
+    return next((i for i, p in enumerate(passages, start=1)
+                 if p.source == source and metrics.spans_overlap((p.start, p.end), gold)), None)
+
+
+@dataclass(frozen=True)
+class _Asker:
+    """How one mode answers: ``answer(q)`` (the timed part), then ``locate(q, answer)`` gives the gold
+    context in the citations' coordinates and the gold passage's rank among those read (None in closed mode)."""
+
+    reader: Reader
+    answer: Callable[[EvalQuestion], Answer]
+    locate: Callable[[EvalQuestion, Answer], tuple[tuple[int, int], int | None]]
+
+
+def _open_asker(eval_set: EvalSet, config: EvalConfig, settings: QASettings, embedder) -> _Asker:
+    """Open mode: index every context and answer from retrieval, as a user would."""
+    from qa.engine import Engine
+
+    if config.index:
+        index = Index.open(config.index, embedder=embedder)
+    else:
+        cache = Path(config.index_cache) if config.index_cache else default_index_cache(eval_set.documents, eval_set.name)
+        index = sync_index(cache, eval_set.documents, eval_set.kinds, embedder=embedder, progress=config.progress)
+    engine = Engine(index, settings)
+    index.embed(["warm up"])  # load the embedding model now, not inside the first question's latency
+
+    def locate(q: EvalQuestion, answer: Answer):
+        gold = (q.context_start, q.context_end)
+        return gold, gold_rank(passages_read(answer, index, settings), q.source, gold)
+
+    return _Asker(engine.reader(settings.reader), lambda q: engine.ask(q.question), locate)
+
+
+def _closed_asker(eval_set: EvalSet, config: EvalConfig, settings: QASettings, embedder) -> _Asker:
+    """Closed mode: the reader gets only the gold context (extraction alone)."""
+    from qa.engine import answer_from_context, context_reader
+
+    reader = context_reader(config.reader, settings, embed=embedder.encode if embedder is not None else None)
+
+    def answer(q: EvalQuestion) -> Answer:
+        return answer_from_context(q.question, eval_set.context(q), source=q.source, reader=reader, settings=settings)
+
+    return _Asker(reader, answer, lambda q, _: ((0, len(eval_set.context(q))), None))
 
 
 def evaluate(dataset: str | Path | EvalSet, config: EvalConfig | None = None, embedder=None, **overrides) -> EvalReport:
@@ -345,63 +392,29 @@ def evaluate(dataset: str | Path | EvalSet, config: EvalConfig | None = None, em
     results: list[QuestionResult] = []
     skipped: list[dict] = []  # questions the engine refuses (empty, too long): reported, not fatal
     setup_began = time.perf_counter()
-    if config.mode == "open":
-        from qa.engine import Engine
-        from qa.retrieval import retrieve
-
-        if config.index:
-            index = Index.open(config.index, embedder=embedder)
-        else:
-            cache = Path(config.index_cache) if config.index_cache else default_index_cache(eval_set.documents, eval_set.name)
-            index = sync_index(cache, eval_set.documents, eval_set.kinds, embedder=embedder, progress=config.progress)
-        engine = Engine(index, settings)
-        index.embed(["warm up"])  # load the embedding model now, not inside the first question's latency
-        reader_used = engine.reader(settings.reader)
-        reader_threshold = float(reader_used.threshold)
-        threshold = config.min_score if config.min_score is not None else reader_threshold
-        setup_seconds = time.perf_counter() - setup_began
-        reader_name = reader_used.name
-        answer_seconds = 0.0
-        for q in _progress(eval_set.questions, config.progress, f"{eval_set.name} open"):
-            began = time.perf_counter()
-            try:
-                answer = engine.ask(q.question)
-            except QuestionError as e:
-                skipped.append({"id": q.id, "reason": str(e)})
-                continue
-            elapsed = time.perf_counter() - began
-            answer_seconds += elapsed
-            reader_name = answer.reader or reader_name
-            passages = retrieve(index, q.question, max(RECALL_KS), settings.retrieve_k, settings.rrf_k)
-            gold = (q.context_start, q.context_end)
-            rank = next((i for i, p in enumerate(passages, start=1)
-                         if p.source == q.source and metrics.spans_overlap((p.start, p.end), gold)), None)
-            results.append(score_question(q, answer, threshold, gold, rank, elapsed * 1000))
-    else:
-        from qa.engine import answer_from_context, context_reader
-
-        reader = context_reader(config.reader, settings, embed=embedder.encode if embedder is not None else None)
-        reader_used = reader
-        reader_name = reader.name
-        reader_threshold = float(reader.threshold)
-        threshold = config.min_score if config.min_score is not None else reader_threshold
-        setup_seconds = time.perf_counter() - setup_began
-        answer_seconds = 0.0
-        for q in _progress(eval_set.questions, config.progress, f"{eval_set.name} closed"):
-            context = eval_set.context(q)
-            began = time.perf_counter()
-            try:
-                answer = answer_from_context(q.question, context, source=q.source, reader=reader, settings=settings)
-            except QuestionError as e:
-                skipped.append({"id": q.id, "reason": str(e)})
-                continue
-            elapsed = time.perf_counter() - began
-            answer_seconds += elapsed
-            results.append(score_question(q, answer, threshold, (0, len(context)), None, elapsed * 1000))
-    figures = summarize(results, threshold, answer_seconds, open_mode=config.mode == "open", reader_threshold=reader_threshold)
+    asker = (_open_asker if config.mode == "open" else _closed_asker)(eval_set, config, settings, embedder)
+    reader_threshold = float(asker.reader.threshold)
+    threshold = config.min_score if config.min_score is not None else reader_threshold
+    setup_seconds = time.perf_counter() - setup_began
+    reader_name = asker.reader.name
+    answer_seconds = 0.0
+    for q in progress_bar(eval_set.questions, config.progress, f"{eval_set.name} {config.mode}"):
+        began = time.perf_counter()
+        try:
+            answer = asker.answer(q)
+        except QuestionError as e:
+            skipped.append({"id": q.id, "reason": str(e)})
+            continue
+        elapsed = time.perf_counter() - began
+        answer_seconds += elapsed
+        reader_name = answer.reader or reader_name
+        gold, rank = asker.locate(q, answer)
+        results.append(score_question(q, answer, threshold, gold, rank, elapsed * 1000))
+    figures = summarize(results, threshold, answer_seconds, retrieval_ks=recall_ks(settings.top_k) if config.mode == "open" else (),
+                        reader_threshold=reader_threshold)
     figures["setup_seconds"] = round(setup_seconds, 1)
     figures["documents"] = len(eval_set.documents)
-    figures["reader_precision"] = getattr(reader_used, "precision", None)  # as resolved ("auto" -> fp32/bf16)
+    figures["reader_precision"] = getattr(asker.reader, "precision", None)  # as resolved ("auto" -> fp32/bf16)
     figures["early_exit"] = settings.early_exit if config.mode == "open" else None
     figures["skipped"] = skipped
     return EvalReport(
@@ -409,95 +422,3 @@ def evaluate(dataset: str | Path | EvalSet, config: EvalConfig | None = None, em
         mode=config.mode, reader=reader_name, config=asdict(config), figures=figures,
         curve=threshold_curve(results), results=tuple(results), started=started,
     )
-
-
-# ---- BEIR -----------------------------------------------------------------------------------------
-
-def beir_document_text(title: str, text: str) -> str:
-    """Title and abstract as one text (BEIR joins them with a space; a full stop keeps the title a sentence)."""
-    title, text = title.strip(), text.strip()
-    if not title:
-        return text
-    return f"{title}{'' if title[-1] in '.?!' else '.'} {text}"
-
-
-def evaluate_beir(folder: str | Path | BeirSet, config: EvalConfig | None = None, embedder=None, **overrides) -> BeirReport:
-    """Retrieval only over a BEIR set: dense, BM25 and hybrid (RRF) side by side.
-
-    Documents are chunked and indexed like any other; a document's rank is that of its best chunk.
-    """
-    from qa.retrieval import retrieve
-
-    config = replace(config or EvalConfig(), **overrides)
-    beir = folder if isinstance(folder, BeirSet) else load_beir(folder)
-    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    prefix = f"{beir.name}:"
-    documents = {prefix + d: beir_document_text(t, x) for d, (t, x) in beir.corpus.items() if (t or x).strip()}
-    setup_began = time.perf_counter()
-    if config.index:
-        index = Index.open(config.index, embedder=embedder)
-    else:
-        cache = Path(config.index_cache) if config.index_cache else default_index_cache(documents, beir.name)
-        index = sync_index(cache, documents, embedder=embedder, progress=config.progress)
-    chunk_source: dict[int, str] = {}
-    for info in index.documents():
-        for c in index.chunks_of(info.source):
-            chunk_source[c.id] = info.source[len(prefix):] if info.source.startswith(prefix) else info.source
-    setup_seconds = time.perf_counter() - setup_began
-    query_ids = list(beir.queries)
-    if config.limit:
-        import random
-
-        query_ids = sorted(random.Random(config.seed).sample(query_ids, min(config.limit, len(query_ids))), key=query_ids.index)
-    k = config.beir_candidates
-    settings = config.qa_settings()
-    methods = ("dense", "bm25", "hybrid")
-    per_query: list[dict] = []
-    latency: dict[str, list[float]] = {m: [] for m in methods}
-    for qid in _progress(query_ids, config.progress, f"{beir.name} retrieval"):
-        text = beir.queries[qid]
-        rankings: dict[str, list[str]] = {}
-        t0 = time.perf_counter()
-        vector = index.embed([text])[0]
-        t_embed = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        dense = index.search_dense(vector, k)
-        latency["dense"].append((t_embed + time.perf_counter() - t0) * 1000)
-        rankings["dense"] = best_chunk_ranking([chunk_source[c] for c, _ in dense if c in chunk_source])
-        t0 = time.perf_counter()
-        terms = index.search_terms(text, k)
-        latency["bm25"].append((time.perf_counter() - t0) * 1000)
-        rankings["bm25"] = best_chunk_ranking([chunk_source[c] for c, _ in terms if c in chunk_source])
-        t0 = time.perf_counter()
-        passages = retrieve(index, text, top_k=k, retrieve_k=k, rrf_k=settings.rrf_k, question_vector=vector)
-        latency["hybrid"].append((t_embed + time.perf_counter() - t0) * 1000)
-        rankings["hybrid"] = best_chunk_ranking([chunk_source.get(p.chunk_id, p.source) for p in passages])
-        row: dict = {"query_id": qid, "query": text, "relevant": " ".join(sorted(beir.qrels[qid]))}
-        for m in methods:
-            row[f"{m}_ndcg@10"] = metrics.ndcg_at_k(rankings[m], beir.qrels[qid], 10)
-            row[f"{m}_recall@10"] = metrics.recall_at_k_docs(rankings[m], beir.qrels[qid], 10)
-            row[f"{m}_recall@100"] = metrics.recall_at_k_docs(rankings[m], beir.qrels[qid], 100)
-            row[f"{m}_top10"] = " ".join(rankings[m][:10])
-        per_query.append(row)
-    figures: dict = {"queries": len(per_query), "documents": len(documents), "chunks": index.count(),
-                     "setup_seconds": round(setup_seconds, 1)}
-    for m in methods:
-        figures[m] = {
-            "ndcg@10": round(mean(r[f"{m}_ndcg@10"] for r in per_query), 4) if per_query else None,
-            "recall@10": round(mean(r[f"{m}_recall@10"] for r in per_query), 4) if per_query else None,
-            "recall@100": round(mean(r[f"{m}_recall@100"] for r in per_query), 4) if per_query else None,
-            "latency_p50_ms": round(metrics.percentile(latency[m], 50), 1),
-            "latency_p95_ms": round(metrics.percentile(latency[m], 95), 1),
-        }
-    name = f"{beir.name}-retrieval" + (f"-n{config.limit}-s{config.seed}" if config.limit else "")
-    return BeirReport(name=name, dataset=str(folder if not isinstance(folder, BeirSet) else beir.name),
-                      config=asdict(config), figures=figures, per_query=tuple(per_query), started=started)
-
-
-def best_chunk_ranking(chunk_sources: Sequence[str]) -> list[str]:
-    """Documents ranked by their best chunk: first appearance in a best-first chunk list.
-
-    >>> best_chunk_ranking(["a", "b", "a", "c"])
-    ['a', 'b', 'c']
-    """
-    return list(dict.fromkeys(chunk_sources))

@@ -2,7 +2,7 @@
 
 import sys
 
-from qa.training.train import main
+from qa.training.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())
