@@ -167,6 +167,13 @@ def test_temporary_and_hidden_files_are_never_indexed(watched):
     real = watched.folder / "notes.txt"
     tmp.rename(real)
     wait_for(lambda: name(real) in sources(watched.index), "the saved file is listed")
+    # Vim's save: probe the folder with "4913", move the old file to a backup, write anew, drop the backup.
+    (watched.folder / "4913").write_text("")
+    (watched.folder / "4913").unlink()
+    real.rename(watched.folder / "notes.txt~")
+    real.write_text("Glimmerfrost saved again, the way Vim saves.\n")
+    (watched.folder / "notes.txt~").unlink()
+    wait_for(lambda: hits(watched.index, "vim") == {name(real)}, "the new text is indexed")
     sentinel = watched.folder / "later.txt"
     sentinel.write_text("Written after every temporary file.\n")
     wait_for(lambda: watched.indexed_times(sentinel), "a file written last is reported")
@@ -217,6 +224,29 @@ def test_burst_of_saves_is_one_update_with_the_last_text(tmp_path, embedder):
         wait_for(lambda: w.indexed_times(doc), "the file is reported")
         assert w.index.document(name(doc)).text == "Version 5 of the plan names Orrinvale 5.\n"
         assert w.indexed_times(doc) == 1
+    finally:
+        w.watcher.stop()
+
+
+def test_many_changes_at_once_are_one_build(tmp_path, embedder, caplog):
+    w = Watched(tmp_path, embedder, debounce=0.5, settle=0.2, rescan_above=3).start()
+    try:
+        staging = tmp_path / "staging"
+        staging.mkdir()
+        files = [staging / f"memo{i}.txt" for i in range(6)]
+        for i, p in enumerate(files):
+            p.write_text(f"Memo {i} is about the Fenwick account.\n")
+        (staging / "~$memo.docx").write_bytes(b"owner file of an open document")
+        caplog.set_level("INFO", logger="index.watch")
+        for p in staging.iterdir():
+            p.rename(w.folder / p.name)
+        expected = {name(w.folder / p.name) for p in files}
+        wait_for(lambda: {s for r in w.reports for s in r.indexed} == expected, "all six memos are reported")
+        assert sources(w.index) == expected
+        assert len(w.reports) == 1
+        assert not any("~$" in s for r in w.reports for s, _ in r.skipped)
+        lines = [r.getMessage() for r in caplog.records if r.name == "index.watch"]
+        assert len(lines) == 1 and "6 indexed" in lines[0] and "+memo0.txt" in lines[0]
     finally:
         w.watcher.stop()
 
