@@ -37,6 +37,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -45,23 +46,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from watchdog.events import (
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-    EventsLostEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
+from watchdog import events as ev
 from watchdog.observers import Observer
 
-from index import Index, IndexReport
-from index.loaders import SUPPORTED_SUFFIXES
+from index import SUPPORTED_SUFFIXES, Index, IndexReport
 
 log = logging.getLogger("index.watch")
 
@@ -118,25 +106,25 @@ class _Seen:
     touched: int = 0  # number of the last event that named it
 
 
-class _Collector(FileSystemEventHandler):
+class _Collector(ev.FileSystemEventHandler):
     """Runs on the observer's thread: hands each event's paths to the watcher, nothing more."""
 
     def __init__(self, watcher: FolderWatcher) -> None:
         self.watcher = watcher
 
-    def on_any_event(self, event: FileSystemEvent) -> None:
+    def on_any_event(self, event: ev.FileSystemEvent) -> None:
         w = self.watcher
-        if isinstance(event, EventsLostEvent):
+        if isinstance(event, ev.EventsLostEvent):
             w._note(rescan=True)
-        elif isinstance(event, DirMovedEvent):
+        elif isinstance(event, ev.DirMovedEvent):
             w._note(gone_dirs=[event.src_path], new_dirs=[event.dest_path])
-        elif isinstance(event, DirDeletedEvent):
+        elif isinstance(event, ev.DirDeletedEvent):
             w._note(gone_dirs=[event.src_path])
-        elif isinstance(event, DirCreatedEvent):
+        elif isinstance(event, ev.DirCreatedEvent):
             w._note(new_dirs=[event.src_path])
-        elif isinstance(event, FileMovedEvent):
+        elif isinstance(event, ev.FileMovedEvent):
             w._note(files=[event.src_path, event.dest_path])
-        elif isinstance(event, (FileCreatedEvent, FileModifiedEvent, FileDeletedEvent, FileClosedEvent)):
+        elif isinstance(event, (ev.FileCreatedEvent, ev.FileModifiedEvent, ev.FileDeletedEvent, ev.FileClosedEvent)):
             w._note(files=[event.src_path])
         # Opened, closed-without-writing and attribute events change no content; the index
         # itself opens files when it reads them, so reacting to those would loop.
@@ -164,16 +152,9 @@ class FolderWatcher:
         >>> watcher.stop()                                          # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        index: Index,
-        folder: str | Path,
-        debounce: float = 1.0,
-        settle: float = 2.0,
-        on_change: Callable[[IndexReport], None] | None = None,
-        max_wait: float | None = None,
-        rescan_above: int = 200,
-    ) -> None:
+    def __init__(self, index: Index, folder: str | Path, debounce: float = 1.0, settle: float = 2.0,
+                 on_change: Callable[[IndexReport], None] | None = None, max_wait: float | None = None,
+                 rescan_above: int = 200) -> None:
         if debounce < 0:
             raise ValueError(f"debounce must be 0 or more seconds. Currently, debounce is {debounce}")
         if settle < 0:
@@ -219,7 +200,13 @@ class FolderWatcher:
         observer = Observer()
         observer.schedule(_Collector(self), str(self.folder), recursive=True)
         observer.daemon = True
-        observer.start()  # before the first build, so nothing changed during it is missed
+        try:
+            observer.start()  # before the first build, so nothing changed during it is missed
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EMFILE):
+                raise OSError(e.errno, f"cannot watch {self.folder}: the system's limit on watched folders is reached; "
+                              "raise it (sysctl fs.inotify.max_user_watches=524288) or watch a smaller folder") from e
+            raise
         self._observer = observer
         self._worker = threading.Thread(target=self._run, name=f"watch {self.folder}", daemon=True)
         self._worker.start()
@@ -328,6 +315,8 @@ class FolderWatcher:
         except BaseException as e:  # the worker's end must be visible to whoever runs it
             self.error = e
             log.error("stopped watching %s: %s", self.folder, e)
+            if self._observer is not None:
+                self._observer.stop()
         finally:
             self.ready.set()
 
@@ -343,7 +332,7 @@ class FolderWatcher:
                     self._files.setdefault(f, _Seen())
         with self._cond:
             seen_up_to = self._seq
-        ready, gone, waiting = self._sort_pending()
+        ready, gone = self._sort_pending()
         try:
             if rescan or len(ready) + len(gone) > self.rescan_above:
                 report = self.index.build(self.folder, quiet=True)
@@ -372,20 +361,23 @@ class FolderWatcher:
         if report is not None:
             self._apply(report)
 
-    def _sort_pending(self) -> tuple[list[str], list[str], set[str]]:
+    def _sort_pending(self) -> tuple[list[str], list[str]]:
         """Split the pending paths into files ready to read, paths gone, and files still settling."""
         with self._cond:
             pending = dict(self._files)
-        ready, gone, waiting = [], [], set()
+        ready, gone = [], []
         now, wall = time.monotonic(), time.time()
         next_look: float | None = None
         for path, seen in sorted(pending.items()):
             try:
                 st = os.stat(path)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 gone.append(path)
                 continue
-            except OSError:
+            except OSError as e:  # unreadable: given up until its next change
+                log.warning("cannot look at %s (%s); it is tried again when it changes", path, e)
+                with self._cond:
+                    self._files.pop(path, None)
                 continue
             if not os.path.isfile(path) or not path.lower().endswith(SUPPORTED_SUFFIXES):
                 with self._cond:
@@ -398,13 +390,12 @@ class FolderWatcher:
             if quiet_for >= self.settle:
                 ready.append(path)
             else:
-                waiting.add(path)
                 look = now + max(self.settle - quiet_for, 0.05)
                 next_look = look if next_look is None else min(next_look, look)
         if next_look is not None:
             with self._cond:
                 self._recheck_at = next_look if self._recheck_at is None else min(self._recheck_at, next_look)
-        return ready, gone, waiting
+        return ready, gone
 
     def _without_ignored(self, report: IndexReport) -> IndexReport:
         """``build`` reads every supported file; leave out what this watcher ignores."""
@@ -487,5 +478,8 @@ def watch_command(location: str | Path, folder: str | Path, quiet: bool = False)
     except (IndexMismatch, NotADirectoryError, OSError) as e:
         print(f"error: {e}", flush=True)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C while an update was being finished
+        print("stopped before the update in progress was finished; the next start catches up", flush=True)
+        return 130
     print("stopped watching", flush=True)
     return 0
