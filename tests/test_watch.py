@@ -216,7 +216,7 @@ def test_file_written_in_two_halves_is_indexed_once_whole(tmp_path, embedder):
 
 
 def test_burst_of_saves_is_one_update_with_the_last_text(tmp_path, embedder):
-    w = Watched(tmp_path, embedder, debounce=1.0, settle=0.2).start()
+    w = Watched(tmp_path, embedder, debounce=1.5, settle=0.2).start()
     try:
         doc = w.folder / "burst.txt"
         for i in range(6):
@@ -229,7 +229,7 @@ def test_burst_of_saves_is_one_update_with_the_last_text(tmp_path, embedder):
 
 
 def test_many_changes_at_once_are_one_build(tmp_path, embedder, caplog):
-    w = Watched(tmp_path, embedder, debounce=0.5, settle=0.2, rescan_above=3).start()
+    w = Watched(tmp_path, embedder, debounce=1.5, settle=0.2, rescan_above=3).start()
     try:
         staging = tmp_path / "staging"
         staging.mkdir()
