@@ -1,0 +1,140 @@
+"""Text or noise: decoding a text file's bytes, and the rule that refuses noise as "not text".
+
+``decode_text`` picks the encoding; ``text_problem`` says whether decoded characters are text
+at all. Both rules are written beside their constants, with the reasoning behind the numbers.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+from collections import Counter
+
+
+class NotText(ValueError):
+    """Bytes or characters that are not text; the message says why and what to do."""
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+# The rule for "not text", from what real text is made of. Text in any language (accented
+# European text, Cyrillic, Greek, Arabic, Hebrew, Devanagari, CJK, emoji) is letters, marks,
+# digits, punctuation, symbols and spaces: assigned characters outside the categories below.
+# A real file has a few of them at most (a terminal colour code, a bullet from a PDF icon font,
+# a form feed is allowed outright). Random bytes decoded as Latin-1 are about 23-25% C0/C1
+# controls; random code points are mostly unassigned or private use. A tenth of the
+# non-space characters sits far from both.
+NOISE_CATEGORIES = frozenset({"Cc", "Co", "Cn", "Cs"})  # control, private use, unassigned, surrogate
+MAX_NOISE_SHARE = 0.10
+_ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
+_SPACE = frozenset(" \t\n\r\f\v\x85\xa0\u2028\u2029\u3000")
+
+# Latin-1 / Windows-1252 is only a guess for bytes that are not UTF-8, and it is right for
+# Western European text, where the non-ASCII letters are accents inside mostly-ASCII words:
+# French, Spanish, Portuguese, German, Italian, Nordic text has them one or two in a row
+# ("é", "ção", "öß", "óð") and they are under a tenth of the characters. Junk bytes, and text in
+# another single-byte code page (Cyrillic, Greek), decode to long runs of non-ASCII symbols.
+# When runs of 3 or more non-ASCII characters cover more than a fifth of the non-space text,
+# the guess is wrong: the file is refused as "not text" instead of being indexed as noise.
+MAX_SINGLE_BYTE_RUN_SHARE = 0.20
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f\s]{3,}")
+
+# Mostly UTF-8 with a few broken sequences (a file cut in the middle of a character, one stray
+# byte): read as UTF-8 with U+FFFD for the broken bytes when they are at most 1 in 200
+# characters and valid multi-byte characters outnumber them ten to one.
+_MAX_BROKEN_UTF8_SHARE = 1 / 200
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` is noise rather than text (``MAX_NOISE_SHARE`` rule), or None when it is text."""
+    counts = Counter(text)
+    non_space = sum(n for ch, n in counts.items() if ch not in _SPACE)
+    if not non_space:
+        return None
+    noise = sum(n for ch, n in counts.items() if _is_noise(ch))
+    if noise > MAX_NOISE_SHARE * non_space:
+        return (f"not text: {noise / non_space:.0%} of its characters are control, private-use or unassigned "
+                "characters (a binary file under a text name?)")
+    return None
+
+
+def _is_noise(ch: str) -> bool:
+    if ch == "\ufffd":
+        return True
+    return unicodedata.category(ch) in NOISE_CATEGORIES and ch not in _ALLOWED_CONTROLS
+
+
+def decode_text(data: bytes) -> str:
+    """Decode bytes the way a person's text file is meant.
+
+    In order: a byte-order mark (UTF-8/16/32); UTF-16 without one (NULs at every other byte);
+    UTF-8; UTF-8 with a few broken sequences; Windows-1252, then Latin-1, when the result
+    looks like Western European text. Newlines are translated as Python's text mode does
+    (``\\r\\n`` and ``\\r`` become ``\\n``), so offsets agree with ``open(path, encoding=...).read()``.
+
+    Raises:
+        NotText: binary content, invalid text after a byte-order mark, or bytes that
+            are neither UTF-8 nor Western European text.
+    """
+    text = None
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(enc)
+            except UnicodeDecodeError as e:
+                raise NotText(f"not valid {enc.upper().replace('-SIG', '')} text although it starts with "
+                                     f"that byte-order mark ({e.reason} at byte {e.start})") from None
+            break
+    if text is None and b"\x00" in data:
+        text = _utf16_without_bom(data)
+        if text is None:
+            raise NotText("binary content, not text (NUL bytes and no UTF-16/32 byte-order mark)")
+    if text is None:
+        text = _utf8_or_single_byte(data)
+    problem = text_problem(text)
+    if problem:
+        raise NotText(problem)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    if len(data) % 2:
+        return None
+    half = len(data) // 2
+    even_nuls, odd_nuls = data[0::2].count(0), data[1::2].count(0)
+    for nuls, others, enc in ((odd_nuls, even_nuls, "utf-16-le"), (even_nuls, odd_nuls, "utf-16-be")):
+        if nuls >= 0.3 * half and others <= 0.01 * half:
+            try:
+                return data.decode(enc)
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def _utf8_or_single_byte(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("utf-8", errors="replace")
+    broken = text.count("\ufffd")
+    multibyte = sum(1 for ch in text if ord(ch) > 0x7F) - broken
+    if broken <= _MAX_BROKEN_UTF8_SHARE * len(text) and multibyte >= 10 * broken:
+        return text
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:  # five byte values are undefined in Windows-1252
+        text = data.decode("latin-1")
+    non_space = sum(1 for ch in text if not ch.isspace())
+    in_runs = sum(len(m.group(0)) for m in _NON_ASCII_RUN.finditer(text))
+    if non_space and in_runs > MAX_SINGLE_BYTE_RUN_SHARE * non_space:
+        raise NotText("not text: neither UTF-8 nor Western European (Latin-1) text, it decodes to "
+                             f"{in_runs / non_space:.0%} runs of symbols; if it is text, save it as UTF-8")
+    return text
