@@ -48,19 +48,24 @@ _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f\s]{3,}")
 
 # Mostly UTF-8 with a few broken sequences (a file cut in the middle of a character, one stray
 # byte): read as UTF-8 with U+FFFD for the broken bytes when they are at most 1 in 200
-# characters and valid multi-byte characters outnumber them ten to one.
+# characters (or 2 in a short file) and valid multi-byte characters outnumber them ten to one.
 _MAX_BROKEN_UTF8_SHARE = 1 / 200
+
+
+def noise_share(text: str) -> float:
+    """The share of non-space characters in ``text`` that no text is made of (see ``NOISE_CATEGORIES``)."""
+    counts = Counter(text)
+    non_space = sum(n for ch, n in counts.items() if ch not in _SPACE)
+    if not non_space:
+        return 0.0
+    return sum(n for ch, n in counts.items() if _is_noise(ch)) / non_space
 
 
 def text_problem(text: str) -> str | None:
     """Why ``text`` is noise rather than text (``MAX_NOISE_SHARE`` rule), or None when it is text."""
-    counts = Counter(text)
-    non_space = sum(n for ch, n in counts.items() if ch not in _SPACE)
-    if not non_space:
-        return None
-    noise = sum(n for ch, n in counts.items() if _is_noise(ch))
-    if noise > MAX_NOISE_SHARE * non_space:
-        return (f"not text: {noise / non_space:.0%} of its characters are control, private-use or unassigned "
+    share = noise_share(text)
+    if share > MAX_NOISE_SHARE:
+        return (f"not text: {share:.0%} of its characters are control, private-use or unassigned "
                 "characters (a binary file under a text name?)")
     return None
 
@@ -105,17 +110,21 @@ def decode_text(data: bytes) -> str:
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 text saved without a byte-order mark: the byte order whose text has the least noise,
+    when that is text at all. Binary data with NULs decodes to controls, lone surrogates or
+    unassigned characters either way and is refused."""
     if len(data) % 2:
         return None
-    half = len(data) // 2
-    even_nuls, odd_nuls = data[0::2].count(0), data[1::2].count(0)
-    for nuls, others, enc in ((odd_nuls, even_nuls, "utf-16-le"), (even_nuls, odd_nuls, "utf-16-be")):
-        if nuls >= 0.3 * half and others <= 0.01 * half:
-            try:
-                return data.decode(enc)
-            except UnicodeDecodeError:
-                return None
-    return None
+    best, best_share = None, 1.0
+    for enc in ("utf-16-le", "utf-16-be"):
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        share = noise_share(text)
+        if share < best_share:
+            best, best_share = text, share
+    return best if best_share <= MAX_NOISE_SHARE else None
 
 
 def _utf8_or_single_byte(data: bytes) -> str:
@@ -126,7 +135,7 @@ def _utf8_or_single_byte(data: bytes) -> str:
     text = data.decode("utf-8", errors="replace")
     broken = text.count("\ufffd")
     multibyte = sum(1 for ch in text if ord(ch) > 0x7F) - broken
-    if broken <= _MAX_BROKEN_UTF8_SHARE * len(text) and multibyte >= 10 * broken:
+    if broken <= max(2, _MAX_BROKEN_UTF8_SHARE * len(text)) and multibyte >= 10 * broken:
         return text
     try:
         text = data.decode("cp1252")

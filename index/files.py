@@ -135,28 +135,34 @@ class _Walker:
         self.skipped.append((printable_name(os.path.abspath(path)), reason))
 
     def run(self) -> None:
+        """Walk real folders first and follow links after, so that a file or folder reached both
+        directly and through a link is listed under its real path and the link is the one reported."""
         st = os.stat(self.root)
         self.seen_dirs[(st.st_dev, st.st_ino)] = printable_name(os.path.abspath(self.root))
-        stack = [self.root]
-        while stack:
+        stack, links = [self.root], []
+        while stack or links:
+            if not stack:
+                path = links.pop(0)
+                if self.classify(path, path.name) == "dir":
+                    stack.append(path)
+                continue
             folder = stack.pop()
-            subfolders = self.read_folder(folder)
+            subfolders = []
+            for name in self.list_folder(folder):
+                path = folder / name
+                if path.is_symlink():
+                    links.append(path)
+                elif self.classify(path, name) == "dir":
+                    subfolders.append(path)
             stack.extend(reversed(subfolders))
 
-    def read_folder(self, folder: Path) -> list[Path]:
+    def list_folder(self, folder: Path) -> list[str]:
         try:
             with os.scandir(folder) as it:
-                names = sorted(e.name for e in it)
+                return sorted(e.name for e in it)
         except OSError as e:
             self.skip(folder, f"cannot list this folder: {e.strerror or e}")
             return []
-        subfolders = []
-        for name in names:
-            path = folder / name
-            kind = self.classify(path, name)
-            if kind == "dir":
-                subfolders.append(path)
-        return subfolders
 
     def classify(self, path: Path, name: str) -> str | None:
         """Record ``path`` as a file or a skip; return "dir" for a folder to walk into."""
