@@ -42,9 +42,11 @@ _SPACE = frozenset(" \t\n\r\f\v\x85\xa0\u2028\u2029\u3000")
 # ("é", "ção", "öß", "óð") and they are under a tenth of the characters. Junk bytes, and text in
 # another single-byte code page (Cyrillic, Greek), decode to long runs of non-ASCII symbols.
 # When runs of 3 or more non-ASCII characters cover more than a fifth of the non-space text,
-# the guess is wrong: the file is refused as "not text" instead of being indexed as noise.
+# or there is no ASCII letter at all (Western text always has some), the guess is wrong: the
+# file is refused as "not text" instead of being indexed as noise.
 MAX_SINGLE_BYTE_RUN_SHARE = 0.20
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f\s]{3,}")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
 
 # Mostly UTF-8 with a few broken sequences (a file cut in the middle of a character, one stray
 # byte): read as UTF-8 with U+FFFD for the broken bytes when they are at most 1 in 200
@@ -143,7 +145,7 @@ def _utf8_or_single_byte(data: bytes) -> str:
         text = data.decode("latin-1")
     non_space = sum(1 for ch in text if not ch.isspace())
     in_runs = sum(len(m.group(0)) for m in _NON_ASCII_RUN.finditer(text))
-    if non_space and in_runs > MAX_SINGLE_BYTE_RUN_SHARE * non_space:
-        raise NotText("not text: neither UTF-8 nor Western European (Latin-1) text, it decodes to "
-                             f"{in_runs / non_space:.0%} runs of symbols; if it is text, save it as UTF-8")
+    if in_runs > MAX_SINGLE_BYTE_RUN_SHARE * non_space or not _ASCII_LETTER.search(text):
+        raise NotText("not text: neither UTF-8 nor Western European (Latin-1) text, it decodes to symbols "
+                      "rather than words; if it is text, save it as UTF-8")
     return text
