@@ -38,12 +38,14 @@ _SPACE = frozenset(" \t\n\r\f\v\x85\xa0\u2028\u2029\u3000")
 
 # Latin-1 / Windows-1252 is only a guess for bytes that are not UTF-8, and it is right for
 # Western European text, where the non-ASCII letters are accents inside mostly-ASCII words:
-# French, Spanish, Portuguese, German, Italian, Nordic text has them one or two in a row
-# ("é", "ção", "öß", "óð") and they are under a tenth of the characters. Junk bytes, and text in
-# another single-byte code page (Cyrillic, Greek), decode to long runs of non-ASCII symbols.
-# When runs of 3 or more non-ASCII characters cover more than a fifth of the non-space text,
-# or there is no ASCII letter at all (Western text always has some), the guess is wrong: the
-# file is refused as "not text" instead of being indexed as noise.
+# French, Spanish, Portuguese and German sentences have 8-13% non-ASCII characters, Icelandic,
+# the densest, about a quarter; they come one or two in a row ("é", "ção", "öß", "óð"). Random
+# bytes are half non-ASCII; junk high bytes, and text in another single-byte code page
+# (Cyrillic, Greek), decode to long runs of non-ASCII symbols. The guess is taken as wrong, and
+# the file refused as "not text" instead of being indexed as noise, when any of these holds:
+# runs of 3 or more non-ASCII characters cover more than a fifth of the non-space text;
+# non-ASCII characters are more than 40% of it; there is no ASCII letter at all.
+MAX_SINGLE_BYTE_NON_ASCII_SHARE = 0.40
 MAX_SINGLE_BYTE_RUN_SHARE = 0.20
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f\s]{3,}")
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
@@ -136,16 +138,22 @@ def _utf8_or_single_byte(data: bytes) -> str:
         pass
     text = data.decode("utf-8", errors="replace")
     broken = text.count("\ufffd")
-    multibyte = sum(1 for ch in text if ord(ch) > 0x7F) - broken
+    multibyte = _count_non_ascii(text) - broken
     if broken <= max(2, _MAX_BROKEN_UTF8_SHARE * len(text)) and multibyte >= 10 * broken:
         return text
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError:  # five byte values are undefined in Windows-1252
         text = data.decode("latin-1")
-    non_space = sum(1 for ch in text if not ch.isspace())
+    non_space = len("".join(text.split()))
     in_runs = sum(len(m.group(0)) for m in _NON_ASCII_RUN.finditer(text))
-    if in_runs > MAX_SINGLE_BYTE_RUN_SHARE * non_space or not _ASCII_LETTER.search(text):
+    non_ascii = _count_non_ascii(text) - text.count("\xa0") - text.count("\x85")  # less non-ASCII spaces
+    if (in_runs > MAX_SINGLE_BYTE_RUN_SHARE * non_space or non_ascii > MAX_SINGLE_BYTE_NON_ASCII_SHARE * non_space
+            or not _ASCII_LETTER.search(text)):
         raise NotText("not text: neither UTF-8 nor Western European (Latin-1) text, it decodes to symbols "
                       "rather than words; if it is text, save it as UTF-8")
     return text
+
+
+def _count_non_ascii(text: str) -> int:
+    return len(text) - len(text.encode("ascii", "ignore"))
