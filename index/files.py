@@ -43,7 +43,8 @@ class ScanResult:
 
     Attributes:
         files: regular files to read, as found under the folder (links not resolved),
-            in a stable order: each folder's files by name, then its sub-folders by name.
+            in a stable order: each folder's files by name, then its sub-folders by name,
+            depth first; files reached through links come after all the others.
         skipped: ``(name, reason)`` for every entry left out; ``name`` is the absolute path
             where it was found, printable even when the file name is not valid UTF-8.
         links: ``(path found under the folder, source name)`` for each file in ``files``

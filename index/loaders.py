@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from index.decoding import NotText, decode_text, text_problem
-from index.files import SUPPORTED_SUFFIXES, describe_mode
+from index.files import SUPPORTED_SUFFIXES, describe_mode, is_valid_name
 from index.hashing import sha256_bytes, sha256_file
 from index.types import Document
 
@@ -72,10 +72,12 @@ def load_document(
 
     Raises:
         UnreadableFile: the file is missing, empty, not a regular file, not text, broken,
-            too slow to parse, changed while read, or of an unsupported type; never any
-            other exception for a bad file.
+            too slow to parse, changed while read, named with bytes that are not UTF-8, or
+            of an unsupported type; never any other exception for a bad file.
     """
     p = Path(path)
+    if not is_valid_name(str(p)):
+        raise UnreadableFile("the file name is not valid UTF-8 (it could not be stored or cited); rename it to index it")
     suffix = p.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UnreadableFile(f"unsupported file type {suffix or '(none)'!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}")

@@ -325,6 +325,8 @@ def test_non_utf8_file_name_is_reported_printably(tmp_path):
     for name, _ in result.skipped:
         name.encode("utf-8")  # printable, storable
     assert printable_name(bad) == f"{folder}/caf\\xe9.txt"
+    with pytest.raises(UnreadableFile, match="not valid UTF-8"):  # given directly, as 'add' does
+        load_document(bad)
 
 
 def test_hidden_files_and_folders_are_reported_once(tmp_path):
