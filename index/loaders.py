@@ -74,7 +74,12 @@ def load_document(
         UnreadableFile: the file is missing, empty, not a regular file, not text, broken,
             too slow to parse, changed while read, named with bytes that are not UTF-8, or
             of an unsupported type; never any other exception for a bad file.
+        ValueError: ``time_limit`` or ``max_bytes`` is not positive.
     """
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be greater than 0 (or None for no limit). Currently, time_limit is {time_limit}")
+    if max_bytes <= 0:
+        raise ValueError(f"max_bytes must be greater than 0. Currently, max_bytes is {max_bytes}")
     p = Path(path)
     if not is_valid_name(str(p)):
         raise UnreadableFile("the file name is not valid UTF-8 (it could not be stored or cited); rename it to index it")

@@ -438,6 +438,16 @@ def test_files_over_the_size_limit_are_not_read(tmp_path):
         load_document(path, max_bytes=1000)
 
 
+def test_limits_must_be_positive(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("Alpha station.")
+    with pytest.raises(ValueError, match="time_limit must be greater than 0"):
+        load_document(path, time_limit=0)
+    with pytest.raises(ValueError, match="max_bytes must be greater than 0"):
+        load_document(path, max_bytes=-1)
+    assert load_document(path, time_limit=None).text == "Alpha station."
+
+
 # ---- hashing -------------------------------------------------------------------------------------
 
 def test_file_hash_is_the_content_hash(tmp_path):
