@@ -407,6 +407,21 @@ def test_pdf_that_parses_too_long_is_refused_at_the_time_limit(tmp_path):
     assert load_document(small, time_limit=30).text.startswith("word")
 
 
+def test_deeply_nested_pdf_and_word_xml_are_refused(tmp_path):
+    """Nesting that drives recursive parsers into their limits: 50,000 nested PDF arrays, 300,000 nested XML elements."""
+    pdf = tmp_path / "deep.pdf"
+    nest = b"[" * 50_000 + b"]" * 50_000
+    pdf.write_bytes(slow_pdf(10).replace(b"/MediaBox [0 0 612 792]", b"/MediaBox [0 0 612 792] /Deep " + nest))
+    with pytest.raises(UnreadableFile, match="broken PDF"):
+        load_document(pdf)
+    docx = tmp_path / "deep.docx"
+    xml = zipfile.ZipFile(io.BytesIO(GOOD_FILES["memo.docx"])).read("word/document.xml")
+    deep = xml.replace(b"<w:body>", b"<w:body>" + b"<w:x>" * 300_000 + b"</w:x>" * 300_000)
+    docx.write_bytes(replace_zip_member(GOOD_FILES["memo.docx"], "word/document.xml", deep))
+    with pytest.raises(UnreadableFile, match=r"broken Word document \(XMLSyntaxError: Excessive depth"):
+        load_document(docx)
+
+
 def test_encrypted_pdf_says_it_needs_a_password(tmp_path):
     from pypdf import PdfReader, PdfWriter
 
