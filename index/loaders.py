@@ -192,8 +192,9 @@ _GRACE_S = 2.0
 def run_with_time_limit(fn: Callable[[], T], seconds: float | None, what: str) -> T:
     """``fn()`` in a thread of its own, given at most ``seconds``.
 
-    Any exception from ``fn`` other than ``UnreadableFile`` becomes ``UnreadableFile``
-    naming the format ``what`` and the exception. At the limit, ``_ParseTimeout`` is raised
+    ``NotText`` becomes ``UnreadableFile`` with its message; any other exception from ``fn``
+    (``KeyboardInterrupt`` and ``SystemExit`` apart) becomes ``UnreadableFile`` naming the
+    format ``what`` and the exception. At the limit, ``_ParseTimeout`` is raised
     inside the thread (again every 0.1 s, in case the parser catches it); after a grace of
     2 s the caller gets ``UnreadableFile`` even if the thread is stuck in C code (it then
     ends at its next Python instruction, in the background).
@@ -238,7 +239,11 @@ _FORMAT_NAMES = {"txt": "text file", "md": "Markdown file", "html": "HTML page",
 
 
 def _describe(e: BaseException) -> str:
-    message = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    try:
+        text = str(e).strip()
+    except Exception:  # noqa: BLE001 - a parser's exception whose message cannot be made
+        text = ""
+    message = text.splitlines()[0] if text else ""
     if len(message) > 200:
         message = message[:200] + "..."
     return f"{type(e).__name__}: {message}" if message else type(e).__name__
