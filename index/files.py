@@ -14,9 +14,10 @@ Nothing under the folder ends the walk. Each entry either becomes a file to read
 * unsupported file types: left out silently by default (``build`` does so), reported with
   ``report_unsupported=True``.
 
-Links are followed, to files and to folders. A link to a file outside the folder is
-indexed under its target's name (see ``source_name``), and ``ScanResult.links`` keeps the
-path where it was found, so that the file can be dropped from the index when the link goes.
+Links are followed, to files and to folders. A file is indexed under the name it has in the
+folder, a link under its own name even when its target lies elsewhere (see ``source_name``),
+so the file leaves the index when the link goes; ``ScanResult.links`` lists the links whose
+target lies outside the folder, with that target.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ class ScanResult:
             depth first; files reached through links come after all the others.
         skipped: ``(name, reason)`` for every entry left out; ``name`` is the absolute path
             where it was found, printable even when the file name is not valid UTF-8.
-        links: ``(path found under the folder, source name)`` for each file in ``files``
-            that is a link to a file outside the folder.
+        links: ``(path found under the folder, resolved target)`` for each file in ``files``
+            reached through a link whose target lies outside the folder.
     """
 
     files: tuple[Path, ...]
@@ -56,15 +57,21 @@ class ScanResult:
     links: tuple[tuple[Path, str], ...] = ()
 
 
-def source_name(path: str | Path) -> str:
-    """The name a file is indexed under: its absolute path, links resolved.
+def source_name(path: str | Path, root: str | Path | None = None) -> str:
+    """The name a file is indexed under: its absolute path as found, the folders above it resolved.
 
-    A link that loops has no target; it is named by its own absolute path.
+    The file's own name is not resolved, so a symbolic link is indexed (and removed) under the
+    name it has in the folder, even when its target lies elsewhere; a link that loops gets a
+    name too. With ``root``, ``path`` is a file found under that folder, and only ``root`` is
+    resolved.
     """
     p = Path(path).expanduser()
     try:
-        return str(p.resolve())
-    except (RuntimeError, OSError):  # RuntimeError: "Symlink loop" (Python < 3.13)
+        if root is not None:
+            return str(Path(root).expanduser().resolve() / p.relative_to(root))
+        p = p.absolute()
+        return str(p.parent.resolve() / p.name)
+    except RuntimeError:  # "Symlink loop" among the folders above it (Python < 3.13)
         return os.path.abspath(p)
 
 
@@ -195,8 +202,7 @@ class _Walker:
         if not stat.S_ISREG(st.st_mode):
             self.skip(path, f"not a regular file ({describe_mode(st.st_mode)}); it is never opened")
             return None
-        source = source_name(path)
-        suffix = Path(source).suffix.lower()
+        suffix = path.suffix.lower()  # the loader picks the format by the name it is given
         if suffix not in SUPPORTED_SUFFIXES:
             if self.report_unsupported:
                 self.skip(path, f"unsupported file type {suffix or '(none)'!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}")
@@ -207,8 +213,10 @@ class _Walker:
             return None
         self.seen_files[key] = printable_name(os.path.abspath(path))
         self.files.append(path)
-        if not (source + os.sep).startswith(self.root_real + os.sep):
-            self.links.append((path, source))
+        if path.is_symlink():
+            target = os.path.realpath(path)
+            if not (target + os.sep).startswith(self.root_real + os.sep):
+                self.links.append((path, target))
         return None
 
 

@@ -298,17 +298,27 @@ def test_broken_link_is_reported_with_its_target(tmp_path):
     assert refused == {"dangling.txt": "broken symbolic link (its target gone.txt does not exist)"}
 
 
-def test_link_to_a_file_outside_is_indexed_and_remembered_where_found(tmp_path):
+def test_link_to_a_file_outside_is_indexed_under_its_own_name(tmp_path):
     outside = write_files(tmp_path / "elsewhere", {"shared.txt": b"The shared calendar lives here."})
     folder = write_files(tmp_path / "docs", {"good.txt": b"The ferry leaves at noon."})
     os.symlink(outside / "shared.txt", folder / "link.txt")
     os.symlink(folder / "good.txt", folder / "same.txt")
     loaded, refused, result = load_folder(folder)
     assert set(loaded) == {"good.txt", "link.txt"}
-    assert loaded["link.txt"].source == str((outside / "shared.txt").resolve())
+    assert loaded["link.txt"].source == str(folder.resolve() / "link.txt")  # leaves the index with the link
+    assert loaded["link.txt"].text == "The shared calendar lives here."
     assert result.links == ((folder / "link.txt", str((outside / "shared.txt").resolve())),)
-    assert folder / "link.txt" in result.files
+    assert result.files == (folder / "good.txt", folder / "link.txt")
     assert "the same file as" in refused["same.txt"]
+
+
+def test_source_name_resolves_folders_not_the_file(tmp_path):
+    real = write_files(tmp_path / "real", {"a.txt": b"Alpha."})
+    os.symlink(real, tmp_path / "alias")
+    os.symlink(real / "a.txt", real / "link.txt")
+    assert source_name(tmp_path / "alias" / "a.txt") == str(real.resolve() / "a.txt")
+    assert source_name(tmp_path / "alias" / "link.txt") == str(real.resolve() / "link.txt")
+    assert source_name(tmp_path / "alias" / "link.txt", root=tmp_path / "alias") == str(real.resolve() / "link.txt")
 
 
 def test_non_utf8_file_name_is_reported_printably(tmp_path):
