@@ -1,119 +1,255 @@
 """Read files into Documents, keeping every offset meaningful.
 
-One function per format; ``load_document`` picks by extension. A file that cannot be
-read raises ``UnreadableFile`` with a reason a person can act on; callers that index
-many files report it and go on.
+One function per format; ``load_document`` picks by extension. Whatever is wrong with a
+file, ``load_document`` raises ``UnreadableFile`` with a reason a person can act on, and
+nothing else: callers that index many files report it and go on. What it guards against:
+
+* special files: the path is checked with ``os.stat`` and the file is opened without
+  blocking and checked again, so a FIFO, socket or device is never read;
+* files that change, vanish or are replaced while being read (size, mtime and inode are
+  compared before and after);
+* any exception a parser raises on a damaged file (pypdf, python-docx, lxml, zipfile,
+  ``RecursionError``, ``MemoryError``, ...);
+* parsing that takes too long: each file is parsed in its own thread with a time limit
+  (``time_limit``, default 60 s). A thread cannot be killed, so at the limit the parse is
+  stopped by raising an exception inside that thread at its next Python instruction
+  (pypdf, python-docx and the HTML parser are Python code, so they stop within
+  milliseconds); the caller does not wait for it beyond a short grace period;
+* content that decodes to noise rather than text (see ``text_problem``).
 """
 
 from __future__ import annotations
 
-import codecs
-import hashlib
+import ctypes
+import errno
 import html
+import io
+import os
 import re
+import stat
+import threading
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Callable, TypeVar
 
+from index.decoding import NotText, decode_text, text_problem
+from index.files import SUPPORTED_SUFFIXES, describe_mode, is_valid_name
+from index.hashing import sha256_bytes, sha256_file
 from index.types import Document
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+__all__ = [
+    "SUPPORTED_SUFFIXES", "UnreadableFile", "load_document", "decode_text", "text_problem",
+    "html_to_text", "pdf_to_text", "docx_to_text", "sha256_bytes", "sha256_file",
+    "DEFAULT_TIME_LIMIT_S", "DEFAULT_MAX_BYTES",
+]
+
+DEFAULT_TIME_LIMIT_S = 60.0
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+# A Word file is a zip; python-docx unpacks its parts in memory. Real documents unpack to a
+# few MB (images included, tens of MB); more than this is a zip bomb or not a document.
+MAX_DOCX_UNPACKED_BYTES = 512 * 1024 * 1024
 
 
 class UnreadableFile(ValueError):
     """A file that cannot be turned into text; the message says why."""
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def load_document(path: str | Path) -> Document:
+def load_document(
+    path: str | Path,
+    *,
+    time_limit: float | None = DEFAULT_TIME_LIMIT_S,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Document:
     """Load one file into a Document.
 
     Args:
         path: a .txt, .md, .html, .pdf or .docx file.
+        time_limit: most seconds to spend parsing it (None: no limit).
+        max_bytes: larger files are refused without being read.
 
     Returns:
         The Document, whose ``source`` is ``str(path)`` as given.
 
     Raises:
-        UnreadableFile: the file is missing, empty, binary, broken or of an unsupported type.
+        UnreadableFile: the file is missing, empty, not a regular file, not text, broken,
+            too slow to parse, changed while read, named with bytes that are not UTF-8, or
+            of an unsupported type; never any other exception for a bad file.
+        ValueError: ``time_limit`` or ``max_bytes`` is not positive.
     """
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be greater than 0 (or None for no limit). Currently, time_limit is {time_limit}")
+    if max_bytes <= 0:
+        raise ValueError(f"max_bytes must be greater than 0. Currently, max_bytes is {max_bytes}")
     p = Path(path)
+    if not is_valid_name(str(p)):
+        raise UnreadableFile("the file name is not valid UTF-8 (it could not be stored or cited); rename it to index it")
     suffix = p.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UnreadableFile(f"unsupported file type {suffix or '(none)'!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}")
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise UnreadableFile("file not found") from None
-    except OSError as e:
-        raise UnreadableFile(f"cannot read file: {e.strerror or e}") from None
+    data = read_file(p, max_bytes=max_bytes)
     if not data.strip():
         raise UnreadableFile("empty file (no text to index)")
-    digest = sha256_bytes(data)
-    if suffix in (".txt", ".md", ".markdown"):
-        text, segments, pages, kind = decode_text(data), (), (), "md" if suffix != ".txt" else "txt"
-    elif suffix in (".html", ".htm"):
-        text, segments = html_to_text(decode_text(data))
-        pages, kind = (), "html"
-    elif suffix == ".pdf":
-        text, pages = pdf_to_text(data)
-        segments, kind = (), "pdf"
-    else:
-        text, segments, pages, kind = docx_to_text(data), (), (), "docx"
+    kind = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}.get(suffix, suffix[1:])
+    text, pages, segments = run_with_time_limit(lambda: _parse(data, kind), time_limit, kind)
     if not text.strip():
         hint = " (a scanned PDF needs OCR first)" if kind == "pdf" else ""
         raise UnreadableFile(f"no extractable text{hint}")
-    return Document(source=str(path), text=text, sha256=digest, kind=kind, pages=pages, raw_segments=segments)
+    problem = text_problem(text)
+    if problem:
+        hint = " (its fonts may map glyphs to no characters; OCR it)" if kind == "pdf" else ""
+        raise UnreadableFile(f"{problem}{hint}")
+    return Document(source=str(path), text=text, sha256=sha256_bytes(data), kind=kind, pages=pages, raw_segments=segments)
 
 
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
+def _parse(data: bytes, kind: str) -> tuple[str, tuple[int, ...], tuple[tuple[int, int, int], ...]]:
+    if kind in ("txt", "md"):
+        return decode_text(data), (), ()
+    if kind == "html":
+        text, segments = html_to_text(decode_text(data))
+        return text, (), segments
+    if kind == "pdf":
+        text, pages = pdf_to_text(data)
+        return text, pages, ()
+    return docx_to_text(data), (), ()
 
 
-def decode_text(data: bytes) -> str:
-    """Decode bytes the way a person's text file is meant: BOM first, then UTF-8, then Latin-1.
+# ---- reading bytes ---------------------------------------------------------------------------
 
-    Newlines are translated as Python's text mode does (``\\r\\n`` and ``\\r`` become ``\\n``),
-    so offsets agree with ``open(path, encoding=...).read()``.
+def read_file(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of a regular file, read once and checked to have stayed the same.
+
+    Raises:
+        UnreadableFile: missing, a link loop, not a regular file (never opened then), over
+            ``max_bytes``, unreadable, or changed, replaced or removed while read.
     """
-    for bom, enc in _BOMS:
-        if data.startswith(bom):
-            text = data.decode(enc)
-            break
-    else:
-        if b"\x00" in data[:4096]:
-            raise UnreadableFile("binary content, not text (NUL bytes and no UTF-16/32 byte-order mark)")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = data.decode("cp1252", errors="strict") if _is_cp1252(data) else data.decode("latin-1")
-    if _looks_binary(text):
-        raise UnreadableFile("binary content, not text (mostly control characters)")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _is_cp1252(data: bytes) -> bool:
     try:
-        data.decode("cp1252")
-        return True
-    except UnicodeDecodeError:
-        return False
+        st = os.stat(path)
+    except OSError as e:
+        raise UnreadableFile(_os_reason(e)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UnreadableFile("a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise UnreadableFile(f"not a regular file ({describe_mode(st.st_mode)}); it is never opened")
+    if st.st_size > max_bytes:
+        raise UnreadableFile(f"file is {st.st_size / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB limit for one document")
+    try:
+        # O_NONBLOCK: had the file been swapped for a FIFO since the stat, open must not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise UnreadableFile(_os_reason(e)) from None
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise UnreadableFile(f"not a regular file ({describe_mode(before.st_mode)}); it is never read")
+        blocks, total = [], 0
+        while block := os.read(fd, 1 << 20):
+            total += len(block)
+            if total > max_bytes:
+                raise UnreadableFile(f"file grew past the {max_bytes / 2**20:.0f} MiB limit while being read")
+            blocks.append(block)
+        after = os.fstat(fd)
+    except OSError as e:
+        raise UnreadableFile(_os_reason(e)) from None
+    finally:
+        os.close(fd)
+    data = b"".join(blocks)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or len(data) != after.st_size:
+        raise UnreadableFile("the file changed while it was being read; index it again once it is no longer being written")
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        raise UnreadableFile("the file was removed while it was being read") from None
+    except OSError as e:
+        raise UnreadableFile(_os_reason(e)) from None
+    if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
+        raise UnreadableFile("the file was replaced while it was being read; index it again")
+    return data
 
 
-def _looks_binary(text: str) -> bool:
-    sample = text[:4096]
-    if not sample:
-        return False
-    control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t\f\v")
-    return control / len(sample) > 0.05
+def _os_reason(e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "symbolic link loop (the link leads back to itself); remove or fix the link"
+    if e.errno == errno.ENOENT:
+        return "file not found"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied; give read access to index it"
+    return f"cannot read file: {e.strerror or e}"
 
+
+# ---- the time limit --------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class _ParseTimeout(BaseException):
+    """Raised inside a parsing thread at its time limit; a BaseException so that a parser's
+    own ``except Exception`` (pypdf recovers from damage that way) does not swallow it."""
+
+
+_GRACE_S = 2.0
+
+
+def run_with_time_limit(fn: Callable[[], T], seconds: float | None, what: str) -> T:
+    """``fn()`` in a thread of its own, given at most ``seconds``.
+
+    ``NotText`` becomes ``UnreadableFile`` with its message; any other exception from ``fn``
+    (``KeyboardInterrupt`` and ``SystemExit`` apart) becomes ``UnreadableFile`` naming the
+    format ``what`` and the exception. At the limit, ``_ParseTimeout`` is raised
+    inside the thread (again every 0.1 s, in case the parser catches it); after a grace of
+    2 s the caller gets ``UnreadableFile`` even if the thread is stuck in C code (it then
+    ends at its next Python instruction, in the background).
+    """
+    result: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            result["value"] = fn()
+        except _ParseTimeout:
+            result["timeout"] = True
+        except BaseException as e:  # noqa: BLE001 - every parser failure is reported, none ends the run
+            result["error"] = e
+
+    worker = threading.Thread(target=work, name=f"parse-{what}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        tid = ctypes.c_ulong(worker.ident)
+        waited = 0.0
+        while worker.is_alive() and waited < _GRACE_S:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(tid, ctypes.py_object(_ParseTimeout))
+            worker.join(0.1)
+            waited += 0.1
+        raise UnreadableFile(f"reading this {_FORMAT_NAMES.get(what, what)} took longer than {seconds:g} s; "
+                             "the file is damaged or too complex (split it, or convert it to text)")
+    if "timeout" in result:  # the limit struck just as the parse ended
+        raise UnreadableFile(f"reading this {_FORMAT_NAMES.get(what, what)} took longer than {seconds:g} s")
+    error = result.get("error")
+    if isinstance(error, UnreadableFile):
+        raise error
+    if isinstance(error, NotText):
+        raise UnreadableFile(str(error)) from None
+    if isinstance(error, BaseException):
+        if not isinstance(error, Exception):  # KeyboardInterrupt, SystemExit: not a file's fault
+            raise error
+        raise UnreadableFile(f"broken {_FORMAT_NAMES.get(what, what)} ({_describe(error)})") from None
+    return result["value"]  # type: ignore[return-value]
+
+
+_FORMAT_NAMES = {"txt": "text file", "md": "Markdown file", "html": "HTML page", "pdf": "PDF", "docx": "Word document"}
+
+
+def _describe(e: BaseException) -> str:
+    try:
+        text = str(e).strip()
+    except Exception:  # noqa: BLE001 - a parser's exception whose message cannot be made
+        text = ""
+    message = text.splitlines()[0] if text else ""
+    if len(message) > 200:
+        message = message[:200] + "..."
+    return f"{type(e).__name__}: {message}" if message else type(e).__name__
+
+
+# ---- HTML ------------------------------------------------------------------------------------
 
 _BLOCK_TAGS = {
     "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
@@ -194,22 +330,25 @@ def html_to_text(raw: str) -> tuple[str, tuple[tuple[int, int, int], ...]]:
 
 
 def pdf_to_text(data: bytes) -> tuple[str, tuple[int, ...]]:
-    """Text of every page (pypdf), pages joined by a blank line; returns the page start offsets."""
-    import io
+    """Text of every page (pypdf), pages joined by a blank line; returns the page start offsets.
 
+    Raises:
+        UnreadableFile: an encrypted PDF that needs a password. Damaged files raise pypdf's
+            own exceptions, which ``load_document`` reports.
+    """
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        page_texts = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
-        raise UnreadableFile(f"broken or encrypted PDF ({type(e).__name__}: {e})") from None
-    except Exception as e:  # pypdf raises many internal types on damaged files
-        raise UnreadableFile(f"broken PDF ({type(e).__name__}: {e})") from None
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted:
+        try:
+            opened = reader.decrypt("")
+        except Exception:  # noqa: BLE001 - unsupported cipher or missing crypto library
+            opened = 0
+        if not opened:
+            raise UnreadableFile("encrypted PDF (it needs a password); save a copy without the password to index it")
     parts, starts, pos = [], [], 0
-    for t in page_texts:
-        t = t.replace("\r\n", "\n").replace("\r", "\n")
+    for page in reader.pages:
+        t = (page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n")
         starts.append(pos)
         parts.append(t)
         pos += len(t) + 2
@@ -217,18 +356,26 @@ def pdf_to_text(data: bytes) -> tuple[str, tuple[int, ...]]:
 
 
 def docx_to_text(data: bytes) -> str:
-    """Paragraph text of a Word document (tables included, row by row), one paragraph a line."""
-    import io
+    """Paragraph text of a Word document (tables included, row by row), one paragraph a line.
+
+    Raises:
+        UnreadableFile: not a zip archive (an old .doc, or damaged), or one that unpacks to
+            more than ``MAX_DOCX_UNPACKED_BYTES``. Other damage raises python-docx's, lxml's or
+            zipfile's own exceptions, which ``load_document`` reports.
+    """
     import zipfile
 
+    import docx
+
     try:
-        import docx
-    except ImportError as e:  # pragma: no cover - declared in requirements.txt
-        raise UnreadableFile(f"python-docx is not installed ({e})") from None
-    try:
-        d = docx.Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as e:
-        raise UnreadableFile(f"broken Word document ({type(e).__name__}: {e})") from None
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise UnreadableFile("not a Word document (not a zip archive); an old .doc file must be saved as .docx") from None
+    unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > MAX_DOCX_UNPACKED_BYTES:
+        raise UnreadableFile(f"Word document unpacks to {unpacked / 2**20:.0f} MiB, over the "
+                             f"{MAX_DOCX_UNPACKED_BYTES / 2**20:.0f} MiB limit (a zip bomb, or not a document)")
+    d = docx.Document(io.BytesIO(data))
     lines = [p.text for p in d.paragraphs]
     for table in d.tables:
         for row in table.rows:
