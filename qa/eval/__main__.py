@@ -15,6 +15,7 @@ EPILOG = """examples:
   python -m qa.eval /work/shared/data/qa-train/new_wiki_v1.0.json --closed --add-unanswerable 0.5 --limit 1000
   python -m qa.eval /work/shared/data/squad/dev-v2.0.json --min-score 0.42
   python -m qa.eval tests/data/seed_questions.jsonl
+  python -m qa.eval longdocs-heldout        # long documents built from qa-train (qa.eval.longdocs)
   python -m qa.eval --beir /work/shared/data/beir-scifact
 """
 
@@ -22,7 +23,8 @@ EPILOG = """examples:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m qa.eval", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dataset", nargs="?", help="SQuAD .json or .jsonl test set")
+    p.add_argument("dataset", nargs="?", help="SQuAD .json or .jsonl test set, or a named set: "
+                   "longdocs-tune, longdocs-heldout, longdocs-all")
     p.add_argument("--beir", metavar="DIR", help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv): retrieval only")
     p.add_argument("--closed", action="store_true", help="give the reader only the gold context (default: open, from retrieval)")
     p.add_argument("--reader", choices=("sentence", "neural", "auto"), default="auto", help="reader (default auto)")

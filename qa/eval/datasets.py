@@ -208,9 +208,17 @@ def load_jsonl(path: str | Path, name: str | None = None) -> EvalSet:
     return EvalSet(name=name or p.stem, questions=tuple(questions), documents=documents, kinds=kinds)
 
 
+NAMED_SETS = ("longdocs-tune", "longdocs-heldout", "longdocs-all")
+
+
 def load_dataset(path: str | Path) -> EvalSet:
-    """A SQuAD JSON (``.json``) or JSONL (``.jsonl``) test set."""
+    """A SQuAD JSON (``.json``) or JSONL (``.jsonl``) test set, or a named set built from the
+    shared data (``longdocs-tune``, ``longdocs-heldout``, ``longdocs-all``: ``qa.eval.longdocs``)."""
     p = Path(path)
+    if str(path) in NAMED_SETS and not p.exists():
+        from qa.eval.longdocs import load_longdocs
+
+        return load_longdocs(str(path).split("-", 1)[1])
     if not p.is_file():
         raise DatasetError(f"no test set at {p}; pass a SQuAD .json or a .jsonl file (or --beir DIR for retrieval sets)")
     if p.suffix.lower() == ".jsonl":
