@@ -5,6 +5,9 @@ Example:
     >>> answer = ask("who is Rob Strayer?")      # doctest: +SKIP
     >>> answer.text                              # doctest: +SKIP
     'State Department official'
+
+Importing ``qa`` loads no model library: the embedding model and the neural reader load
+(and import torch) when the first question needs them.
 """
 
 from __future__ import annotations
@@ -12,27 +15,11 @@ from __future__ import annotations
 import threading
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from index import Index
+from qa.engine import DEFAULT_INDEX_DIR, Engine, QuestionError, answer_from_context, check_index_argument
 from qa.settings import QASettings
 from qa.types import Answer, Candidate, Citation, Passage
-
-if TYPE_CHECKING:
-    from index import Index
-    from qa.engine import DEFAULT_INDEX_DIR, Engine, QuestionError, answer_from_context
-
-# The engine (and with it FAISS, bm25s and the embedder) is imported on first use, so
-# `qa.neural` and `python -m qa.train_reader` run where only torch and transformers are.
-_ENGINE_NAMES = ("DEFAULT_INDEX_DIR", "Engine", "QuestionError", "answer_from_context")
-
-
-def __getattr__(name: str):
-    if name in _ENGINE_NAMES:
-        from qa import engine
-
-        return getattr(engine, name)
-    raise AttributeError(f"module 'qa' has no attribute {name!r}")
-
 
 __all__ = [
     "Answer", "Candidate", "Citation", "DEFAULT_INDEX_DIR", "Engine", "Passage", "QASettings", "QuestionError",
@@ -45,10 +32,12 @@ _engines_lock = threading.Lock()
 
 
 def default_engine(index: Index | str | Path | None = None) -> Engine:
-    """A shared Engine per index (path or opened Index; the default index over seeds/ when None)."""
-    from index import Index
-    from qa.engine import Engine
+    """A shared Engine per index (path or opened Index; the default index over seeds/ when None).
 
+    Raises:
+        TypeError: ``index`` is none of those; the message names it.
+    """
+    check_index_argument(index)
     with _engines_lock:
         if isinstance(index, Index):
             if index not in _engines_by_index:
@@ -70,5 +59,10 @@ def ask(question: str, index: Index | str | Path | None = None, **overrides) -> 
 
     Returns:
         The Answer, with citations best first.
+
+    Raises:
+        QuestionError: the question is empty, too long or not text.
+        TypeError, ValueError: an override or ``index`` of the wrong type or out of range;
+            the message names the value and what to pass instead.
     """
     return default_engine(index).ask(question, **overrides)

@@ -1,12 +1,18 @@
-"""python -m qa "question" [--json] [--index DIR]; with no question, an interactive prompt."""
+"""python -m qa "question" [--json] [--index DIR]; with no question, an interactive prompt.
+
+Options may come before or after the question's words.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+from index import IndexMismatch, IndexNotFound
+from qa import QuestionError, default_engine
 from qa.types import Answer
 
 
@@ -23,19 +29,24 @@ def format_answer(answer: Answer, width: int = 100) -> str:
     return "\n".join(lines)
 
 
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m qa", description="Ask a question of your indexed documents.")
+    p.add_argument("question", nargs="*", help="the question; leave out for an interactive prompt")
+    p.add_argument("--index", help="index folder (default: the index over seeds/, built on first use)")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.add_argument("--top-k", type=int, help="passages to read and cite")
+    p.add_argument("--reader", choices=["auto", "sentence", "neural"], help="which reader extracts the answer")
+    p.add_argument("--min-score", type=float, help="abstain below this confidence (0-1)")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qa", description="Ask a question of your indexed documents.")
-    parser.add_argument("question", nargs="*", help="the question; leave out for an interactive prompt")
-    parser.add_argument("--index", help="index folder (default: the index over seeds/, built on first use)")
-    parser.add_argument("--json", action="store_true", help="print the answer as JSON")
-    parser.add_argument("--top-k", type=int, help="passages to read and cite")
-    parser.add_argument("--reader", choices=["auto", "sentence", "neural"], help="which reader extracts the answer")
-    parser.add_argument("--min-score", type=float, help="abstain below this confidence (0-1)")
-    args = parser.parse_args(argv)
+    """Answer the question given on the command line (or each one typed at the prompt).
 
-    from index import IndexMismatch, IndexNotFound
-    from qa import QuestionError, default_engine
-
+    Returns:
+        0 when answered (found or not), 2 for a question or option the engine refuses.
+    """
+    args = parser().parse_intermixed_args(argv)
     try:
         engine = default_engine(args.index)
     except (IndexNotFound, IndexMismatch) as e:
@@ -61,11 +72,26 @@ def main(argv: list[str] | None = None) -> int:
         except (EOFError, KeyboardInterrupt):
             print()
             return 0
+        except UnicodeDecodeError:
+            print("error: that line is not UTF-8 text; type the question again", file=sys.stderr)
+            continue
         if not question.strip():
             return 0
         answer_one(question)
         print()
 
 
+def run(argv: list[str] | None = None) -> int:
+    """``main``, ending quietly when whoever reads the output stops early (``| head``)."""
+    try:
+        code = main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # Point stdout at /dev/null so that the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -5,16 +5,20 @@ retrieve (hybrid) -> read (extract candidates) -> decide (answer or abstain) -> 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+import numpy as np
+
 from index import DEFAULT_DOCUMENTS_DIR, DEFAULT_INDEX_DIR, Index, IndexNotFound, IndexSettings
 from index.types import DocumentInfo, IndexReport
-from qa.readers.sentence import SentenceReader
+from qa.readers import neural
 from qa.readers.base import Reader
+from qa.readers.sentence import SentenceReader
 from qa.retrieval import retrieve
 from qa.settings import QASettings
 from qa.types import Answer, Candidate, Citation, Passage
@@ -25,6 +29,7 @@ class QuestionError(ValueError):
 
 
 def check_question(question: object, max_chars: int) -> str:
+    """``question`` stripped, or a QuestionError that says what is wrong and how to fix it."""
     if not isinstance(question, str):
         raise QuestionError(f"question must be a string, got {type(question).__name__}")
     q = question.strip()
@@ -35,21 +40,46 @@ def check_question(question: object, max_chars: int) -> str:
             f"question is {len(q)} characters long; the limit is {max_chars}. Ask a shorter question "
             "(or raise QASettings.max_question_chars)"
         )
+    surrogate = next((i for i, ch in enumerate(q) if "\ud800" <= ch <= "\udfff"), None)
+    if surrogate is not None:
+        raise QuestionError(
+            f"question has an invalid character at position {surrogate + 1} (U+{ord(q[surrogate]):04X}, half of a "
+            "UTF-16 surrogate pair, not a character); type the question again as plain text"
+        )
     return q
 
 
+def check_index_argument(index: object) -> None:
+    """Refuse an ``index`` argument that is neither an Index, a path nor None, naming it."""
+    if index is not None and not isinstance(index, (Index, str, os.PathLike)):
+        raise TypeError(
+            f"index must be an opened Index, an index folder (str or Path), or None for the default index. "
+            f"Currently, index is {index!r} (a {type(index).__name__})"
+        )
+
+
 def neural_reader_available(path: str | Path | None = None) -> bool:
-    """Whether the neural reader (in ``path``, default the shipped one) and torch are installed."""
-    try:
-        from qa.readers import neural
-    except ImportError:
-        return False
-    return neural.is_available(path)
+    """Whether the neural reader's files are installed in ``path`` (default: the shipped ones).
+
+    A folder found complete is remembered, so its files are not looked up again at every
+    question; an incomplete one is looked at again next time (a reader may be installed
+    while the process runs).
+    """
+    folder = Path(path).resolve() if path is not None else neural.MODEL_DIR
+    if folder in _complete_reader_folders:
+        return True
+    if neural.is_available(folder):
+        _complete_reader_folders.add(folder)
+        return True
+    return False
+
+
+_complete_reader_folders: set[Path] = set()
 
 
 def resolve_reader_name(name: str, path: str | Path | None = None) -> str:
-    """``name`` with "auto" resolved: "neural" when its weights (in ``path``, default the
-    shipped ones) and torch are installed, else "sentence"."""
+    """``name`` with "auto" resolved: "neural" when its files are installed (in ``path``,
+    default the shipped ones), else "sentence"."""
     if name != "auto":
         return name
     return "neural" if neural_reader_available(path) else "sentence"
@@ -60,9 +90,7 @@ def context_reader(name: str, settings: QASettings, embed: Callable | None = Non
     evaluation): the neural one as ``settings`` say, or the sentence reader with ``embed``
     (default: the shared embedding model's ``encode``)."""
     if resolve_reader_name(name, settings.reader_dir) == "neural":
-        from qa.readers.neural import NeuralReader
-
-        return NeuralReader.load(settings.reader_dir, precision=settings.reader_precision)
+        return neural.NeuralReader.load(settings.reader_dir, precision=settings.reader_precision)
     if embed is None:
         from index.embedding import shared_embedder
 
@@ -85,6 +113,7 @@ class Engine:
     """
 
     def __init__(self, index: Index | str | Path | None = None, settings: QASettings | None = None) -> None:
+        check_index_argument(index)
         self.settings = settings or QASettings()
         if isinstance(index, Index):
             self.index = index
@@ -108,19 +137,14 @@ class Engine:
         with self._lock:
             if key not in self._readers:
                 if name == "neural":
-                    from qa.readers.neural import NeuralReader
-
-                    self._readers[key] = NeuralReader.load(path, precision=precision)
+                    self._readers[key] = neural.NeuralReader.load(path, precision=precision)
                 else:
                     self._readers[key] = SentenceReader(
                         embed=self.index.embed,
                         document_frequency=self.index.document_frequency,
-                        corpus_size=self.index.count(),
+                        corpus_size=self.index.count,
                     )
-            reader = self._readers[key]
-        if isinstance(reader, SentenceReader):
-            reader.corpus_size = self.index.count()  # the index may have grown since
-        return reader
+            return self._readers[key]
 
     # ---- answering -----------------------------------------------------------------------------
 
@@ -147,16 +171,13 @@ class Engine:
         vector = self.index.embed([q])[0]
         passages = retrieve(self.index, q, settings.top_k, settings.retrieve_k, settings.rrf_k, question_vector=vector)
         reader = self.reader(settings.reader, settings.reader_precision, settings.reader_dir)
-        if isinstance(reader, SentenceReader):
-            candidates = reader.extract(q, passages, question_vector=vector)
-        else:
-            candidates = read_passages(reader, q, passages, settings.early_exit)
-            if not candidates and passages:
-                # Nothing the reader would answer with: still cite the closest sentences.
-                closest = self.reader("sentence").extract(q, passages, question_vector=vector)
-                candidates = [replace(c, score=0.0, answer_start=None, answer_end=None, answer="") for c in closest]
+        candidates = read_passages(reader, q, passages, settings.early_exit, question_vector=vector)
+        if not candidates and passages:
+            # Nothing the reader would answer with: still cite the closest sentences.
+            closest = self.reader("sentence").extract(q, passages, question_vector=vector)
+            candidates = [replace(c, score=0.0, answer_start=None, answer_end=None, answer="") for c in closest]
         candidates = fuse(candidates, settings.fusion_weight)
-        return decide(q, candidates, settings, reader, began, page_at=self.index.page_at)
+        return decide(q, candidates, settings, reader, began, page_at=self.index.page_at, passages=passages)
 
     def ask_many(self, questions: Iterable[str], **overrides) -> list[Answer]:
         """``ask`` for each question, in order."""
@@ -182,16 +203,21 @@ class Engine:
         return doc.text if doc else None
 
 
-def read_passages(reader: Reader, question: str, passages: Sequence[Passage], early_exit: float) -> list[Candidate]:
-    """The reader's candidates from ``passages`` (best-retrieved first), reading the first
-    passage alone and stopping there when its best candidate scores at least ``early_exit``
-    (``QASettings.early_exit``; 1.0 reads them all in one pass)."""
-    if early_exit >= 1.0 or len(passages) < 2:
-        return reader.extract(question, passages)
-    first = reader.extract(question, passages[:1])
+def read_passages(reader: Reader, question: str, passages: Sequence[Passage], early_exit: float,
+                  question_vector: np.ndarray | None = None) -> list[Candidate]:
+    """The reader's candidates from ``passages`` (best-retrieved first).
+
+    A reader that reads passages apart (``Reader.reads_passages_apart``) reads the first
+    passage alone and stops there when its best candidate scores at least ``early_exit``
+    (``QASettings.early_exit``; 1.0 reads them all in one pass). Other readers read them
+    all together. ``question_vector`` is passed on to the reader.
+    """
+    if not reader.reads_passages_apart or early_exit >= 1.0 or len(passages) < 2:
+        return reader.extract(question, passages, question_vector=question_vector)
+    first = reader.extract(question, passages[:1], question_vector=question_vector)
     if first and first[0].score >= early_exit:
         return first
-    return first + reader.extract(question, passages[1:])
+    return first + reader.extract(question, passages[1:], question_vector=question_vector)
 
 
 def fuse(candidates: Sequence[Candidate], reader_weight: float) -> list[Candidate]:
@@ -206,12 +232,13 @@ def fuse(candidates: Sequence[Candidate], reader_weight: float) -> list[Candidat
     return sorted(candidates, key=lambda c: -((1 - reader_weight) * c.passage.score / top + reader_weight * c.score))
 
 
-def decide(question: str, candidates: Sequence[Candidate], settings: QASettings, reader: Reader, began: float, page_at: Callable[[str, int], int | None] | None = None) -> Answer:
+def decide(question: str, candidates: Sequence[Candidate], settings: QASettings, reader: Reader, began: float,
+           page_at: Callable[[str, int], int | None] | None = None, passages: Sequence[Passage] = ()) -> Answer:
     """Turn ranked candidates into an Answer: answer or abstain, and cite.
 
     The threshold is ``settings.min_score``, or the reader's own when that is None.
     ``page_at(source, offset)`` gives the page of a cited sentence (PDFs); without it the
-    passage's first page is used.
+    passage's first page is used. ``passages`` (what the reader was given) go into the Answer.
     """
     threshold = settings.min_score if settings.min_score is not None else reader.threshold
     best = candidates[0] if candidates else None
@@ -230,7 +257,8 @@ def decide(question: str, candidates: Sequence[Candidate], settings: QASettings,
         citations.append(
             Citation(
                 source=c.passage.source, start=c.sentence_start, end=c.sentence_end, quote=c.sentence,
-                page=page_at(c.passage.source, c.sentence_start) if page_at else c.passage.page, answer_start=c.answer_start if same_answer else None,
+                page=page_at(c.passage.source, c.sentence_start) if page_at else c.passage.page,
+                answer_start=c.answer_start if same_answer else None,
                 answer_end=c.answer_end if same_answer else None, score=round(c.score, 4),
                 context_start=c.passage.start, context_end=c.passage.end, context=c.passage.text,
             )
@@ -240,6 +268,7 @@ def decide(question: str, candidates: Sequence[Candidate], settings: QASettings,
     return Answer(
         question=question, text=text, found=found, score=round(best.score, 4) if best else 0.0,
         citations=tuple(citations), reader=reader.name, elapsed_ms=round((time.perf_counter() - began) * 1000, 2),
+        passages=tuple(passages),
     )
 
 
@@ -266,4 +295,4 @@ def answer_from_context(question: str, context: str, source: str = "context", re
     if isinstance(reader, str):
         reader = context_reader(reader, settings)
     candidates = reader.extract(q, [passage])
-    return decide(q, candidates, settings, reader, began)
+    return decide(q, candidates, settings, reader, began, passages=[passage])

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+import numbers
+import os
 from dataclasses import dataclass, replace
 
 READERS = ("auto", "sentence", "neural")
-PRECISIONS = ("auto", "fp32", "bf16", "int8")  # the neural reader's (qa.neural.NeuralReader.load)
+PRECISIONS = ("auto", "fp32", "bf16", "int8")  # the neural reader's (qa.readers.neural.NeuralReader.load)
+
+# The type each setting must have: (accepted types, what to write instead, allows None).
+_INTEGER = ((numbers.Integral,), "a whole number such as 5")
+_NUMBER = ((numbers.Real,), "a number such as 0.5")
+_TEXT = ((str,), "text such as 'auto'")
+_FIELD_TYPES = {
+    "top_k": (*_INTEGER, False), "retrieve_k": (*_INTEGER, False), "rrf_k": (*_INTEGER, False),
+    "max_question_chars": (*_INTEGER, False), "min_score": (*_NUMBER, True), "fusion_weight": (*_NUMBER, False),
+    "early_exit": (*_NUMBER, False), "reader": (*_TEXT, False), "reader_precision": (*_TEXT, False),
+    "reader_dir": ((str, os.PathLike), "a folder path", True),
+}
+
+
+def _check_type(name: str, value: object) -> None:
+    """Refuse a setting of the wrong type (``top_k="5"``) with a message that names it."""
+    kinds, fix, optional = _FIELD_TYPES[name]
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        hint = f"{fix}{' or None' if optional else ''}"
+        raise TypeError(f"{name} must be {hint}. Currently, {name} is {value!r} (a {type(value).__name__})")
 
 
 @dataclass(frozen=True)
@@ -28,10 +51,13 @@ class QASettings:
             matrix products where the CPU has them natively, AVX512-BF16 or AMX, else fp32),
             "fp32", "bf16" or "int8". bf16 reads 1.3-1.9x faster there and scores within 0.1 F1
             of fp32 on SQuAD; int8 reads 1.3-2x as fast as fp32 (on a 2-core EPYC) and scores
-            1.9 F1 lower on SQuAD for the shipped reader (3.0 for the one before;
-            docs/BENCHMARKS.md).
+            1.9 F1 lower on SQuAD for the shipped reader (docs/BENCHMARKS.md).
         reader_dir: folder of the neural reader's weights (one written by
             ``python -m qa.train_reader --out DIR``); None: the shipped ``qa/models/reader``.
+
+    Raises:
+        TypeError: a setting of the wrong type (``top_k="5"``); the message names it.
+        ValueError: a setting out of its range; the message names it and the range.
         early_exit: the neural reader reads the best-retrieved passage alone first and
             answers from it, without reading the other ``top_k - 1``, when its best span
             scores at least this (the reader's calibrated probability that the span is
@@ -51,6 +77,8 @@ class QASettings:
     early_exit: float = 0.7
 
     def __post_init__(self) -> None:
+        for name in _FIELD_TYPES:
+            _check_type(name, getattr(self, name))
         if self.top_k <= 0:
             raise ValueError(f"top_k must be greater than 0. Currently, top_k is {self.top_k}")
         if self.retrieve_k < self.top_k:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,10 @@ class Answer:
     ``text`` is a verbatim span of a cited document, or "" when ``found`` is False.
     ``citations`` are best first and kept even when nothing was found: then they are
     the closest passages, not support for an answer.
+    ``passages`` are what retrieval gave the reader, best first (with early exit the
+    reader may have stopped after the first): evaluation scores retrieval from them
+    without searching again. ``to_dict`` leaves them out (the citations hold what a
+    user checks), so ``from_dict`` gives an Answer with ``passages=()``.
     """
 
     question: str
@@ -97,8 +101,10 @@ class Answer:
     reader: str = ""
     elapsed_ms: float = 0.0
     understood_as: str = ""  # the self-contained question a follow-up was rewritten to ("" when unchanged)
+    passages: tuple[Passage, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict:
+        """The answer as JSON-ready data, without ``passages``."""
         return {
             "question": self.question,
             "understood_as": self.understood_as,

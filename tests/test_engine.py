@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from dataclasses import replace
 
 import pytest
 
 from index import Index
 from qa import Answer, Engine, QASettings, QuestionError, answer_from_context
-from tests.conftest import SEED_FILE
+from tests.conftest import REPO_ROOT, SEED_FILE
 from tests.helpers import assert_citations_hold
 
 
@@ -63,7 +66,20 @@ def test_short_answers_on_seed_article(seed_engine, question, expected):
 def test_answer_round_trips_through_dict(seed_engine):
     answer = seed_engine.ask("who is Rob Strayer?")
     again = Answer.from_dict(json.loads(json.dumps(answer.to_dict())))
-    assert again == answer
+    assert answer.passages and "passages" not in answer.to_dict()
+    assert again == replace(answer, passages=())
+
+
+def test_answer_carries_the_passages_it_read(seed_engine, seed_index):
+    """Evaluation scores retrieval from ``answer.passages`` instead of searching again."""
+    from qa.retrieval import retrieve
+
+    answer = seed_engine.ask("who is Rob Strayer?", top_k=3)
+    assert answer.passages == tuple(retrieve(seed_index, "who is Rob Strayer?", 3))
+    contexts = {(p.source, p.start, p.end) for p in answer.passages}
+    assert all((c.source, c.context_start, c.context_end) in contexts for c in answer.citations)
+    closed = answer_from_context("who is Rob Strayer?", "Rob Strayer is a State Department official.")
+    assert [p.text for p in closed.passages] == ["Rob Strayer is a State Department official."]
 
 
 @pytest.mark.parametrize(
@@ -73,6 +89,48 @@ def test_answer_round_trips_through_dict(seed_engine):
 def test_bad_questions_get_clear_errors(seed_engine, question, message):
     with pytest.raises(QuestionError, match=message):
         seed_engine.ask(question)
+
+
+def test_lone_surrogate_in_a_question_is_a_clear_error(seed_engine):
+    with pytest.raises(QuestionError, match=r"invalid character at position 8 \(U\+D800"):
+        seed_engine.ask("who is \ud800?")
+    with pytest.raises(QuestionError, match="U\\+DCFF"):
+        answer_from_context("who is \udcff?", "Rob Strayer is an official.")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"top_k": "5"}, r"top_k must be a whole number such as 5\. Currently, top_k is '5' \(a str\)"),
+        ({"min_score": "0.5"}, r"min_score must be a number such as 0\.5 or None\. Currently, min_score is '0\.5'"),
+        ({"top_k": True}, r"top_k must be a whole number"),
+        ({"reader": 1}, r"reader must be text"),
+    ],
+)
+def test_settings_of_the_wrong_type_name_the_value(seed_index, overrides, message):
+    from qa import ask
+
+    with pytest.raises(TypeError, match=message):
+        ask("who is Rob Strayer?", index=seed_index.path, **overrides)
+
+
+def test_index_of_the_wrong_type_names_the_value():
+    from qa import ask, default_engine
+
+    for call in (lambda: ask("who is Rob Strayer?", index=5), lambda: default_engine(5), lambda: Engine(5.0)):
+        with pytest.raises(TypeError, match=r"index must be an opened Index, an index folder .*Currently, index is 5"):
+            call()
+
+
+def test_neural_reader_files_are_looked_up_once_per_folder(monkeypatch):
+    from qa import engine
+    from qa.readers import neural
+
+    looked = []
+    monkeypatch.setattr(neural, "is_available", lambda path=None: looked.append(path) or True)
+    monkeypatch.setattr(engine, "_complete_reader_folders", set())
+    assert all(engine.resolve_reader_name("auto") == "neural" for _ in range(3))
+    assert len(looked) == 1
 
 
 def test_bad_settings_name_the_value():
@@ -171,3 +229,41 @@ def test_default_reader_abstains_when_documents_are_silent(default_engine, quest
     assert not answer.found and answer.text == ""
     assert answer.citations, "the closest passages are still cited"
     assert_citations_hold(answer)
+
+
+# ---- the command line -----------------------------------------------------------------------------
+
+
+def _cli(*args: str | bytes, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "qa", *args], cwd=REPO_ROOT, stderr=subprocess.PIPE, **popen)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--json", "who is Rob Strayer?"], ["who is Rob Strayer?", "--json"], ["who is", "--json", "Rob Strayer?"]],
+)
+def test_cli_options_before_and_after_the_question(seed_index, capsys, argv):
+    from qa.__main__ import main
+
+    assert main([*argv, "--index", str(seed_index.path), "--reader", "sentence"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["question"] == "who is Rob Strayer?" and answer["text"] == "State Department official"
+
+
+def test_cli_refuses_a_lone_surrogate_in_one_line(seed_index):
+    """Bytes that are not UTF-8 reach Python as lone surrogates: one line on stderr, exit 2."""
+    proc = _cli(b"who is \xed\xa0\x80?", "--index", str(seed_index.path), "--reader", "sentence",
+                stdout=subprocess.PIPE)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and out == b""
+    assert err.decode().strip().count("\n") == 0 and "invalid character at position 8" in err.decode()
+
+
+def test_cli_stops_quietly_when_the_reader_of_its_output_goes_away(seed_index):
+    """``python -m qa ... | head``: the pipe closes before the answer is written."""
+    proc = _cli("who is Rob Strayer?", "--index", str(seed_index.path), "--reader", "sentence", stdout=subprocess.PIPE)
+    proc.stdout.close()  # like `head` exiting before the answer is printed
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=300)
+    assert "BrokenPipeError" not in err and "Traceback" not in err
+    assert proc.returncode == 1

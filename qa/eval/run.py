@@ -23,7 +23,6 @@ from qa.eval.datasets import (
     EvalQuestion, EvalSet, add_unanswerable, is_heldout, keep_documents, load_dataset, sample,
 )
 from qa.readers.base import Reader
-from qa.retrieval import retrieve
 from qa.settings import QASettings
 from qa.types import Answer, Passage
 
@@ -313,14 +312,10 @@ def progress_bar(items, enabled: bool, desc: str):
     return tqdm(items, desc=desc, unit="q", dynamic_ncols=True)
 
 
-def passages_read(answer: Answer, index: Index, settings: QASettings) -> Sequence[Passage]:
-    """The passages the engine read to give ``answer``, best-retrieved first: retrieval is scored from these.
-
-    This is the one place they come from. The engine's ``Answer.passages`` carries them, and
-    then this body is ``return answer.passages``; until it does, they are retrieved again
-    with the engine's own settings (the same call ``Engine.ask`` makes, so the same passages).
-    """
-    return retrieve(index, answer.question, settings.top_k, settings.retrieve_k, settings.rrf_k)
+def passages_read(answer: Answer) -> Sequence[Passage]:
+    """The passages retrieval gave the engine for ``answer``, best-retrieved first: retrieval is
+    scored from these, so evaluation never retrieves a second time."""
+    return answer.passages
 
 
 def gold_rank(passages: Sequence[Passage], source: str, gold: tuple[int, int]) -> int | None:
@@ -353,7 +348,7 @@ def _open_asker(eval_set: EvalSet, config: EvalConfig, settings: QASettings, emb
 
     def locate(q: EvalQuestion, answer: Answer):
         gold = (q.context_start, q.context_end)
-        return gold, gold_rank(passages_read(answer, index, settings), q.source, gold)
+        return gold, gold_rank(passages_read(answer), q.source, gold)
 
     return _Asker(engine.reader(settings.reader), lambda q: engine.ask(q.question), locate)
 

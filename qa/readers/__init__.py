@@ -1,6 +1,8 @@
 """Readers: a question and retrieved passages in, scored answer spans out.
 
-``Reader`` (``qa.readers.base``) is the interface; ``SentenceReader`` (``qa.readers.sentence``)
-is the rule-based reader that needs no model; the trained extractive reader is
-``qa.readers.neural``.
+``base``       the ``Reader`` interface the engine calls
+``sentence``   ``SentenceReader``, the rule-based reader that needs no model
+``spans``      question types and short answers of the asked type (both readers use it)
+``sentences``  sentence boundaries with offsets, for citing the supporting sentence
+``neural``     ``NeuralReader``, the trained extractive reader (a package, one module per job)
 """

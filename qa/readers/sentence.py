@@ -3,80 +3,20 @@
 This is the reader that needs no trained model (and the fallback when the neural
 reader is not installed). Sentences are scored by how much of the question's
 IDF-weighted terms they contain (and their neighbours), plus embedding similarity;
-the short answer is found by the question's type: the title or appositive beside a
-name for "who is X?", a date for "when", a number for "how many", a capitalised name
-for "who"/"where", else the phrase nearest the question's words.
+the short answer inside the best sentences comes from ``qa.readers.spans``.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
-from index.text import STOPWORDS, stem, terms
+from index.text import terms
 from qa.readers.sentences import split_sentences
+from qa.readers.spans import extract_span, question_terms, question_type, question_words
 from qa.types import Candidate, Passage
-
-MONTHS = "january february march april may june july august september october november december".split()
-_MONTH_RE = "|".join(m.capitalize() for m in MONTHS) + r"|Jan\.?|Feb\.?|Mar\.?|Apr\.?|Jun\.?|Jul\.?|Aug\.?|Sept?\.?|Oct\.?|Nov\.?|Dec\.?"
-DATE_RE = re.compile(
-    rf"\b(?:(?:early|late|mid|last|next|this)[ -])?(?:(?:\d{{1,2}}(?:st|nd|rd|th)?\s+)?(?:{_MONTH_RE})(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s+\d{{3,4}})?"
-    rf"|(?:1[0-9]|20)\d{{2}}s?|\d{{1,2}}(?:st|nd|rd|th) century|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)\b"
-)
-NUMBER_WORDS = "one two three four five six seven eight nine ten eleven twelve dozen hundred thousand million billion trillion half".split()
-NUMBER_RE = re.compile(
-    r"(?:[$€£]\s?)?\b\d[\d,]*(?:\.\d+)?(?:\s?(?:%|percent|million|billion|thousand|hundred|trillion))?\b"
-    r"|\b(?:" + "|".join(NUMBER_WORDS) + r")(?:[ -](?:" + "|".join(NUMBER_WORDS) + r"))*\b",
-    re.IGNORECASE,
-)
-TOKEN_RE = re.compile(r"(?:[A-Z]\.){2,}|[$€£]?\d[\d,.]*%?|[^\W_]+(?:['’\-][^\W_]+)*|[^\w\s]")
-ROLE_WORDS = frozenset(
-    """official officials spokesman spokeswoman spokesperson president vice minister secretary director chief executive
-    officer chairman chairwoman chair founder cofounder co-founder ceo cfo cto head leader analyst professor author
-    writer editor reporter correspondent senator governor mayor ambassador general commander king queen prince princess
-    emperor judge lawyer attorney manager engineer scientist researcher economist member representative adviser advisor
-    counsel former senior deputy assistant acting associate lead principal coach captain player singer actor actress
-    artist composer poet philosopher economist physicist chemist biologist historian politician diplomat""".split()
-)
-SPEECH_VERBS = frozenset("said says say told tells according added wrote asked noted explained stated by".split())
-# Words that shape a question without naming what it is about.
-QUESTION_FILLER = frozenset("many much name named called kind type sort did does".split())
-
-
-@dataclass(frozen=True)
-class _Token:
-    text: str
-    start: int  # offset in the sentence
-    end: int
-    is_word: bool
-    is_cap: bool
-    in_question: bool
-    is_stop: bool
-
-
-def question_terms(question: str) -> list[str]:
-    """Stemmed content terms of a question, without filler such as "how many" or "name"."""
-    return list(dict.fromkeys(t for t in terms(question) if t not in {stem(w) for w in QUESTION_FILLER}))
-
-
-def question_type(question: str) -> str:
-    """A coarse answer type: definition, person, date, number, place, or other."""
-    q = question.lower().strip()
-    if re.match(r"^(who|what)\s+(is|was|are|were)\s+(?!the\s+(name|number)\b)", q) and len(q.split()) <= 8:
-        return "definition" if not re.search(r"\b(of|in|for|on|at|to|by|from|that|which|who)\b", " ".join(q.split()[3:])) else ("person" if q.startswith("who") else "other")
-    if q.startswith(("who", "whom", "whose")) or re.search(r"\b(which|what)\s+(person|man|woman|company|organi[sz]ation|group)\b", q):
-        return "person"
-    if q.startswith("when") or re.search(r"\b(what|which)\s+(year|date|month|day|century|decade|time)\b", q) or "how long ago" in q:
-        return "date"
-    if re.search(r"\bhow\s+(many|much|long|far|old|large|big|tall|high)\b", q) or re.search(r"\bwhat\s+(percentage|percent|number|amount)\b", q):
-        return "number"
-    if q.startswith("where") or re.search(r"\b(what|which)\s+(city|country|state|place|region|continent|location|town)\b", q):
-        return "place"
-    return "other"
 
 
 class SentenceReader:
@@ -86,7 +26,8 @@ class SentenceReader:
         embed: texts -> unit vectors (the index's embedder), or None to score by terms only.
         document_frequency: stemmed term -> number of chunks containing it, or None to
             use the passages themselves as the corpus.
-        corpus_size: number of chunks the frequencies count over.
+        corpus_size: () -> number of chunks the frequencies count over, asked at every
+            question (an index grows and shrinks while the reader lives).
 
     Example:
         >>> r = SentenceReader()
@@ -97,9 +38,13 @@ class SentenceReader:
 
     name = "sentence"
     threshold = 0.5
+    # Sentences of all passages compete for one shortlist and, without an index, the term
+    # weights count over the passages read: a passage's candidates depend on the others.
+    reads_passages_apart = False
 
     def __init__(self, embed: Callable[[list[str]], np.ndarray] | None = None,
-                 document_frequency: Callable[[str], int] | None = None, corpus_size: int = 0) -> None:
+                 document_frequency: Callable[[str], int] | None = None,
+                 corpus_size: Callable[[], int] | None = None) -> None:
         self.embed = embed
         self.document_frequency = document_frequency
         self.corpus_size = corpus_size
@@ -107,8 +52,8 @@ class SentenceReader:
     # ---- scoring sentences ---------------------------------------------------------------------
 
     def _weights(self, q_terms: list[str], passages: Sequence[Passage]) -> dict[str, float]:
-        if self.document_frequency is not None and self.corpus_size > 0:
-            n = self.corpus_size
+        n = self.corpus_size() if self.corpus_size is not None else 0
+        if self.document_frequency is not None and n > 0:
             df = {t: self.document_frequency(t) for t in q_terms}
         else:
             sets = [set(terms(p.text)) for p in passages]
@@ -117,6 +62,18 @@ class SentenceReader:
         return {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in q_terms}
 
     def extract(self, question: str, passages: Sequence[Passage], question_vector: np.ndarray | None = None) -> list[Candidate]:
+        """Candidates for every well-supported sentence of ``passages``, best first.
+
+        Args:
+            question: the question.
+            passages: retrieved passages.
+            question_vector: the question's embedding when the caller has it already (the
+                engine does, from retrieval); saves embedding it again.
+
+        Returns:
+            Up to 24 candidates (sentences with a short answer inside when one is found),
+            scores in [0, 1]; [] only when the passages hold no sentence.
+        """
         q_terms = question_terms(question)
         if not passages:
             return []
@@ -142,7 +99,7 @@ class SentenceReader:
                 np.vstack([question_vector[None, :], self.embed([r[0].text[r[1]:r[2]] for r in rows])])
             cosines = vectors[1:] @ vectors[0]
         qtype = question_type(question)
-        q_words = {w.lower() for w in re.findall(r"[^\W_]+", question)}
+        q_words = question_words(question)
         candidates = []
         for (p, s, e, cov_s, cov_c), cos in zip(rows, cosines):
             sentence = p.text[s:e]
@@ -163,139 +120,3 @@ class SentenceReader:
             )
         candidates.sort(key=lambda c: (-c.score, -c.passage.score))
         return candidates
-
-
-# ---- short answers inside a sentence ----------------------------------------------------------
-
-def _tokens(sentence: str, q_terms: set[str], q_words: set[str]) -> list[_Token]:
-    out = []
-    for m in TOKEN_RE.finditer(sentence):
-        t = m.group(0)
-        word = bool(re.match(r"[\w$€£]", t))
-        low = t.lower()
-        in_q = word and (low in q_words or (low not in STOPWORDS and stem(t) in q_terms))
-        out.append(_Token(t, m.start(), m.end(), word, word and t[0].isupper(), in_q, low in STOPWORDS))
-    return out
-
-
-def _question_runs(tokens: list[_Token]) -> list[tuple[int, int]]:
-    runs, i = [], 0
-    while i < len(tokens):
-        if tokens[i].in_question and not tokens[i].is_stop:
-            j = i
-            while j + 1 < len(tokens) and (tokens[j + 1].in_question or (tokens[j + 1].is_stop and j + 2 < len(tokens) and tokens[j + 2].in_question and not tokens[j + 2].is_stop)):
-                j += 1
-            runs.append((i, j + 1))
-            i = j + 1
-        else:
-            i += 1
-    return runs
-
-
-def _definition(tokens: list[_Token], sentence: str) -> tuple[int, int] | None:
-    runs = _question_runs(tokens)
-    runs.sort(key=lambda r: -(r[1] - r[0]))
-    for a, b in runs:
-        # Title before the name: "State Department official Rob Strayer".
-        i = a - 1
-        while i >= 0 and tokens[i].is_word and not tokens[i].in_question and tokens[i].text.lower() not in SPEECH_VERBS and (
-            tokens[i].is_cap or tokens[i].text.lower() in ROLE_WORDS or (tokens[i].text.lower() in ("of", "for") and i > 0 and tokens[i - 1].is_cap)
-        ):
-            i -= 1
-        left = (i + 1, a)
-        if left[1] > left[0] and any(tokens[k].text.lower() in ROLE_WORDS for k in range(*left)):
-            return tokens[left[0]].start, tokens[left[1] - 1].end
-        # Appositive after the name: "Huawei, a Chinese telecom company, ..."; or a copula: "X is Y".
-        if b < len(tokens) and tokens[b].text.lower() in (",", "(", "—", "–", "is", "was", "are", "were"):
-            j = k = b + 1
-            while k < len(tokens) and (tokens[k].in_question or (k > j and tokens[k - 1].in_question and tokens[k].is_stop)):
-                k += 1  # "formerly known as": words the question already says
-            j = k
-            while j < len(tokens) and tokens[j].text not in (",", ")", ";", ".", "—", "–", ":"):
-                j += 1
-            if j > k and j - k <= 15:
-                return tokens[k].start, tokens[j - 1].end
-        if left[1] > left[0]:
-            return tokens[left[0]].start, tokens[left[1] - 1].end
-    return None
-
-
-def _phrases(tokens: list[_Token]) -> list[tuple[int, int]]:
-    """Runs of tokens that are not question words or punctuation, stop words trimmed at the ends."""
-    out, i = [], 0
-    while i < len(tokens):
-        if tokens[i].is_word and not tokens[i].in_question:
-            j = i
-            while j < len(tokens) and tokens[j].is_word and not tokens[j].in_question:
-                j += 1
-            a, b = i, j
-            while a < b and tokens[a].is_stop:
-                a += 1
-            while b > a and tokens[b - 1].is_stop:
-                b -= 1
-            if b > a:
-                out.append((a, b))
-            i = j
-        else:
-            i += 1
-    return out
-
-
-def _capitalised(tokens: list[_Token], a: int, b: int) -> list[tuple[int, int]]:
-    out, i = [], a
-    while i < b:
-        if tokens[i].is_cap:
-            j = i + 1
-            while j < b and (tokens[j].is_cap or (tokens[j].text.lower() in ("of", "de", "the", "and", "&") and j + 1 < b and tokens[j + 1].is_cap)):
-                j += 1
-            out.append((i, j))
-            i = j
-        else:
-            i += 1
-    return out
-
-
-def extract_span(question: str, sentence: str, q_terms: set[str], q_words: set[str], qtype: str) -> tuple[tuple[int, int] | None, bool]:
-    """A short answer inside ``sentence``: ((start, end) or None, whether it is of the asked type)."""
-    tokens = _tokens(sentence, q_terms, q_words)
-    if not tokens:
-        return None, False
-    if qtype == "definition":
-        span = _definition(tokens, sentence)
-        if span:
-            return span, True
-    q_positions = [i for i, t in enumerate(tokens) if t.in_question and not t.is_stop]
-    if not q_positions:
-        return None, False
-
-    def distance(a: int, b: int) -> int:
-        return min(min(abs(p - a), abs(p - (b - 1))) for p in q_positions)
-
-    def by_token(start: int, end: int) -> tuple[int, int]:
-        a = next(i for i, t in enumerate(tokens) if t.end > start)
-        b = max(i for i, t in enumerate(tokens) if t.start < end) + 1
-        return a, b
-
-    pattern = {"date": DATE_RE, "number": NUMBER_RE}.get(qtype)
-    if pattern is not None:
-        found = [m for m in pattern.finditer(sentence) if not any(tokens[i].in_question for i in range(*by_token(m.start(), m.end())))]
-        if found:
-            best = min(found, key=lambda m: distance(*by_token(m.start(), m.end())))
-            return (best.start(), best.end()), True
-    phrases = _phrases(tokens)
-    if not phrases:
-        return None, False
-    if qtype in ("person", "place", "definition"):
-        # A lone capitalised first word ("According", "Later") is the sentence's capital, not a name.
-        names = [c for a, b in phrases for c in _capitalised(tokens, a, b) if not (c[0] == 0 and c[1] - c[0] == 1)]
-        if qtype == "place":
-            preferred = [c for c in names if c[0] > 0 and tokens[c[0] - 1].text.lower() in ("in", "at", "from", "near", "to")]
-            names = preferred or names
-        if names:
-            a, b = min(names, key=lambda c: (distance(*c), -(c[1] - c[0])))
-            return (tokens[a].start, tokens[b - 1].end), qtype != "definition"
-    a, b = min(phrases, key=lambda c: (distance(*c) + max(0, (c[1] - c[0]) - 6) * 0.5, c[0]))
-    b = min(b, a + 10)
-    while b > a and tokens[b - 1].is_stop:
-        b -= 1
-    return (tokens[a].start, tokens[b - 1].end), False

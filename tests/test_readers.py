@@ -1,15 +1,21 @@
-"""The trained neural reader: shipped weights, checksums, span extraction, abstention (training: test_training.py)."""
+"""The readers at answer time: the neural reader (shipped weights, checksums, windows, spans,
+abstention, precision), the rule-based reader and the typed spans both use."""
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from qa.readers import neural
 from qa.readers.neural import MODEL_DIR, NeuralReader, ReaderIntegrityError, is_available, verify_checksums
+from qa.readers.sentence import SentenceReader
+from qa.readers.spans import extract_span, question_terms, question_type, question_words
 from qa.types import Passage
+from tests.conftest import REPO_ROOT, SEED_FILE
 
 
 def _passage(text: str, doc_prefix: str = "", chunk_id: int = 0) -> tuple[str, Passage]:
@@ -17,6 +23,10 @@ def _passage(text: str, doc_prefix: str = "", chunk_id: int = 0) -> tuple[str, P
     doc = doc_prefix + text
     start = len(doc_prefix)
     return doc, Passage(chunk_id=chunk_id, source=f"doc{chunk_id}.txt", start=start, end=len(doc), text=text, score=0.5)
+
+
+WESTPHALIA = "The Treaty of Westphalia was signed in 1648, ending the Thirty Years' War in Europe."
+BANANAS = "Bananas are rich in potassium and are grown in tropical regions around the world."
 
 
 @pytest.fixture(scope="module")
@@ -98,16 +108,15 @@ def test_prefers_the_passage_that_answers(reader):
 
 
 class _CountingReader:
-    """The real reader, recording how many passages each ``extract`` call read."""
+    """A real reader, recording how many passages each ``extract`` call read."""
 
-    name = "neural"
+    def __init__(self, reader):
+        self.reader, self.calls = reader, []
+        self.name, self.threshold, self.reads_passages_apart = reader.name, reader.threshold, reader.reads_passages_apart
 
-    def __init__(self, reader: NeuralReader):
-        self.reader, self.threshold, self.calls = reader, reader.threshold, []
-
-    def extract(self, question, passages):
+    def extract(self, question, passages, question_vector=None):
         self.calls.append(len(passages))
-        return self.reader.extract(question, passages)
+        return self.reader.extract(question, passages, question_vector=question_vector)
 
 
 def test_early_exit_reads_the_rest_only_when_unsure(reader):
@@ -204,3 +213,159 @@ def test_typed_span_wins_only_within_the_agreement_margin(reader):
     assert r_wide.answer == "State Department official"
     assert r_wide.span_logit <= r_off.span_logit  # the typed span never scores above the model's best
     assert text[r_wide.answer_start - p.start : r_wide.answer_end - p.start] == r_wide.answer
+
+
+
+
+# ---- windows ------------------------------------------------------------------------------------
+
+
+def _sliding_windows(tokenizer, question: str, context: str, cfg: neural.ReaderConfig) -> list[tuple[list, list]]:
+    """Reference windows written out by hand: ``[CLS] question [SEP] piece [SEP]``, pieces of
+    ``max_length - len(question) - 3`` context tokens starting every ``that - stride`` tokens."""
+    q = tokenizer(question, add_special_tokens=False)["input_ids"][: cfg.max_question_tokens]
+    enc = tokenizer(context, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offs = enc["input_ids"], [tuple(o) for o in enc["offset_mapping"]]
+    room = cfg.max_length - len(q) - 3
+    starts = [0]
+    while starts[-1] + room < len(ids):
+        starts.append(starts[-1] + room - cfg.stride)
+    return [([tokenizer.cls_token_id, *q, tokenizer.sep_token_id, *ids[s:s + room], tokenizer.sep_token_id],
+             [None] * (len(q) + 2) + offs[s:s + room] + [None]) for s in starts]
+
+
+def test_windows_slide_over_long_passages_with_the_configured_overlap(reader):
+    """The seed article (several windows), its paragraphs (one each), an empty text, and a
+    question longer than ``max_question_tokens``: the model sees exactly the sliding windows."""
+    article = SEED_FILE.read_text(encoding="utf-8")
+    contexts = [article, *[p for p in article.split("\n\n") if p.strip()][:6], "", article[:1500]]
+    questions = ["who is Rob Strayer?", " ".join(["Which telecommunications equipment makers were accused"] * 8) + "?"]
+    cfg = reader.config
+    for question in questions:
+        enc = neural.encode_windows(reader.tokenizer, question, contexts, cfg)
+        expected = [(ci, w) for ci, c in enumerate(contexts) for w in _sliding_windows(reader.tokenizer, question, c, cfg)]
+        assert enc["context_index"] == [ci for ci, _ in expected]
+        for k, (_, (ids, offs)) in enumerate(expected):
+            n = sum(enc["attention_mask"][k])
+            assert n == len(ids) <= cfg.max_length
+            assert enc["input_ids"][k][:n] == ids and enc["offsets"][k][:n] == offs
+            q_len = ids.index(reader.tokenizer.sep_token_id) + 1
+            assert enc["token_type_ids"][k][:n] == [0] * q_len + [1] * (n - q_len)
+            assert all(o is None for o in enc["offsets"][k][n:])  # padding
+        assert enc["context_index"].count(0) >= 3  # the article needs several windows
+        for k in range(len(expected)):
+            for o in enc["offsets"][k]:
+                if o is not None:
+                    text = contexts[enc["context_index"][k]]
+                    assert 0 <= o[0] < o[1] <= len(text)
+
+
+# ---- typed spans (both readers) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [("who is Rob Strayer?", "definition"), ("What is Huawei?", "definition"), ("Who designed the bridge?", "person"),
+     ("When was the tower completed?", "date"), ("How many people does the company employ?", "number"),
+     ("Where was she born?", "place"), ("Why did the bridge close?", "other")],
+)
+def test_question_type(question, kind):
+    assert question_type(question) == kind
+
+
+@pytest.mark.parametrize(
+    "question, sentence, answer, typed",
+    [
+        ("who is Rob Strayer?", "“We are raising it at the highest levels,” said State Department official Rob Strayer "
+         "at an event.", "State Department official", True),
+        ("What is Huawei?", "Huawei, a Chinese telecom company, denies the charges.", "a Chinese telecom company", True),
+        ("When was the tower completed?", "The tower was completed in 1889 and designed by Gustave Eiffel.", "1889", True),
+        ("How many people does the company employ?", "The company employs 4,500 people in three countries.", "4,500",
+         True),
+        ("Where was she born?", "She was born in Lyon and moved to Paris in 1990.", "Lyon", True),
+        ("Who designed the bridge?", "The new bridge was designed by the architect Maria Lopez in 2004.", "Maria Lopez",
+         True),
+        ("Why did the bridge close?", "The bridge closed because the cables had rusted.", "cables had rusted", False),
+    ],
+)
+def test_typed_span_inside_a_sentence(question, sentence, answer, typed):
+    span, is_typed = extract_span(question, sentence, set(question_terms(question)), question_words(question),
+                                  question_type(question))
+    assert span is not None and sentence[span[0]:span[1]] == answer and is_typed is typed
+
+
+def test_neural_reader_and_runtime_do_not_import_what_they_must_not():
+    """The neural reader shares span helpers with the rule-based reader through
+    ``qa.readers.spans``, not by importing it; no runtime module imports training or evaluation."""
+    qa_dir = REPO_ROOT / "qa"
+    runtime = [p for p in qa_dir.rglob("*.py") if not {"training", "eval"} & set(p.relative_to(qa_dir).parts)
+               and p.name != "train_reader.py"]  # train_reader.py: the training CLI's old name
+    assert len(runtime) > 10
+
+    def imported(path: Path) -> set[str]:
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+        return names
+
+    for path in runtime:
+        bad = {m for m in imported(path) if m.startswith(("qa.training", "qa.eval"))}
+        if "neural" in path.parts:
+            bad |= {m for m in imported(path) if m == "qa.readers.sentence"}
+        assert not bad, f"{path.relative_to(REPO_ROOT)} imports {bad}"
+
+
+# ---- the rule-based reader ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sentence_reader(embedder) -> SentenceReader:
+    return SentenceReader(embed=embedder.encode)
+
+
+def test_sentence_reader_picks_the_answering_sentence_and_span(sentence_reader):
+    doc, answers = _passage("The war had lasted three decades. " + WESTPHALIA + " Trade recovered slowly.",
+                            "Notes on Europe.\n\n", chunk_id=2)
+    _, silent = _passage(BANANAS, chunk_id=1)
+    question = "In what year was the Treaty of Westphalia signed?"
+    best, *rest = sentence_reader.extract(question, [silent, answers])
+    assert best.passage.chunk_id == 2 and best.sentence == WESTPHALIA and best.answer == "1648"
+    assert doc[best.sentence_start:best.sentence_end] == best.sentence
+    assert doc[best.answer_start:best.answer_end] == "1648"
+    assert best.score >= sentence_reader.threshold > max(c.score for c in rest if c.passage.chunk_id == 1)
+    assert [c.score for c in [best, *rest]] == sorted((c.score for c in [best, *rest]), reverse=True)
+
+
+def test_sentence_reader_uses_a_given_question_vector(sentence_reader, embedder):
+    _, p = _passage(WESTPHALIA)
+    question = "When was the Treaty of Westphalia signed?"
+    given = sentence_reader.extract(question, [p], question_vector=embedder.encode([question])[0])
+    own = sentence_reader.extract(question, [p])
+    assert [(c.answer, round(c.score, 5)) for c in given] == [(c.answer, round(c.score, 5)) for c in own]
+    assert given[0].answer == "1648"
+
+
+def test_sentence_reader_weighs_terms_over_the_index_as_it_is_now():
+    """``corpus_size`` is asked at every question. In 600 chunks a word found in 500 of them is
+    common and weighs little; in 100,000 it is rare, so a sentence without it covers less of the question."""
+    size = {"chunks": 600}
+    reader = SentenceReader(document_frequency=lambda term: 2 if term.startswith("westph") else 500,
+                            corpus_size=lambda: size["chunks"])
+    _, p = _passage(WESTPHALIA)
+    question = "Westphalia potassium?"
+    small = reader.extract(question, [p])[0].score
+    size["chunks"] = 100_000
+    assert reader.extract(question, [p])[0].score < small
+
+
+def test_early_exit_applies_only_to_readers_that_read_passages_apart(sentence_reader):
+    from qa.engine import read_passages
+
+    _, answers = _passage(WESTPHALIA, chunk_id=1)
+    _, silent = _passage(BANANAS, chunk_id=2)
+    counting = _CountingReader(sentence_reader)
+    read_passages(counting, "In what year was the Treaty of Westphalia signed?", [answers, silent], early_exit=0.1)
+    assert counting.calls == [2]  # its sentences compete across passages: read together

@@ -1,0 +1,156 @@
+"""Answer or abstain: the probability that the best answer is right, from all the evidence read.
+
+The reader's calibrated score says how sure it is of one passage's span. On a long
+document the engine reads several passages of the same text, most of them on topic; the
+best of several scores is high by chance, and a passage that almost answers is the common
+case. So the decision looks at the evidence across every passage read:
+
+- ``reader``: the reader's score of the best answer, as a logit;
+- ``runner_up``: the best score of a *different* answer from another passage (competing
+  evidence lowers confidence), as a logit;
+- ``agreement``: the share of other passages whose own answer is the same text;
+- ``coverage``: the IDF-weighted share of the question's content terms found in the answer's
+  sentence and its neighbours (a near miss often names something the text does not);
+- ``coverage_passage``: the same share over the whole passage;
+- ``dense``: the cosine between question and the answer's passage; ``bm25``: whether BM25
+  retrieved that passage at all (1/rank);
+- ``type``: whether the answer has the shape the question asks for (a date for "when", a
+  number for "how many", a name for "who").
+
+A logistic model over these features (``Decider``), fitted on held-out questions whose
+documents are long (``python -m qa.training.decision``), gives the probability; the
+engine answers when it reaches the decider's threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from index.text import terms
+from qa.readers.sentences import split_sentences
+from qa.types import Candidate
+
+FEATURES = ("reader", "runner_up", "agreement", "coverage", "coverage_passage", "dense", "bm25", "type")
+DECIDER_FILE = Path(__file__).resolve().parent / "models" / "decider.json"
+
+_DATE = re.compile(r"\b(?:1[0-9]|20)\d{2}s?\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|"
+                   r"\bcentury\b|\b\d{1,2}(?:st|nd|rd|th)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|"
+                     r"thousand|million|billion|half|several|many|few)\b", re.IGNORECASE)
+_NAME = re.compile(r"\b[A-Z][\w’'-]*")
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def type_fits(question: str, answer: str) -> float:
+    """1.0 when ``answer`` has the shape ``question`` asks for (or the question asks for no
+    particular shape), else 0.0."""
+    q = question.strip().lower()
+    if q.startswith("when") or re.match(r"^(?:in )?what (?:year|date|month|day|century|decade)\b", q):
+        return 1.0 if _DATE.search(answer) else 0.0
+    if re.match(r"^how (?:many|much|long|old|far|big|large|tall|high|often)\b", q) or "what percentage" in q:
+        return 1.0 if _NUMBER.search(answer) else 0.0
+    if re.match(r"^(?:who|whom)\b", q) and not re.match(r"^who (?:is|was|are|were) [A-Z]", question.strip()):
+        return 1.0 if _NAME.search(answer) or any(w in answer.lower() for w in ("official", "president", "chief")) else 0.0
+    return 1.0
+
+
+def _coverage(q_terms: Sequence[str], weights: dict[str, float], text: str) -> float:
+    if not q_terms:
+        return 1.0
+    present = set(terms(text))
+    total = sum(weights[t] for t in q_terms) or 1.0
+    return sum(weights[t] for t in q_terms if t in present) / total
+
+
+def decision_features(question: str, candidates: Sequence[Candidate], idf: Callable[[str], float]) -> dict[str, float]:
+    """The features of the decision for the best candidate (``candidates`` ranked, best first).
+
+    Args:
+        question: the question as answered.
+        candidates: every candidate the reader returned (one per passage read), best first.
+        idf: inverse document frequency of a stemmed term in the index.
+    """
+    if not candidates:
+        return dict.fromkeys(FEATURES, 0.0)
+    best = candidates[0]
+    answer = best.answer if best.answer_start is not None else best.sentence
+    others = candidates[1:]
+    same = _normal(answer)
+    rivals = [c.score for c in others if _normal(c.answer or c.sentence) != same]
+    agreeing = [c for c in others if same and _normal(c.answer or c.sentence) == same]
+    q_terms = list(dict.fromkeys(terms(question)))
+    weights = {t: idf(t) for t in q_terms}
+    p = best.passage
+    # The answer's sentence and its neighbours, cut from the passage.
+    at = best.sentence_start - p.start
+    spans = split_sentences(p.text)
+    around = next((i for i, (s, e) in enumerate(spans) if s <= at < e), None)
+    if around is None:
+        window = best.sentence
+    else:
+        lo, hi = spans[max(0, around - 1)][0], spans[min(len(spans) - 1, around + 1)][1]
+        window = p.text[lo:hi]
+    return {
+        "reader": _logit(best.score),
+        "runner_up": _logit(max(rivals)) if rivals else _logit(0.0),
+        "agreement": len(agreeing) / len(others) if others else 0.0,
+        "coverage": _coverage(q_terms, weights, window),
+        "coverage_passage": _coverage(q_terms, weights, p.text),
+        "dense": p.dense_score if p.dense_score is not None else 0.0,
+        "bm25": 1.0 / p.term_rank if p.term_rank else 0.0,
+        "type": type_fits(question, answer),
+    }
+
+
+@dataclass(frozen=True)
+class Decider:
+    """A logistic model over ``FEATURES``: ``p = sigmoid(bias + sum(weights[f] * x[f]))``.
+
+    ``threshold`` is the probability at or above which the engine answers. Stored as JSON
+    (``qa/models/decider.json``) with the record of how it was fitted.
+    """
+
+    weights: dict[str, float]
+    bias: float
+    threshold: float
+    record: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        missing = set(FEATURES) - set(self.weights)
+        if missing:
+            raise ValueError(f"decider weights lack {sorted(missing)}; refit with python -m qa.training.decision")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1]. Currently, threshold is {self.threshold}")
+
+    def probability(self, features: dict[str, float]) -> float:
+        z = self.bias + sum(self.weights[f] * features[f] for f in FEATURES)
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+    def to_dict(self) -> dict:
+        return {"features": list(FEATURES), "weights": self.weights, "bias": self.bias, "threshold": self.threshold,
+                "record": self.record}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Decider:
+        return cls(weights={k: float(v) for k, v in d["weights"].items()}, bias=float(d["bias"]),
+                   threshold=float(d["threshold"]), record=d.get("record", {}))
+
+    @classmethod
+    def load(cls, path: str | Path = DECIDER_FILE) -> Decider:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, ValueError, KeyError) as e:
+            raise ValueError(f"cannot read the decider {path} ({e}); refit it with python -m qa.training.decision") from None
