@@ -5,6 +5,7 @@ retrieve (hybrid) -> read (extract candidates) -> decide (answer or abstain) -> 
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -16,6 +17,7 @@ import numpy as np
 
 from index import DEFAULT_DOCUMENTS_DIR, DEFAULT_INDEX_DIR, Index, IndexNotFound, IndexSettings
 from index.types import DocumentInfo, IndexReport
+from qa.decision import DECIDER_FILE, Decider, decision_features
 from qa.readers import neural
 from qa.readers.base import Reader
 from qa.readers.sentence import SentenceReader
@@ -123,6 +125,8 @@ class Engine:
             self.index = Index.open(index)
         self._readers: dict[str, Reader] = {}
         self._lock = threading.Lock()
+        self._decider: Decider | None = None
+        self._decider_loaded = False
 
     # ---- readers -------------------------------------------------------------------------------
 
@@ -177,7 +181,36 @@ class Engine:
             closest = self.reader("sentence").extract(q, passages, question_vector=vector)
             candidates = [replace(c, score=0.0, answer_start=None, answer_end=None, answer="") for c in closest]
         candidates = fuse(candidates, settings.fusion_weight)
-        return decide(q, candidates, settings, reader, began, page_at=self.index.page_at, passages=passages)
+        confidence = None
+        evidence: dict[str, float] = {}
+        if reader.name == "neural" and candidates and candidates[0].score > 0:
+            evidence = decision_features(q, candidates, self.idf)
+            decider = self.decider() if settings.decider == "auto" else None
+            if decider is not None:
+                confidence = (decider.probability(evidence), decider.threshold)
+        answer = decide(q, candidates, settings, reader, began, page_at=self.index.page_at, passages=passages,
+                        confidence=confidence)
+        return replace(answer, evidence=evidence) if evidence else answer
+
+    def retrieve(self, question: str, top_k: int | None = None, **overrides) -> list[Passage]:
+        """The passages hybrid retrieval gives for ``question``, best first (what ``ask`` reads)."""
+        settings = self.settings.with_overrides(top_k=top_k, **overrides)
+        q = check_question(question, settings.max_question_chars)
+        self.index.refresh()
+        return retrieve(self.index, q, settings.top_k, settings.retrieve_k, settings.rrf_k)
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a stemmed term over the index's chunks (BM25's form)."""
+        n, df = self.index.count(), self.index.document_frequency(term)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def decider(self) -> Decider | None:
+        """The shipped answer-or-abstain model (``qa/models/decider.json``), None when absent."""
+        with self._lock:
+            if not self._decider_loaded:
+                self._decider = Decider.load() if DECIDER_FILE.exists() else None
+                self._decider_loaded = True
+            return self._decider
 
     def ask_many(self, questions: Iterable[str], **overrides) -> list[Answer]:
         """``ask`` for each question, in order."""
@@ -233,16 +266,21 @@ def fuse(candidates: Sequence[Candidate], reader_weight: float) -> list[Candidat
 
 
 def decide(question: str, candidates: Sequence[Candidate], settings: QASettings, reader: Reader, began: float,
-           page_at: Callable[[str, int], int | None] | None = None, passages: Sequence[Passage] = ()) -> Answer:
+           page_at: Callable[[str, int], int | None] | None = None, passages: Sequence[Passage] = (),
+           confidence: tuple[float, float] | None = None) -> Answer:
     """Turn ranked candidates into an Answer: answer or abstain, and cite.
 
-    The threshold is ``settings.min_score``, or the reader's own when that is None.
+    The answer's score is the best candidate's, or ``confidence[0]`` (the decision model's
+    probability) when given. The threshold is ``settings.min_score``, else ``confidence[1]``
+    (the decision model's) or the reader's own.
     ``page_at(source, offset)`` gives the page of a cited sentence (PDFs); without it the
     passage's first page is used. ``passages`` (what the reader was given) go into the Answer.
     """
-    threshold = settings.min_score if settings.min_score is not None else reader.threshold
     best = candidates[0] if candidates else None
-    found = best is not None and best.score > 0 and best.score >= threshold
+    score = confidence[0] if confidence is not None else (best.score if best else 0.0)
+    default = confidence[1] if confidence is not None else reader.threshold
+    threshold = settings.min_score if settings.min_score is not None else default
+    found = best is not None and best.score > 0 and score >= threshold
     text = ""
     if found:
         text = best.answer if best.answer_start is not None else best.sentence
@@ -266,7 +304,7 @@ def decide(question: str, candidates: Sequence[Candidate], settings: QASettings,
         if len(citations) >= settings.top_k:
             break
     return Answer(
-        question=question, text=text, found=found, score=round(best.score, 4) if best else 0.0,
+        question=question, text=text, found=found, score=round(score, 4),
         citations=tuple(citations), reader=reader.name, elapsed_ms=round((time.perf_counter() - began) * 1000, 2),
         passages=tuple(passages),
     )

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, replace
 
 READERS = ("auto", "sentence", "neural")
+DECIDERS = ("auto", "off")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")  # the neural reader's (qa.readers.neural.NeuralReader.load)
 
 # The type each setting must have: (accepted types, what to write instead, allows None).
@@ -17,7 +18,7 @@ _FIELD_TYPES = {
     "top_k": (*_INTEGER, False), "retrieve_k": (*_INTEGER, False), "rrf_k": (*_INTEGER, False),
     "max_question_chars": (*_INTEGER, False), "min_score": (*_NUMBER, True), "fusion_weight": (*_NUMBER, False),
     "early_exit": (*_NUMBER, False), "reader": (*_TEXT, False), "reader_precision": (*_TEXT, False),
-    "reader_dir": ((str, os.PathLike), "a folder path", True),
+    "reader_dir": ((str, os.PathLike), "a folder path", True), "decider": (*_TEXT, False),
 }
 
 
@@ -63,6 +64,12 @@ class QASettings:
             scores at least this (the reader's calibrated probability that the span is
             right); otherwise it reads the rest and fuses as usual. 1.0 always reads all of
             them. Chosen on held-out training data (docs/BENCHMARKS.md).
+        decider: how the engine decides between answering and "not found" when the neural
+            reader answers from retrieval. "auto" (the default): the decision model
+            (``qa.decision``, fitted on long documents) weighs the reader's score with the
+            evidence of every passage read, and ``Answer.score`` is its probability that the
+            answer is right; ``min_score`` then applies to that probability. "off": the
+            reader's own calibrated score alone, against ``min_score`` or the reader's threshold.
     """
 
     top_k: int = 5
@@ -75,6 +82,7 @@ class QASettings:
     reader_precision: str = "auto"
     reader_dir: str | None = None
     early_exit: float = 0.7
+    decider: str = "auto"
 
     def __post_init__(self) -> None:
         for name in _FIELD_TYPES:
@@ -93,6 +101,8 @@ class QASettings:
             raise ValueError(f"reader must be one of {READERS}. Currently, reader is {self.reader!r}")
         if self.reader_precision not in PRECISIONS:
             raise ValueError(f"reader_precision must be one of {PRECISIONS}. Currently, it is {self.reader_precision!r}")
+        if self.decider not in DECIDERS:
+            raise ValueError(f"decider must be one of {DECIDERS}. Currently, decider is {self.decider!r}")
         if not 0.0 <= self.early_exit <= 1.0:
             raise ValueError(f"early_exit must be in [0, 1] (1.0 reads every passage). Currently, it is {self.early_exit}")
         if self.max_question_chars <= 0:

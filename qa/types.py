@@ -101,6 +101,7 @@ class Answer:
     reader: str = ""
     elapsed_ms: float = 0.0
     understood_as: str = ""  # the self-contained question a follow-up was rewritten to ("" when unchanged)
+    evidence: dict[str, float] = field(default_factory=dict, repr=False)  # what the decision weighed (qa.decision)
     passages: tuple[Passage, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict:
@@ -108,6 +109,7 @@ class Answer:
         return {
             "question": self.question,
             "understood_as": self.understood_as,
+            "evidence": dict(self.evidence),
             "text": self.text,
             "found": self.found,
             "score": self.score,
@@ -127,4 +129,5 @@ class Answer:
             reader=d.get("reader", ""),
             elapsed_ms=d.get("elapsed_ms", 0.0),
             understood_as=d.get("understood_as", ""),
+            evidence=dict(d.get("evidence", {})),
         )
