@@ -140,7 +140,7 @@ def load_document_with_notes(
     ocr = _OcrOptions(ocr_page_time_limit, ocr_dpi)
     text, pages, segments, notes = run_with_time_limit(lambda: _parse(data, kind, ocr), time_limit, kind)
     if not text.strip():
-        raise UnreadableFile("no extractable text")
+        raise UnreadableFile("no extractable text" + (f" ({'; '.join(notes)})" if notes else ""))
     problem = text_problem(text)
     if problem:
         hint = " (its fonts may map glyphs to no characters; print it to an image PDF to have it read with OCR)" if kind == "pdf" else ""
