@@ -16,6 +16,11 @@ nothing else: callers that index many files report it and go on. What it guards 
   (pypdf, python-docx and the HTML parser are Python code, so they stop within
   milliseconds); the caller does not wait for it beyond a short grace period;
 * content that decodes to noise rather than text (see ``text_problem``).
+
+PDF pages without a text layer (scans) are read with Tesseract (``index.ocr``), each page
+under its own time limit inside the file's; where Tesseract is not installed they are named
+in the notes ``load_document_with_notes`` returns, or the file is refused when no page has
+text. None is ever dropped without a word.
 """
 
 from __future__ import annotations
@@ -29,17 +34,20 @@ import re
 import stat
 import threading
 from html.parser import HTMLParser
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
 from index.decoding import NotText, decode_text, text_problem
 from index.files import SUPPORTED_SUFFIXES, describe_mode, is_valid_name
 from index.hashing import sha256_bytes, sha256_file
+from index.ocr import DEFAULT_DPI, DEFAULT_PAGE_TIME_LIMIT_S
 from index.types import Document
 
 __all__ = [
     "SUPPORTED_SUFFIXES", "UnreadableFile", "load_document", "decode_text", "text_problem",
-    "html_to_text", "pdf_to_text", "docx_to_text", "sha256_bytes", "sha256_file",
+    "load_document_with_notes", "html_to_text", "pdf_to_text", "pdf_to_text_with_notes", "docx_to_text",
+    "sha256_bytes", "sha256_file",
     "DEFAULT_TIME_LIMIT_S", "DEFAULT_MAX_BYTES",
 ]
 
@@ -68,18 +76,57 @@ def load_document(
         max_bytes: larger files are refused without being read.
 
     Returns:
-        The Document, whose ``source`` is ``str(path)`` as given.
+        The Document, whose ``source`` is ``str(path)`` as given. What
+        ``load_document_with_notes`` would say about it (pages read with OCR, scanned
+        pages left out) is dropped; call that to report it.
 
     Raises:
         UnreadableFile: the file is missing, empty, not a regular file, not text, broken,
-            too slow to parse, changed while read, named with bytes that are not UTF-8, or
-            of an unsupported type; never any other exception for a bad file.
+            too slow to parse, changed while read, named with bytes that are not UTF-8, a
+            PDF with no text layer where Tesseract is not installed, or of an unsupported
+            type; never any other exception for a bad file.
         ValueError: ``time_limit`` or ``max_bytes`` is not positive.
+    """
+    return load_document_with_notes(path, time_limit=time_limit, max_bytes=max_bytes)[0]
+
+
+def load_document_with_notes(
+    path: str | Path,
+    *,
+    time_limit: float | None = DEFAULT_TIME_LIMIT_S,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    ocr_page_time_limit: float = DEFAULT_PAGE_TIME_LIMIT_S,
+    ocr_dpi: int = DEFAULT_DPI,
+) -> tuple[Document, tuple[str, ...]]:
+    """Load one file into a Document, with notes a person should see about it.
+
+    The notes are for PDFs whose pages have no text layer (scans): each such page is read
+    with Tesseract where it is installed ("pages 1 and 2 read with OCR (no text layer)");
+    where it is not, the file keeps the pages that have text and the others are named
+    ("page 3 left out: no text layer: install tesseract-ocr to read scanned pages"). A
+    PDF without any text layer is refused then, with that reason. Pages left out keep
+    their place: ``Document.pages`` still has one offset per page.
+
+    Args:
+        path, time_limit, max_bytes: as for ``load_document``; ``time_limit`` covers OCR.
+        ocr_page_time_limit: most seconds Tesseract may spend on one page; a page over it
+            is left out with a note.
+        ocr_dpi: resolution pages are rendered at for OCR.
+
+    Returns:
+        ``(document, notes)``; ``notes`` is empty for every file read without trouble.
+
+    Raises:
+        UnreadableFile, ValueError: as for ``load_document``.
     """
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be greater than 0 (or None for no limit). Currently, time_limit is {time_limit}")
     if max_bytes <= 0:
         raise ValueError(f"max_bytes must be greater than 0. Currently, max_bytes is {max_bytes}")
+    if not ocr_page_time_limit > 0:
+        raise ValueError(f"ocr_page_time_limit must be greater than 0. Currently, ocr_page_time_limit is {ocr_page_time_limit}")
+    if ocr_dpi <= 0:
+        raise ValueError(f"ocr_dpi must be greater than 0. Currently, ocr_dpi is {ocr_dpi}")
     p = Path(path)
     if not is_valid_name(str(p)):
         raise UnreadableFile("the file name is not valid UTF-8 (it could not be stored or cited); rename it to index it")
@@ -90,27 +137,36 @@ def load_document(
     if not data.strip():
         raise UnreadableFile("empty file (no text to index)")
     kind = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}.get(suffix, suffix[1:])
-    text, pages, segments = run_with_time_limit(lambda: _parse(data, kind), time_limit, kind)
+    ocr = _OcrOptions(ocr_page_time_limit, ocr_dpi)
+    text, pages, segments, notes = run_with_time_limit(lambda: _parse(data, kind, ocr), time_limit, kind)
     if not text.strip():
-        hint = " (a scanned PDF needs OCR first)" if kind == "pdf" else ""
-        raise UnreadableFile(f"no extractable text{hint}")
+        raise UnreadableFile("no extractable text" + (f" ({'; '.join(notes)})" if notes else ""))
     problem = text_problem(text)
     if problem:
-        hint = " (its fonts may map glyphs to no characters; OCR it)" if kind == "pdf" else ""
+        hint = " (its fonts may map glyphs to no characters; print it to an image PDF to have it read with OCR)" if kind == "pdf" else ""
         raise UnreadableFile(f"{problem}{hint}")
-    return Document(source=str(path), text=text, sha256=sha256_bytes(data), kind=kind, pages=pages, raw_segments=segments)
+    doc = Document(source=str(path), text=text, sha256=sha256_bytes(data), kind=kind, pages=pages, raw_segments=segments)
+    return doc, notes
 
 
-def _parse(data: bytes, kind: str) -> tuple[str, tuple[int, ...], tuple[tuple[int, int, int], ...]]:
+@dataclass(frozen=True)
+class _OcrOptions:
+    page_time_limit: float = DEFAULT_PAGE_TIME_LIMIT_S
+    dpi: int = DEFAULT_DPI
+
+
+def _parse(
+    data: bytes, kind: str, ocr: _OcrOptions,
+) -> tuple[str, tuple[int, ...], tuple[tuple[int, int, int], ...], tuple[str, ...]]:
     if kind in ("txt", "md"):
-        return decode_text(data), (), ()
+        return decode_text(data), (), (), ()
     if kind == "html":
         text, segments = html_to_text(decode_text(data))
-        return text, (), segments
+        return text, (), segments, ()
     if kind == "pdf":
-        text, pages = pdf_to_text(data)
-        return text, pages, ()
-    return docx_to_text(data), (), ()
+        text, pages, notes = pdf_to_text_with_notes(data, ocr_page_time_limit=ocr.page_time_limit, ocr_dpi=ocr.dpi)
+        return text, pages, (), notes
+    return docx_to_text(data), (), (), ()
 
 
 # ---- reading bytes ---------------------------------------------------------------------------
@@ -330,11 +386,32 @@ def html_to_text(raw: str) -> tuple[str, tuple[tuple[int, int, int], ...]]:
 
 
 def pdf_to_text(data: bytes) -> tuple[str, tuple[int, ...]]:
-    """Text of every page (pypdf), pages joined by a blank line; returns the page start offsets.
+    """Text of every page, pages joined by a blank line; returns the page start offsets.
+
+    Pages without a text layer are read with OCR where Tesseract is installed (see
+    ``pdf_to_text_with_notes``, which also says which pages were).
+    """
+    text, pages, _ = pdf_to_text_with_notes(data)
+    return text, pages
+
+
+def pdf_to_text_with_notes(
+    data: bytes,
+    *,
+    ocr_page_time_limit: float = DEFAULT_PAGE_TIME_LIMIT_S,
+    ocr_dpi: int = DEFAULT_DPI,
+) -> tuple[str, tuple[int, ...], tuple[str, ...]]:
+    """Text of every page (pypdf's text layer, else Tesseract), the page start offsets, and notes.
+
+    A page whose text layer is missing or only white space, and which draws something, is
+    rendered and read with Tesseract; where Tesseract is not installed it is left empty
+    and named in a note. A page that draws nothing is blank and needs neither. Every page
+    keeps its place, so the text is always the pages' texts joined by a blank line.
 
     Raises:
-        UnreadableFile: an encrypted PDF that needs a password. Damaged files raise pypdf's
-            own exceptions, which ``load_document`` reports.
+        UnreadableFile: an encrypted PDF that needs a password, or one with no text layer
+            on any page where Tesseract is not installed (``NO_TEXT_LAYER``). Damaged files
+            raise pypdf's own exceptions, which ``load_document`` reports.
     """
     from pypdf import PdfReader
 
@@ -346,13 +423,52 @@ def pdf_to_text(data: bytes) -> tuple[str, tuple[int, ...]]:
             opened = 0
         if not opened:
             raise UnreadableFile("encrypted PDF (it needs a password); save a copy without the password to index it")
-    parts, starts, pos = [], [], 0
-    for page in reader.pages:
-        t = (page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n")
+    texts = [(page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n") for page in reader.pages]
+    notes: tuple[str, ...] = ()
+    if any(not t.strip() for t in texts):
+        texts, notes = _read_pages_without_text(data, texts, ocr_page_time_limit, ocr_dpi)
+    starts, pos = [], 0
+    for t in texts:
         starts.append(pos)
-        parts.append(t)
         pos += len(t) + 2
-    return "\n\n".join(parts), tuple(starts)
+    return "\n\n".join(texts), tuple(starts), notes
+
+
+def _read_pages_without_text(
+    data: bytes, texts: list[str], page_time_limit: float, dpi: int,
+) -> tuple[list[str], tuple[str, ...]]:
+    """``texts`` with its empty pages read by OCR where possible, and a note per outcome."""
+    from index import ocr
+
+    texts = list(texts)
+    scans = [n for n, t in enumerate(texts, 1) if not t.strip() and not ocr.page_is_blank(data, n)]
+    if not scans:
+        return texts, ()
+    program = ocr.find_tesseract()
+    if program is None:
+        if not any(t.strip() for t in texts):
+            raise UnreadableFile(ocr.NO_TEXT_LAYER)
+        return texts, (f"{_page_list(scans)} left out: {ocr.NO_TEXT_LAYER}",)
+    outcomes: dict[str, list[int]] = {}
+    for n in scans:
+        try:
+            page = ocr.ocr_page(data, n, dpi=dpi, time_limit=page_time_limit, tesseract=program)
+        except ocr.OcrError as e:
+            outcomes.setdefault(f"left out: {e}", []).append(n)
+            continue
+        if page.text.strip():
+            texts[n - 1] = page.text
+            outcomes.setdefault("read with OCR (no text layer)", []).append(n)
+        else:
+            outcomes.setdefault("left out: no text layer, and OCR found no text on it", []).append(n)
+    return texts, tuple(f"{_page_list(pages)} {outcome}" for outcome, pages in outcomes.items())
+
+
+def _page_list(pages: list[int]) -> str:
+    """"page 3", "pages 1 and 4", "pages 1, 2 and 5"."""
+    if len(pages) == 1:
+        return f"page {pages[0]}"
+    return f"pages {', '.join(map(str, pages[:-1]))} and {pages[-1]}"
 
 
 def docx_to_text(data: bytes) -> str:
