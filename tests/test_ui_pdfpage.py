@@ -282,6 +282,11 @@ def test_the_browser_shows_the_page_with_the_answer_boxed(tmp_path, embedder):
                 image.scroll_into_view_if_needed()
                 OUTPUT.mkdir(exist_ok=True)
                 page.screenshot(path=str(OUTPUT / "ui-pdf-page.png"), full_page=True)
+
+                # Picking a citation on the other page shows that page.
+                page.locator("#qa-citations label", has_text=f"{PDF_NAME}, page 1").first.click()
+                page.locator("#qa-page-caption", has_text="Page 1 of 2").wait_for(timeout=30_000)
+                assert image.is_visible()
             finally:
                 browser.close()
     finally:
