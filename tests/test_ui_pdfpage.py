@@ -199,8 +199,12 @@ def test_a_sentence_missing_from_the_page_leaves_it_bare(corpus, keeper):
     assert np.array_equal(np.asarray(shown.image), np.asarray(bare.image))
 
 
-def test_a_page_beyond_the_file_is_refused_with_a_reason(keeper):
+def test_a_page_beyond_the_file_is_refused_with_a_reason(keeper, tmp_path):
     _, c = keeper
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 not really a PDF")
+    with pytest.raises(PageError, match=r"^the PDF could not be opened \(PdfiumError\); re-index the file$"):
+        citation_page(broken, c)
     with pytest.raises(PageError, match=r"page 3 is not in this PDF \(it has 2 page\(s\) now\).*re-index"):
         citation_page(c.source, replace(c, page=3))
     with pytest.raises(PageError, match="no page number"):

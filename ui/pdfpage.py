@@ -8,10 +8,10 @@ hyphenation, ligatures and spacing. The matched characters' boxes are merged int
 rectangle per line and drawn onto the rendered page: translucent yellow for the sentence,
 a strong outline for the answer.
 
-Example:
+Example (an A4 page at 1.5 pixels per point):
     >>> shown = citation_page("/docs/report.pdf", citation)         # doctest: +SKIP
-    >>> shown.image.size, shown.located, shown.answer_boxes          # doctest: +SKIP
-    ((893, 1263), True, (Rect(left=150, top=96, right=260, bottom=114),))
+    >>> shown.image.size, shown.located, len(shown.answer_boxes)     # doctest: +SKIP
+    ((893, 1263), True, 1)
 """
 
 from __future__ import annotations
