@@ -24,6 +24,7 @@ from qa import Answer, Engine, QuestionError
 from ui import render
 from ui.feedback import FeedbackError, FeedbackLog, make_record
 from ui.names import DocumentNames
+from ui.pdfpage import NOT_LOCATED, PageError, citation_page
 from ui.settings import UISettings
 from ui.uploads import store_uploads
 
@@ -70,6 +71,15 @@ class DocumentsChange:
 
     status: str
     documents: DocumentsView | None
+
+
+@dataclass(frozen=True)
+class PageView:
+    """The cited PDF page, the sentence and answer boxed on it (None: not a PDF citation), and
+    the line shown under it (Markdown, already escaped)."""
+
+    image: object | None  # a PIL image: the page shows it without any server path
+    caption: str
 
 
 def refuse(endpoint: str, message: str) -> InputError:
@@ -206,6 +216,25 @@ class PageHandlers:
                         for i, c in enumerate(shown.citations, start=1))
         pick = pick if pick is not None and 0 <= pick < len(choices) else 0
         return SourcesView(choices, pick, render.passage_html(shown.citations[pick], shown.found, pick + 1))
+
+    def cited_page(self, turns: list | None, turn: int | None, pick: int | None) -> PageView:
+        """The PDF page of citation ``pick`` of the answer of ``turn``, rendered, with the cited
+        sentence and the answer boxed; no image for citations of other formats."""
+        answer = self.answer_at(turns, turn)
+        if answer is None or not answer.citations:
+            return PageView(None, "")
+        c = answer.citations[pick if isinstance(pick, int) and 0 <= pick < len(answer.citations) else 0]
+        if not c.page or Path(c.source).suffix.lower() != ".pdf" or self.engine.document_text(c.source) is None:
+            return PageView(None, "")
+        try:
+            shown = citation_page(c.source, c, with_answer=answer.found)
+        except PageError as e:
+            return PageView(None, f"The page cannot be shown: {render.escape_markdown(str(e))}.")
+        where = f"Page {shown.page} of {shown.pages}"
+        if not shown.located:
+            return PageView(shown.image, f"{where}: {NOT_LOCATED}.")
+        boxed = "the cited sentence in yellow" + (", the answer outlined in red" if shown.answer_boxes else "")
+        return PageView(shown.image, f"{where}: {boxed}.")
 
     # ---- ratings -------------------------------------------------------------------------------
 

@@ -78,6 +78,11 @@ def build_app(engine: Engine, settings: UISettings | None = None) -> gr.Blocks:
         picker, view = _sources(page.sources(page.answer_at(turns, turn)))
         return turn, picker, view
 
+    def show_page(pick, turns, turn):
+        view = page.cited_page(turns, turn, pick)
+        return (gr.update(value=view.image, visible=view.image is not None),
+                gr.update(value=view.caption, visible=bool(view.caption)))
+
     def rate_up(turns, turn, pick, correction, not_answerable):
         return page.rate("up", turns, turn, pick, correction, not_answerable)
 
@@ -153,6 +158,11 @@ def build_app(engine: Engine, settings: UISettings | None = None) -> gr.Blocks:
                     citation_pick = gr.Radio(label="Citations of the selected answer", choices=[], type="value",
                                              elem_id="qa-citations")
                     passage = gr.HTML(render.empty_sources_html(), elem_id="qa-passage", js_on_load=None)
+                    # The cited PDF page with the sentence and answer boxed; shown for PDF citations only.
+                    page_image = gr.Image(label="Cited page", show_label=False, type="pil", format="png",
+                                          interactive=False, visible=False, elem_id="qa-page",
+                                          buttons=["fullscreen", "download"], alt_text="The cited page of the PDF")
+                    page_caption = gr.Markdown(visible=False, elem_id="qa-page-caption")
                     gr.Markdown("Click a reply in the chat to see its sources.", elem_classes=["qa-empty"])
                 with gr.Tab("Documents"):
                     uploads = gr.File(
@@ -182,6 +192,8 @@ def build_app(engine: Engine, settings: UISettings | None = None) -> gr.Blocks:
         question.submit(respond, chat_inputs, chat_outputs, api_visibility="private", show_progress="minimal",
                         **questions)
         citation_pick.input(pick_citation, [citation_pick, turns, turn], [passage], api_visibility="private")
+        passage.change(show_page, [citation_pick, turns, turn], [page_image, page_caption], api_visibility="private",
+                       show_progress="hidden")
         chatbot.select(pick_message, [chatbot, turns], [turn, citation_pick, passage], api_visibility="private")
         chatbot.like(like, [chatbot, turns, correction, not_answerable], [turn, feedback_status],
                      api_visibility="private")
