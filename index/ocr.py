@@ -38,7 +38,7 @@ DEFAULT_PAGE_TIME_LIMIT_S = 30.0
 MAX_SIDE_PX = 7000
 LANGUAGE = "eng"
 
-_PDFIUM_LOCK = threading.Lock()
+PDFIUM_LOCK = threading.Lock()  # pdfium is not thread-safe: every call into it in this process runs under this lock
 
 
 class OcrError(RuntimeError):
@@ -82,7 +82,7 @@ def page_is_blank(pdf_bytes: bytes, page_number: int) -> bool:
     """
     import pypdfium2 as pdfium
 
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         try:
             pdf = pdfium.PdfDocument(pdf_bytes)
         except pdfium.PdfiumError:
@@ -118,7 +118,7 @@ def render_page(pdf_bytes: bytes, page_number: int, *, dpi: int = DEFAULT_DPI) -
 
 
 def _render(pdfium, pdf_bytes: bytes, page_number: int, dpi: int) -> tuple[bytes, float]:
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         pdf = pdfium.PdfDocument(pdf_bytes)
         try:
             page = pdf[page_number - 1]

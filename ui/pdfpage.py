@@ -16,13 +16,13 @@ Example (an A4 page at 1.5 pixels per point):
 
 from __future__ import annotations
 
-import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from index.ocr import PDFIUM_LOCK  # pdfium is not thread-safe: one lock for OCR and page views
 from qa import Citation
 
 PAGE_SCALE = 1.5  # rendered pixels per PDF point
@@ -33,8 +33,6 @@ ANSWER_FILL = (249, 115, 22, 70)
 ANSWER_OUTLINE = (220, 38, 38, 255)
 NOT_LOCATED = "could not locate the sentence on the page"
 
-# pdfium is not thread-safe: every call into it from this module runs under this lock.
-PDFIUM_LOCK = threading.Lock()
 
 
 class PageError(ValueError):
