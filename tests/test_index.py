@@ -170,8 +170,10 @@ def _corpus(folder):
 
 
 def _state(index):
-    ids, texts = index.catalog.all_chunk_texts()
-    return set(ids), index.vectors.count(), index.terms.count()
+    """The chunk ids of SQLite, and how many FAISS and BM25 hold (equal when the store is sound)."""
+    ids = index.store.ids()
+    assert ids["vectors"] == ids["terms"] == ids["catalog"]
+    return ids["catalog"], len(ids["vectors"]), len(ids["terms"])
 
 
 def test_incremental_build_embeds_only_changes(tmp_path, embedder):
