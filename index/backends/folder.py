@@ -100,9 +100,11 @@ class FolderStore:
     Args:
         location: the index folder.
         lock_timeout: seconds a writer waits for another writer before ``StoreBusy``.
+        load: read the live generation now; False leaves it to ``refresh`` (``check`` uses
+            this to look at an index too damaged to open).
     """
 
-    def __init__(self, location: str | Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+    def __init__(self, location: str | Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, load: bool = True) -> None:
         if lock_timeout <= 0:
             raise ValueError(f"lock_timeout must be greater than 0. Currently, lock_timeout is {lock_timeout}")
         self.location = str(location)
@@ -110,7 +112,7 @@ class FolderStore:
         self.lock_timeout = lock_timeout
         self._write_lock = threading.Lock()
         self._load_lock = threading.Lock()
-        self._state = self._load()
+        self._state = self._load() if load else _State(None, None, None, Catalog(), None, TermIndex())
 
     @classmethod
     def open(cls, location: str | Path, create: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> FolderStore:
@@ -369,6 +371,12 @@ class FolderStore:
             with self._load_lock:
                 self._state = self._load()
         shutil.rmtree(other.path, ignore_errors=True)
+
+    def check(self, repair: bool = False) -> list[str]:
+        """What is wrong with this folder, one finding a line ([] when sound); see ``folder_check``."""
+        from index.backends.folder_check import check_folder
+
+        return check_folder(self, repair)
 
     def close(self) -> None:
         """Nothing to release: files are read whole and the lock is held only inside ``writer``."""
