@@ -80,6 +80,7 @@ def check_folder(store: FolderStore, repair: bool = False) -> list[str]:
                 if repair:
                     store._switch(candidate.name)
                     current = candidate.name
+                    findings[0] = fixed + findings[0]
                 break
             else:
                 findings.append(f"no sound generation is left in {path}: rebuild it with "
