@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from index.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
-from index.store import DEFAULT_INDEX_DIR
+from index.store import DEFAULT_INDEX_DIR, IndexSettings
 
 COMMON_DEFAULTS = {"index": str(DEFAULT_INDEX_DIR), "quiet": False, "json": False, "collection": "documents",
                    "milvus_token_file": None}
@@ -48,6 +48,9 @@ def parser() -> argparse.ArgumentParser:
                        help=f"characters per chunk (default {DEFAULT_CHUNK_SIZE})")
     build.add_argument("--chunk-overlap", type=int, default=DEFAULT_CHUNK_OVERLAP,
                        help=f"characters shared by neighbouring chunks (default {DEFAULT_CHUNK_OVERLAP})")
+    build.add_argument("--batch-files", type=int, default=IndexSettings.batch_files,
+                       help=f"commit after this many new or changed files (default {IndexSettings.batch_files}); "
+                            "a stopped build resumes from the last commit")
     sub.add_parser("add", parents=[sub_common], help="index single files").add_argument("files", nargs="+")
     sub.add_parser("remove", parents=[sub_common], help="drop files from the index").add_argument("files", nargs="+")
     sub.add_parser("status", parents=[sub_common], help="what the index holds")
@@ -109,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     settings = IndexSettings(
         chunk_size=getattr(args, "chunk_size", DEFAULT_CHUNK_SIZE),
         chunk_overlap=getattr(args, "chunk_overlap", DEFAULT_CHUNK_OVERLAP),
+        batch_files=getattr(args, "batch_files", IndexSettings.batch_files),
         show_progress=not args.quiet,
     )
     index = Index.open(args.index, settings, create=args.command in ("build", "add"), **store_options(args))

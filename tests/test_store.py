@@ -67,7 +67,6 @@ def test_killed_rebuild_keeps_the_old_index_and_resumes(tmp_path, embedder, poin
     head, name, when = KILL_POINTS[point]
     _killed(f"""
         import os, signal
-        import index
         {head}
         from index.__main__ import main
         calls = []
@@ -78,9 +77,7 @@ def test_killed_rebuild_keeps_the_old_index_and_resumes(tmp_path, embedder, poin
                 os.kill(os.getpid(), signal.SIGKILL)
             return real(*a, **k)
         C.{name} = die
-        settings = index.IndexSettings
-        index.IndexSettings = lambda **kw: settings(batch_files=1, **kw)   # one file per commit
-        main(["build", {str(docs)!r}, "--rebuild", "--index", {str(ix)!r}, "--quiet"])
+        main(["build", {str(docs)!r}, "--rebuild", "--batch-files", "1", "--index", {str(ix)!r}, "--quiet"])
     """, tmp_path)
     reopened = Index.open(ix, embedder=embedder)
     assert reopened.store.hashes() == before            # the old index, whole
