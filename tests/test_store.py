@@ -207,3 +207,26 @@ def test_check_repair_points_current_at_the_last_sound_generation(tmp_path, embe
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert f"the newest sound generation is {good}" in fixed.stdout
     assert len(Index.open(ix, embedder=embedder).documents()) == 4
+
+
+@pytest.mark.parametrize("command", ["add", "remove"])
+def test_add_or_remove_killed_while_committing_leaves_the_old_index(tmp_path, embedder, command):
+    docs = _corpus(tmp_path / "docs")
+    extra = tmp_path / "extra.txt"
+    extra.write_text("The supply shuttle docks every ninth day.")
+    ix = tmp_path / "ix"
+    index = Index.open(ix, create=True, embedder=embedder)
+    index.build(docs, quiet=True)
+    target = extra if command == "add" else docs / "s1.txt"
+    before = _hashes(ix)
+    _killed(f"""
+        import os, signal
+        from index.vectors import FaissVectorStore
+        from index.__main__ import main
+        FaissVectorStore.save = lambda self, path: os.kill(os.getpid(), signal.SIGKILL)
+        main([{command!r}, {str(target)!r}, "--index", {str(ix)!r}, "--quiet"])
+    """, tmp_path)
+    assert _hashes(ix) == before and Index.open(ix, embedder=embedder).store.ids()["vectors"]
+    again = getattr(Index.open(ix, embedder=embedder), command)([target])
+    assert (again.indexed if command == "add" else again.removed) == (str(target),)
+    assert Index.open(ix, embedder=embedder).check() == []   # the killed write's leftovers are gone
