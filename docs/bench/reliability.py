@@ -80,6 +80,8 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=20, help="kills per operation (default 20)")
     parser.add_argument("--files", type=int, default=60, help="files in the corpus (default 60)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--operations", nargs="+", choices=OPERATIONS, default=list(OPERATIONS),
+                        help="which commands to kill (default: all four)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     embedder = shared_embedder()
@@ -115,7 +117,7 @@ def run(args, rng, embedder, work: Path) -> int:
     }
     rows = []
     failures = 0
-    for op in OPERATIONS:
+    for op in args.operations:
         template, argv, again = commands[op]
         before = FolderStore.open(template).hashes()
         reference = work / f"reference-{op}"
