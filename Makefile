@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 DOCS ?= seeds/
 
-.PHONY: setup run index ask test chromium ocr-tools clean
+.PHONY: setup run index ask test chromium ocr-tools reliability bench clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,10 @@ ocr-tools:
 
 test: setup chromium ocr-tools
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+# SIGKILL during build, --rebuild, add and remove, 20 trials each (minutes; CI does not run it).
+reliability: setup
+	$(PY) docs/bench/reliability.py --trials 20
 
 clean:
 	rm -rf .index test-output eval-output

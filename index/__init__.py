@@ -18,6 +18,7 @@ _HOME = {
     "SUPPORTED_SUFFIXES": "index.loaders", "UnreadableFile": "index.loaders", "load_document": "index.loaders",
     "DEFAULT_DOCUMENTS_DIR": "index.store", "DEFAULT_INDEX_DIR": "index.store", "Index": "index.store",
     "IndexMismatch": "index.store", "IndexNotFound": "index.store", "IndexSettings": "index.store",
+    "IndexStoreError": "index.store", "StoreBusy": "index.backends",
     "Chunk": "index.types", "Document": "index.types", "DocumentInfo": "index.types", "IndexReport": "index.types",
 }
 

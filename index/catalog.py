@@ -1,7 +1,7 @@
 """Metadata in SQLite: documents, their content hashes, and chunks with their spans.
 
 The catalog lives in memory while an index is open and is written to a new file on
-save (see ``index.store``), so a half-finished change never touches the file on disk.
+save (see ``index.backends.folder``), so a half-finished change never touches the file on disk.
 """
 
 from __future__ import annotations
@@ -53,6 +53,14 @@ class Catalog:
         finally:
             src.close()
         return cls(mem)
+
+    def copy(self) -> Catalog:
+        """An independent in-memory copy (a writer changes the copy; readers keep the original)."""
+        mem = sqlite3.connect(":memory:", check_same_thread=False)
+        with self._lock:
+            self._conn.commit()
+            self._conn.backup(mem)
+        return Catalog(mem)
 
     def save(self, path: Path) -> None:
         dst = sqlite3.connect(Path(path) / self.FILENAME)
@@ -109,6 +117,32 @@ class Catalog:
             ).fetchall()
         return {r[0]: Chunk(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows}
 
+    def chunk_ids(self) -> list[int]:
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT id FROM chunks ORDER BY id")]
+
+    def orphan_chunk_ids(self) -> list[int]:
+        """Chunks whose document row is missing."""
+        with self._lock:
+            return [r[0] for r in self._conn.execute(
+                "SELECT id FROM chunks WHERE source NOT IN (SELECT source FROM documents) ORDER BY id")]
+
+    def sources_of(self, ids: list[int]) -> list[str]:
+        """The distinct sources of these chunk ids."""
+        if not ids:
+            return []
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT DISTINCT source FROM chunks WHERE id IN ({','.join('?' * len(ids))}) ORDER BY source",
+                [int(i) for i in ids]).fetchall()
+        return [r[0] for r in rows]
+
+    def delete_chunks(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with self._lock:
+            self._conn.execute(f"DELETE FROM chunks WHERE id IN ({','.join('?' * len(ids))})", [int(i) for i in ids])
+
     def all_chunk_texts(self) -> tuple[list[int], list[str]]:
         with self._lock:
             rows = self._conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
@@ -136,12 +170,6 @@ class Catalog:
             pages=tuple(json.loads(row[4])),
             raw_segments=tuple(tuple(s) for s in json.loads(row[5])),
         )
-
-    def pages(self, source: str) -> tuple[int, ...]:
-        """Start offsets of the pages of ``source`` (empty for unpaged documents)."""
-        with self._lock:
-            row = self._conn.execute("SELECT pages FROM documents WHERE source = ?", (source,)).fetchone()
-        return tuple(json.loads(row[0])) if row else ()
 
     def documents(self) -> list[DocumentInfo]:
         with self._lock:

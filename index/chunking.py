@@ -6,8 +6,13 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from index.types import Chunk, Document
 
+# The chunking every index uses unless told otherwise (``IndexSettings``, the CLI).
+DEFAULT_CHUNK_SIZE = 800       # characters: a few sentences, about one paragraph
+DEFAULT_CHUNK_OVERLAP = 100    # characters shared by neighbouring chunks
 
-def chunk_document(document: Document, chunk_size: int = 1000, chunk_overlap: int = 150) -> list[Chunk]:
+
+def chunk_document(document: Document, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                   chunk_overlap: int = DEFAULT_CHUNK_OVERLAP) -> list[Chunk]:
     """Split ``document`` with LangChain's RecursiveCharacterTextSplitter, keeping offsets.
 
     Args:

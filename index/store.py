@@ -1,82 +1,82 @@
 """The index: files in, searchable chunks out.
 
-An ``Index`` composes the catalog (SQLite metadata), a ``VectorStore`` (FAISS) and a
-``TermIndex`` (BM25). On disk it is a folder of generations::
+An ``Index`` reads files, chunks and embeds them, and keeps the result in a ``Store``
+(``index.backends``): a folder (FAISS + BM25 + SQLite, the default) or a Milvus
+collection. The slow work (reading, chunking, embedding) happens outside the store's
+write lock; then, under the lock, the store's current hashes are read again and the
+change re-applied to them, so two writers (threads or processes) never lose each
+other's documents.
 
-    DIR/CURRENT            names the live generation, e.g. "gen-000004"
-    DIR/gen-000004/        manifest.json, catalog.sqlite, vectors.faiss, terms/
-
-A change is applied in memory and written as a new generation; only then does
-``CURRENT`` switch to it (an atomic rename). A build killed halfway leaves the
-previous generation live and consistent.
+Builds are streamed: every ``batch_files`` files or ``batch_seconds`` seconds of work
+are committed, so memory is bounded by a batch and a killed build resumes without
+embedding the committed files again (their content hashes match).
 """
 
 from __future__ import annotations
 
-import bisect
-import contextlib
-import fcntl
-import json
 import os
-import shutil
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from index.catalog import Catalog
-from index.chunking import chunk_document
+from index.backends import FORMAT_VERSION, Store, StoreError, StoreMismatch, StoreNotFound, is_milvus, open_store
+from index.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, chunk_document
 from index.embedding import DEFAULT_MODEL_NAME, Embedder, shared_embedder
 from index.loaders import SUPPORTED_SUFFIXES, UnreadableFile, load_document, sha256_bytes
-from index.terms import TermIndex
-from index.types import Chunk, Document, DocumentInfo, IndexReport
-from index.vectors import FaissVectorStore
+from index.types import Chunk, Document, DocumentInfo, IndexReport, page_at
 
-FORMAT_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INDEX_DIR = REPO_ROOT / ".index" / "default"
 DEFAULT_DOCUMENTS_DIR = REPO_ROOT / "seeds"
+EMBEDDER_BACKENDS = ("auto", "onnx", "torch")
+EMBED_BATCH_CHUNKS = 512  # chunks embedded at a time while a batch of files is read
 
-
-class IndexStoreError(RuntimeError):
-    """Base for index errors whose message says what to do."""
-
-
-class IndexNotFound(IndexStoreError, FileNotFoundError):
-    pass
-
-
-class IndexMismatch(IndexStoreError):
-    pass
+# The store's errors under the names this package has always used.
+IndexStoreError = StoreError
+IndexNotFound = StoreNotFound
+IndexMismatch = StoreMismatch
 
 
 @dataclass(frozen=True)
 class IndexSettings:
-    """How documents are chunked and embedded.
+    """How documents are chunked and embedded, and how often a build commits.
 
     Args:
-        chunk_size: most characters per chunk (default 800: a few sentences, about one paragraph).
-        chunk_overlap: characters shared by neighbouring chunks (default 100).
+        chunk_size: most characters per chunk (``index.chunking.DEFAULT_CHUNK_SIZE``, 800).
+        chunk_overlap: characters shared by neighbouring chunks (``DEFAULT_CHUNK_OVERLAP``, 100).
         model_name: embedding model recorded in the manifest; an index built with another is refused.
         model_path: folder of the model weights; None uses the bundled all-MiniLM-L6-v2.
-        show_progress: progress bars while embedding many chunks.
+        embedder: how the model runs: "auto", "onnx" or "torch" (sentence-transformers).
+        show_progress: progress bars while indexing many files.
+        batch_files: a build commits after this many new or changed files...
+        batch_seconds: ...or after this many seconds of reading and embedding, whichever comes first.
     """
 
-    chunk_size: int = 800
-    chunk_overlap: int = 100
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
     model_name: str = DEFAULT_MODEL_NAME
     model_path: str | None = None
+    embedder: str = "auto"
     show_progress: bool = True
+    batch_files: int = 200
+    batch_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if self.chunk_size <= 0:
             raise ValueError(f"chunk_size must be greater than 0. Currently, chunk_size is {self.chunk_size}")
         if not 0 <= self.chunk_overlap < self.chunk_size:
             raise ValueError(f"chunk_overlap must be in [0, chunk_size). Currently, chunk_overlap is {self.chunk_overlap}")
+        if self.embedder not in EMBEDDER_BACKENDS:
+            raise ValueError(f"embedder must be one of {', '.join(EMBEDDER_BACKENDS)}. Currently, embedder is {self.embedder!r}")
+        if self.batch_files <= 0:
+            raise ValueError(f"batch_files must be greater than 0. Currently, batch_files is {self.batch_files}")
+        if self.batch_seconds <= 0:
+            raise ValueError(f"batch_seconds must be greater than 0. Currently, batch_seconds is {self.batch_seconds}")
 
 
 def iter_files(folder: Path) -> Iterable[Path]:
@@ -88,9 +88,35 @@ def iter_files(folder: Path) -> Iterable[Path]:
                 yield Path(root) / name
 
 
-def source_name(path: str | Path) -> str:
-    """The name a file is indexed under: its absolute path."""
-    return str(Path(path).expanduser().resolve())
+def source_name(path: str | Path, root: str | Path | None = None) -> str:
+    """The name a file is indexed under: its absolute path as found, folders resolved.
+
+    The file's own name is not resolved, so a symbolic link is indexed (and removed) under
+    the name it has in the folder, even when its target lies elsewhere. With ``root``,
+    ``path`` is a file found under that folder.
+    """
+    p = Path(path).expanduser()
+    if root is not None:
+        return str(Path(root).expanduser().resolve() / p.relative_to(root))
+    p = p.absolute()
+    return str(p.parent.resolve() / p.name)
+
+
+@dataclass
+class _Tally:
+    """What a change did so far; becomes the ``IndexReport``."""
+
+    indexed: list[str]
+    unchanged: list[str]
+    skipped: list[tuple[str, str]]
+    removed: list[str]
+    chunks_added: int = 0
+    chunks_removed: int = 0
+
+    def report(self) -> IndexReport:
+        return IndexReport(indexed=tuple(self.indexed), unchanged=tuple(self.unchanged), skipped=tuple(self.skipped),
+                           removed=tuple(self.removed), chunks_added=self.chunks_added,
+                           chunks_removed=self.chunks_removed)
 
 
 class Index:
@@ -104,292 +130,284 @@ class Index:
         [(3, 2.71)]
     """
 
-    def __init__(self, path: str | Path, settings: IndexSettings | None = None, embedder: Embedder | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, store: Store, settings: IndexSettings | None = None, embedder: Embedder | None = None) -> None:
+        self.store = store
         self.settings = settings or IndexSettings()
         self._embedder = embedder
-        self._lock = threading.RLock()
-        self._generation: str | None = None
-        self._current_mtime: int | None = None
-        self._load_current()
-
-    # ---- opening -------------------------------------------------------------------------------
+        self._embedder_lock = threading.Lock()
+        self._pages: dict[str, tuple[int, ...]] = {}
 
     @classmethod
-    def open(cls, path: str | Path, settings: IndexSettings | None = None, create: bool = False, embedder: Embedder | None = None) -> Index:
-        """Open the index at ``path``.
+    def open(cls, location: str | Path, settings: IndexSettings | None = None, create: bool = False,
+             embedder: Embedder | None = None, **store_options) -> Index:
+        """Open the index at ``location``.
 
         Args:
-            path: the index folder.
+            location: an index folder, or a Milvus address (``milvus:FILE.db``, ``milvus://HOST:PORT``).
             settings: chunking and model settings (defaults when None).
-            create: start an empty index when ``path`` holds none; otherwise that is an error.
+            create: start an empty index when there is none; otherwise that is an error.
+            embedder: an embedder to use instead of the shared one for ``settings``.
+            **store_options: the store's own options (``collection``, ``token`` for Milvus;
+                ``lock_timeout`` for folders).
 
         Raises:
-            IndexNotFound: no index at ``path`` and ``create`` is False.
+            IndexNotFound: no index there and ``create`` is False.
             IndexMismatch: the index was built with another model or format version.
         """
-        p = Path(path)
-        if not create and not (p / "CURRENT").exists():
-            raise IndexNotFound(
-                f"No index at {p}. Build one with: python -m index build FOLDER --index {p}"
+        settings = settings or IndexSettings()
+        store = open_store(str(location), create=create, **store_options)
+        manifest = store.manifest()
+        if manifest is not None and manifest.get("model") != settings.model_name:
+            raise IndexMismatch(
+                f"Index at {location} was built with embedding model {manifest.get('model')!r}, "
+                f"this engine uses {settings.model_name!r}. "
+                f"Rebuild it: python -m index build FOLDER --index {location} --rebuild"
             )
-        if p.exists() and not p.is_dir():
-            raise IndexNotFound(f"{p} is a file, not an index folder; pass a folder path with --index")
-        return cls(p, settings, embedder)
+        return cls(store, settings, embedder)
+
+    @property
+    def location(self) -> str:
+        """Where the index lives: a folder path or a Milvus address."""
+        return self.store.location
+
+    @property
+    def path(self) -> Path:
+        """The index folder (folder stores only)."""
+        if is_milvus(self.location):
+            raise AttributeError(f"{self.location} is a Milvus store, not a folder; use Index.location")
+        return Path(self.location)
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = shared_embedder(self.settings.model_path, self.settings.model_name)
+            with self._embedder_lock:
+                if self._embedder is None:
+                    s = self.settings
+                    if s.embedder == "auto":
+                        self._embedder = shared_embedder(s.model_path, s.model_name)
+                    else:
+                        self._embedder = shared_embedder(s.model_path, s.model_name, backend=s.embedder)
         return self._embedder
 
-    def _manifest(self, dimension: int) -> dict:
-        return {
-            "format_version": FORMAT_VERSION,
-            "model": self.settings.model_name,
-            "dimension": dimension,
-            "chunk_size": self.settings.chunk_size,
-            "chunk_overlap": self.settings.chunk_overlap,
-            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
+    @property
+    def manifest(self) -> dict | None:
+        return self.store.manifest()
 
-    def _load_current(self) -> None:
-        current = self.path / "CURRENT"
-        if not current.exists():
-            self.catalog = Catalog()
-            self.vectors: FaissVectorStore | None = None
-            self.terms = TermIndex()
-            self.manifest: dict | None = None
-            self._generation, self._current_mtime = None, None
-            return
-        generation = current.read_text().strip()
-        folder = self.path / generation
-        try:
-            manifest = json.loads((folder / "manifest.json").read_text())
-        except (OSError, ValueError) as e:
-            raise IndexMismatch(f"Index at {self.path} is damaged ({e}). Rebuild it: python -m index build FOLDER --index {self.path} --rebuild") from None
-        rebuild = f"Rebuild it: python -m index build FOLDER --index {self.path} --rebuild"
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexMismatch(
-                f"Index at {self.path} has format version {manifest.get('format_version')}, this program reads {FORMAT_VERSION}. {rebuild}"
-            )
-        if manifest.get("model") != self.settings.model_name:
-            raise IndexMismatch(
-                f"Index at {self.path} was built with embedding model {manifest.get('model')!r}, "
-                f"this engine uses {self.settings.model_name!r}. {rebuild}"
-            )
-        self.manifest = manifest
-        self.catalog = Catalog.load(folder)
-        self.vectors = FaissVectorStore.load(folder, int(manifest["dimension"]))
-        self.terms = TermIndex.load(folder)
-        self._generation = generation
-        self._current_mtime = current.stat().st_mtime_ns
+    def _manifest(self) -> dict:
+        stored = self.store.manifest()
+        dimension = int(stored["dimension"]) if stored else self.embedder.dimension
+        return {"format_version": FORMAT_VERSION, "model": self.settings.model_name, "dimension": dimension,
+                "chunk_size": self.settings.chunk_size, "chunk_overlap": self.settings.chunk_overlap}
 
     def refresh(self) -> bool:
-        """Reload if another process switched the live generation; True when it did."""
-        try:
-            mtime = (self.path / "CURRENT").stat().st_mtime_ns
-        except FileNotFoundError:
-            return False
-        if mtime == self._current_mtime:
-            return False
-        with self._lock:
-            if (self.path / "CURRENT").read_text().strip() != self._generation:
-                self._load_current()
-                return True
-            self._current_mtime = mtime
-        return False
+        """Pick up changes other writers committed; True when there were any."""
+        changed = self.store.refresh()
+        if changed:
+            self._pages.clear()
+        return changed
 
     # ---- reading -------------------------------------------------------------------------------
 
     def count(self) -> int:
         """Number of chunks indexed."""
-        return self.catalog.count_chunks()
+        return self.store.count()
 
     def documents(self) -> list[DocumentInfo]:
-        return self.catalog.documents()
+        return self.store.documents()
 
     def document(self, source: str) -> Document | None:
         """The indexed text of ``source`` (exactly what citations point into)."""
-        return self.catalog.document(source)
+        return self.store.document(source)
 
     def page_at(self, source: str, offset: int) -> int | None:
         """The 1-based page of ``source`` holding character ``offset`` (None when unpaged)."""
-        pages = self.catalog.pages(source)
-        return bisect.bisect_right(pages, offset) if pages else None
+        pages = self._pages.get(source)
+        if pages is None:
+            doc = self.store.document(source)
+            pages = self._pages[source] = doc.pages if doc is not None else ()
+        return page_at(pages, offset)
 
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
-        return self.catalog.chunks(ids)
+        return self.store.chunks(ids)
 
     def chunks_of(self, source: str) -> list[Chunk]:
-        return self.catalog.chunks_of(source)
+        return self.store.chunks_of(source)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.embedder.encode(texts)
 
     def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        with self._lock:
-            return self.vectors.search(vector, k) if self.vectors is not None else []
+        return self.store.search_dense(vector, k)
 
     def search_terms(self, query: str, k: int) -> list[tuple[int, float]]:
-        with self._lock:
-            return self.terms.search(query, k)
+        return self.store.search_terms(query, k)
 
     def document_frequency(self, term: str) -> int:
-        return self.terms.document_frequency(term)
+        return self.store.document_frequency(term)
+
+    def status(self) -> dict:
+        docs = self.documents()
+        return {
+            "location": self.location,
+            "generation": getattr(self.store, "generation", None),
+            "documents": len(docs),
+            "chunks": self.count(),
+            "manifest": self.store.manifest(),
+            "settings": asdict(self.settings),
+        }
+
+    def check(self, repair: bool = False) -> list[str]:
+        """What is wrong with the stored index (and, with ``repair``, what was fixed); [] when sound."""
+        check = getattr(self.store, "check", None)
+        if check is None:
+            raise IndexStoreError(f"the store at {self.location} has no consistency check")
+        return check(repair=repair)
 
     # ---- changing ------------------------------------------------------------------------------
 
-    def build(self, folder: str | Path, quiet: bool = False) -> IndexReport:
-        """Index every supported file under ``folder``: new and changed files are embedded,
-        unchanged ones left alone, files that disappeared from ``folder`` removed."""
+    def build(self, folder: str | Path, quiet: bool = False, prune: bool = False, rebuild: bool = False) -> IndexReport:
+        """Index every supported file under ``folder``.
+
+        New and changed files are embedded, unchanged ones left alone, files that
+        disappeared from ``folder`` (or became empty or unreadable) removed.
+
+        Args:
+            folder: the folder of documents.
+            quiet: no progress bars.
+            prune: also drop every indexed document whose file no longer exists anywhere
+                (e.g. the old paths of a folder that moved).
+            rebuild: start from an empty index, built beside the live one and switched in
+                when complete (a killed rebuild leaves the old index; the next one resumes).
+        """
         root = Path(folder)
         if not root.is_dir():
             raise NotADirectoryError(f"{root} is not a folder; pass a folder of documents (or use 'add' for single files)")
-        files = [p for p in iter_files(root)]
+        if rebuild:
+            return self._rebuild(root, quiet)
+        found = {source_name(p, root): p for p in iter_files(root)}
         prefix = source_name(root) + os.sep
-        present = {source_name(p) for p in files}
-        gone = [s for s in self.catalog.hashes() if s.startswith(prefix) and s not in present]
-        return self._update(files, gone, quiet=quiet, report_unsupported=False)
+        known = self.store.hashes()
+        gone = [s for s in known if s not in found and (s.startswith(prefix) or (prune and not os.path.lexists(s)))]
+        items = [(s, p) for s, p in found.items() if p.suffix.lower() in SUPPORTED_SUFFIXES]
+        return self._update(items, gone, quiet)
+
+    def _rebuild(self, root: Path, quiet: bool) -> IndexReport:
+        old = set(self.store.hashes())
+        staging = getattr(self.store, "staging", None)
+        if staging is None:
+            # A store without a staging area: one change that removes everything and adds the
+            # folder, committed at once (atomic in the store, not streamed).
+            files = [(source_name(p, root), p) for p in iter_files(root) if p.suffix.lower() in SUPPORTED_SUFFIXES]
+            return self._update(files, sorted(old), quiet, batch=False, recheck=False)
+        stage = staging()
+        wanted = {"model": self.settings.model_name, "chunk_size": self.settings.chunk_size,
+                  "chunk_overlap": self.settings.chunk_overlap}
+        made = stage.manifest()
+        if made is not None and any(made.get(k) != v for k, v in wanted.items()):
+            stage = staging(fresh=True)  # a killed rebuild with other settings: start over
+        report = Index(stage, self.settings, self._embedder).build(root, quiet=quiet)
+        if stage.manifest() is None:  # an empty folder: commit an empty index to switch to
+            with stage.writer(Index(stage, self.settings, self._embedder)._manifest()):
+                pass
+        self.store.replace_with(stage)
+        self._pages.clear()
+        now = set(self.store.hashes())
+        return IndexReport(indexed=tuple(s for s in report.indexed + report.unchanged if s in now),
+                           skipped=report.skipped, removed=tuple(sorted(old - now)),
+                           chunks_added=self.count(), chunks_removed=0)
 
     def add(self, paths: Iterable[str | Path], quiet: bool = False) -> IndexReport:
         """Index the given files (re-indexing any whose content changed)."""
-        return self._update([Path(p) for p in paths], [], quiet=quiet, report_unsupported=True)
+        return self._update([(source_name(p), Path(p)) for p in paths], [], quiet)
 
     def remove(self, paths: Iterable[str | Path]) -> IndexReport:
         """Drop the given files (or indexed source names) from the index."""
-        known = self.catalog.hashes()
+        known = self.store.hashes()
         targets, skipped = [], []
         for p in paths:
             s = str(p) if str(p) in known else source_name(p)
             (targets if s in known else skipped).append(s)
-        report = self._update([], targets, quiet=True, report_unsupported=False)
+        report = self._update([], targets, quiet=True)
         return IndexReport(removed=report.removed, chunks_removed=report.chunks_removed,
                            skipped=tuple((s, "not in the index") for s in skipped))
 
     def add_documents(self, documents: Iterable[Document], quiet: bool = True) -> IndexReport:
         """Index already-loaded Documents (e.g. test-set contexts) under their own source names."""
-        return self._apply(list(documents), [], (), (), quiet)
+        return self._update([(d.source, d) for d in documents], [], quiet)
 
-    def _update(self, files: list[Path], gone: list[str], quiet: bool, report_unsupported: bool) -> IndexReport:
-        known = self.catalog.hashes()
-        docs: list[Document] = []
-        unchanged: list[str] = []
-        skipped: list[tuple[str, str]] = []
-        show = self.settings.show_progress and not quiet and len(files) > 20
-        for path in tqdm(files, desc="reading", unit="file", disable=not show, leave=False):
-            source = source_name(path)
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES and not report_unsupported:
+    def _read(self, items: list[tuple[str, Path | Document]], known: dict[str, str], tally: _Tally,
+              stale: list[str], show: bool) -> Iterator[Document]:
+        """The documents to index among ``items``; unchanged and unreadable ones are tallied."""
+        for source, item in tqdm(items, desc="indexing", unit="file", disable=not show, leave=False):
+            if isinstance(item, Document):
+                if known.get(source) == item.sha256:
+                    tally.unchanged.append(source)
+                else:
+                    yield item
                 continue
             try:
-                if source in known and path.is_file() and sha256_bytes(path.read_bytes()) == known[source]:
-                    unchanged.append(source)
+                if source in known and item.is_file() and sha256_bytes(item.read_bytes()) == known[source]:
+                    tally.unchanged.append(source)
                     continue
                 doc = load_document(source)
-            except UnreadableFile as e:
-                skipped.append((source, str(e)))
+            except Exception as e:  # one bad file is reported, never the end of a run
+                reason = str(e) if isinstance(e, UnreadableFile) else f"cannot read ({type(e).__name__}: {e})"
+                tally.skipped.append((source, reason))
+                if source in known:
+                    stale.append(source)  # its old text must not be answered any more
                 continue
-            docs.append(doc)
-        return self._apply(docs, gone, tuple(unchanged), tuple(skipped), quiet)
+            yield doc
 
-    def _apply(self, docs: list[Document], gone: list[str], unchanged: tuple, skipped: tuple, quiet: bool) -> IndexReport:
-        # The expensive part first, outside any change to the store.
-        chunked = [(d, chunk_document(d, self.settings.chunk_size, self.settings.chunk_overlap)) for d in docs]
-        texts = [c.text for _, cs in chunked for c in cs]
-        show = self.settings.show_progress and not quiet and len(texts) > 64
-        vectors = self.embedder.encode(texts, show_progress=show) if texts else None
-        if not docs and not gone:
-            return IndexReport(unchanged=unchanged, skipped=skipped)
-        with self._lock, self._writer_lock():
-            try:
-                if self.vectors is None:
-                    self.vectors = FaissVectorStore(self.embedder.dimension)
-                removed_ids: list[int] = []
-                known = self.catalog.hashes()
-                for source in list(gone) + [d.source for d in docs if d.source in known]:
-                    removed_ids += self.catalog.remove_document(source)
-                self.vectors.remove(np.asarray(removed_ids, dtype=np.int64))
-                new_ids: list[int] = []
-                for doc, chunks in chunked:
-                    new_ids += [c.id for c in self.catalog.add_document(doc, chunks)]
-                if new_ids:
-                    self.vectors.add(np.asarray(new_ids, dtype=np.int64), vectors)
-                self.terms.fit(*self.catalog.all_chunk_texts())
-                self._save()
-            except BaseException:
-                self._load_current()  # drop the half-applied change; the disk still has the last good one
-                raise
-        return IndexReport(
-            indexed=tuple(d.source for d in docs),
-            unchanged=unchanged,
-            skipped=skipped,
-            removed=tuple(gone),
-            chunks_added=len(texts),
-            chunks_removed=len(removed_ids),
-        )
+    def _update(self, items: list[tuple[str, Path | Document]], gone: list[str], quiet: bool,
+                batch: bool = True, recheck: bool = True) -> IndexReport:
+        """Read, chunk and embed ``items`` in batches outside the lock; commit each batch
+        (and finally the removal of ``gone``) under the store's write lock."""
+        s = self.settings
+        tally = _Tally([], [], [], [])
+        known = self.store.hashes() if recheck else {}
+        stale: list[str] = []
+        show = s.show_progress and not quiet and len(items) > 20
+        pending: list[tuple[Document, list[Chunk]]] = []
+        texts: list[str] = []  # the chunk texts of ``pending``, in order
+        vectors: list[np.ndarray] = []  # the embedded first rows of ``texts``
+        began = time.monotonic()
+        for doc in self._read(items, known, tally, stale, show):
+            chunks = chunk_document(doc, s.chunk_size, s.chunk_overlap)
+            pending.append((doc, chunks))
+            texts += [c.text for c in chunks]
+            embedded = sum(len(v) for v in vectors)
+            if len(texts) - embedded >= EMBED_BATCH_CHUNKS:
+                vectors.append(self.embedder.encode(texts[embedded:]))
+            if batch and (len(pending) >= s.batch_files or time.monotonic() - began >= s.batch_seconds):
+                self._commit(pending, texts, vectors, [], tally, recheck)
+                pending, texts, vectors, began = [], [], [], time.monotonic()
+        if pending or gone or stale:
+            self._commit(pending, texts, vectors, list(gone) + stale, tally, recheck)
+        return tally.report()
 
-    @contextlib.contextmanager
-    def _writer_lock(self):
-        """One writing process at a time per index folder."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-    def _save(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        numbers = [int(p.name.split("-")[1]) for p in self.path.glob("gen-*") if p.name.split("-")[1].isdigit()]
-        generation = f"gen-{max(numbers, default=0) + 1:06d}"
-        tmp = self.path / f".tmp-{generation}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        self.catalog.save(tmp)
-        self.vectors.save(tmp)
-        self.terms.save(tmp)
-        (tmp / "manifest.json").write_text(json.dumps(self._manifest(self.vectors.dimension), indent=2))
-        _fsync_tree(tmp)
-        os.rename(tmp, self.path / generation)
-        pointer = self.path / "CURRENT.tmp"
-        with open(pointer, "w") as fh:
-            fh.write(generation + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(pointer, self.path / "CURRENT")
-        _fsync_dir(self.path)
-        self.manifest = self._manifest(self.vectors.dimension)
-        self._generation = generation
-        self._current_mtime = (self.path / "CURRENT").stat().st_mtime_ns
-        for old in list(self.path.glob("gen-*")) + list(self.path.glob(".tmp-*")):
-            if old.name != generation:
-                shutil.rmtree(old, ignore_errors=True)
-
-    def status(self) -> dict:
-        docs = self.documents()
-        return {
-            "path": str(self.path),
-            "generation": self._generation,
-            "documents": len(docs),
-            "chunks": self.count(),
-            "vectors": self.vectors.count() if self.vectors is not None else 0,
-            "manifest": self.manifest,
-            "settings": asdict(self.settings),
-        }
-
-
-def _fsync_tree(folder: Path) -> None:
-    for root, _, files in os.walk(folder):
-        for name in files:
-            with open(Path(root) / name, "rb") as fh:
-                os.fsync(fh.fileno())
-        _fsync_dir(Path(root))
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    def _commit(self, pending: list[tuple[Document, list[Chunk]]], texts: list[str], vectors: list[np.ndarray],
+                removals: list[str], tally: _Tally, recheck: bool) -> None:
+        embedded = sum(len(v) for v in vectors)
+        if len(texts) > embedded:
+            vectors.append(self.embedder.encode(texts[embedded:]))
+        dimension = self.embedder.dimension if pending else 0
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, dimension), np.float32)
+        with self.store.writer(self._manifest()) as w:
+            current = w.hashes()  # as of now, with the lock held: other writers' changes included
+            for source in removals:
+                if source in current:
+                    tally.chunks_removed += w.remove(source)
+                    tally.removed.append(source)
+            offset = 0
+            for doc, chunks in pending:
+                rows = matrix[offset:offset + len(chunks)]
+                offset += len(chunks)
+                if recheck and current.get(doc.source) == doc.sha256:
+                    tally.unchanged.append(doc.source)  # another writer indexed this very content
+                    continue
+                if doc.source in current and doc.source not in removals:
+                    tally.chunks_removed += w.remove(doc.source)
+                w.add(doc, chunks, rows)
+                tally.indexed.append(doc.source)
+                tally.chunks_added += len(chunks)
+        self._pages.clear()

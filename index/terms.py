@@ -47,6 +47,10 @@ class TermIndex:
     def count(self) -> int:
         return int(len(self._ids))
 
+    def ids(self) -> np.ndarray:
+        """The chunk ids indexed, in fit order."""
+        return self._ids.copy()
+
     def document_frequency(self, term: str) -> int:
         """How many chunks contain the stemmed ``term``."""
         return self._df.get(term, 0)

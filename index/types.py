@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from typing import Sequence
+
+
+def page_at(pages: Sequence[int], offset: int) -> int | None:
+    """The 1-based page holding character ``offset``, given each page's start offset
+    (None for unpaged documents: ``pages`` empty)."""
+    if not pages:
+        return None
+    return bisect.bisect_right(pages, offset)
 
 
 @dataclass(frozen=True)
@@ -33,9 +42,7 @@ class Document:
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page holding character ``offset``, or None for unpaged documents."""
-        if not self.pages:
-            return None
-        return bisect.bisect_right(self.pages, offset)
+        return page_at(self.pages, offset)
 
     def raw_offset(self, offset: int) -> int | None:
         """Offset in the decoded source file of text character ``offset`` (HTML only)."""

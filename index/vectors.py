@@ -79,6 +79,14 @@ class FaissVectorStore:
         """Stored vectors for ``ids`` (each must be present)."""
         return np.vstack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.dimension), np.float32)
 
+    def ids(self) -> np.ndarray:
+        """Every stored id."""
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def copy(self) -> FaissVectorStore:
+        """An independent copy (a writer changes the copy; readers keep the original)."""
+        return FaissVectorStore(self.dimension, faiss.clone_index(self._index))
+
     def count(self) -> int:
         return int(self._index.ntotal)
 

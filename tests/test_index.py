@@ -170,8 +170,10 @@ def _corpus(folder):
 
 
 def _state(index):
-    ids, texts = index.catalog.all_chunk_texts()
-    return set(ids), index.vectors.count(), index.terms.count()
+    """The chunk ids of SQLite, and how many FAISS and BM25 hold (equal when the store is sound)."""
+    ids = index.store.ids()
+    assert ids["vectors"] == ids["terms"] == ids["catalog"]
+    return ids["catalog"], len(ids["vectors"]), len(ids["terms"])
 
 
 def test_incremental_build_embeds_only_changes(tmp_path, embedder):
@@ -333,3 +335,47 @@ def test_word_tokens_load_without_the_store():
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, cwd=REPO_ROOT)
     assert proc.returncode == 0, proc.stderr.decode()
+
+
+# ---- the index equals the folder -----------------------------------------------------------------
+
+@pytest.mark.parametrize("damage, reason", [(b"", "empty"), (bytes(range(256)) * 8, "binary")])
+def test_a_file_that_became_unreadable_leaves_the_index(tmp_path, embedder, damage, reason):
+    docs = _corpus(tmp_path / "docs")
+    index = Index.open(tmp_path / "ix", create=True, embedder=embedder)
+    index.build(docs, quiet=True)
+    (docs / "a.txt").write_bytes(damage)
+    report = index.build(docs, quiet=True)
+    a = str(docs / "a.txt")
+    assert report.removed == (a,) and reason in dict(report.skipped)[a]
+    assert a not in {d.source for d in index.documents()}
+    assert index.search_terms("Ruth Okafor", 5) == []          # its old text is no longer answered
+    _state(index)
+
+
+def test_a_moved_folder_leaves_its_old_paths_until_pruned(tmp_path, embedder):
+    old = _corpus(tmp_path / "docs")
+    index = Index.open(tmp_path / "ix", create=True, embedder=embedder)
+    index.build(old, quiet=True)
+    new = tmp_path / "moved"
+    old.rename(new)
+    kept = index.build(new, quiet=True)
+    assert len(kept.indexed) == 3 and kept.removed == () and len(index.documents()) == 6
+    pruned = index.build(new, quiet=True, prune=True)
+    assert sorted(pruned.removed) == sorted(str(old / n) for n in ("a.txt", "b.md", "c.txt"))
+    assert sorted(d.source for d in index.documents()) == sorted(str(p) for p in new.iterdir())
+
+
+def test_a_removed_symlink_to_a_file_outside_the_folder_leaves_the_index(tmp_path, embedder):
+    docs = _corpus(tmp_path / "docs")
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("The observatory on Delta station is run by Dr Imre Kovacs.")
+    (docs / "delta.txt").symlink_to(outside)
+    index = Index.open(tmp_path / "ix", create=True, embedder=embedder)
+    first = index.build(docs, quiet=True)
+    assert str(docs / "delta.txt") in first.indexed
+    assert index.search_terms("Imre Kovacs", 5)
+    (docs / "delta.txt").unlink()
+    report = index.build(docs, quiet=True)
+    assert report.removed == (str(docs / "delta.txt"),)
+    assert index.search_terms("Imre Kovacs", 5) == []

@@ -25,7 +25,7 @@ def open_store(location: str, create: bool = False, **options) -> Store:
     Args:
         location: where the index lives (see the module docstring).
         create: start an empty store when there is none; otherwise that raises ``StoreNotFound``.
-        **options: backend options (``collection``, ``token`` for Milvus).
+        **options: backend options (``collection``, ``token`` for Milvus; ``lock_timeout`` for folders).
     """
     if is_milvus(location):
         from index.backends.milvus import MilvusStore
@@ -33,9 +33,10 @@ def open_store(location: str, create: bool = False, **options) -> Store:
         return MilvusStore.open(str(location), create=create, **options)
     from index.backends.folder import FolderStore
 
-    if options:
-        raise TypeError(f"options {sorted(options)} apply to Milvus stores only; {location!r} is a folder")
-    return FolderStore.open(str(location), create=create)
+    unknown = sorted(set(options) - {"lock_timeout"})
+    if unknown:
+        raise TypeError(f"options {unknown} apply to Milvus stores only; {location!r} is a folder")
+    return FolderStore.open(str(location), create=create, **options)
 
 
 __all__ = ["FORMAT_VERSION", "Store", "StoreBusy", "StoreError", "StoreMismatch", "StoreNotFound", "StoreWriter",

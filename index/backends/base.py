@@ -108,6 +108,12 @@ class Store(Protocol):
         """The chunks of ``source`` in document order."""
         ...
 
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored unit vectors of these chunk ids: float32 rows in the order of ``ids``
+        (each id must be present). ``python -m index copy`` moves an index with them
+        without embedding anything again."""
+        ...
+
     def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Up to ``k`` ``(chunk id, cosine)`` pairs, best first."""
         ...
