@@ -54,6 +54,9 @@ MAX_VARCHAR = 65535          # bytes in a Milvus VARCHAR
 PART_CHARS = 60000           # characters of ASCII-only JSON per document part
 BATCH = 500                  # rows per insert or ``in [...]`` filter
 DF_CACHE = 50_000            # document frequencies remembered per generation
+# BM25 as the folder store's bm25s computes it (Lucene variant, k1 1.5, b 0.75); Milvus multiplies
+# each term's score by (k1 + 1), which search_terms divides out so both stores score alike.
+BM25_K1, BM25_B = 1.5, 0.75
 _process_locks: dict[str, threading.Lock] = {}
 _lite_users: dict[str, int] = {}
 _registry_lock = threading.Lock()
@@ -279,7 +282,7 @@ class MilvusStore:
         hits = self._client.search(self._chunks_name, data=[text], anns_field="sparse", limit=min(k, 16384),
                                    filter=self._visible(), output_fields=["id"], search_params={"metric_type": "BM25"})
         # Milvus Lite returns BM25 scores negated (as distances); a server returns them as they are.
-        scored = [(int(h["id"]), abs(float(h["distance"]))) for h in hits[0]]
+        scored = [(int(h["id"]), abs(float(h["distance"])) / (BM25_K1 + 1)) for h in hits[0]]
         return sorted([p for p in scored if p[1] > 0], key=lambda p: -p[1])
 
     def document_frequency(self, term: str) -> int:
@@ -560,6 +563,7 @@ def _create_chunks(client, name: str, dimension: int, lite: bool) -> None:
                                  input_field_names=["terms"], output_field_names=["sparse"]))
     index = client.prepare_index_params()
     index.add_index(field_name="vector", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 200})
-    index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                    params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
     index.add_index(field_name="doc", index_type="INVERTED")
     client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
