@@ -33,9 +33,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import logging
 import os
 import threading
 from pathlib import Path
@@ -44,23 +42,18 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 
 from index.backends.base import FORMAT_VERSION, StoreBusy, StoreError, StoreMismatch, StoreNotFound
+from index.backends.milvus_client import (BM25_K1, MAX_VARCHAR, TOKEN_ENV, connect, create_chunks,
+                                          create_meta_and_docs, disconnect, load)
 from index.backends.milvus_lease import LEASE_KEY, Lease
 from index.text import terms as text_terms
 from index.types import Chunk, Document, DocumentInfo
 
 DEFAULT_COLLECTION = "documents"
-TOKEN_ENV = "MILVUS_TOKEN"
-MAX_VARCHAR = 65535          # bytes in a Milvus VARCHAR
 PART_CHARS = 60000           # characters of ASCII-only JSON per document part
 BATCH = 500                  # rows per insert or ``in [...]`` filter
 DF_CACHE = 50_000            # document frequencies remembered per generation
-# BM25 as the folder store's bm25s computes it (Lucene variant, k1 1.5, b 0.75); Milvus multiplies
-# each term's score by (k1 + 1), which search_terms divides out so both stores score alike.
-BM25_K1, BM25_B = 1.5, 0.75
 _process_locks: dict[str, threading.Lock] = {}
-_lite_users: dict[str, int] = {}
 _registry_lock = threading.Lock()
-_lite_lock = threading.Lock()
 
 
 def milvus_options_from(args=None, env: Mapping[str, str] | None = None) -> dict:
@@ -127,7 +120,7 @@ class MilvusStore:
         with _registry_lock:
             self._process_lock = _process_locks.setdefault(f"{uri}|{prefix}", threading.Lock())
         for name in (self._meta_name, self._docs_name, self._chunks_name):
-            _load(client, name)
+            load(client, name)
         self.refresh()
 
     # ---- opening -------------------------------------------------------------------------------
@@ -150,22 +143,22 @@ class MilvusStore:
             if not create and not Path(uri).exists():
                 raise StoreNotFound(f"No Milvus Lite index at {uri}. Build one with: python -m index build FOLDER --index {location}")
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        client = _connect(uri, lite, token)
+        client = connect(uri, lite, token)
         try:
             meta = f"{collection}_meta"
             if not client.has_collection(meta):
                 if not create:
                     raise StoreNotFound(f"No index named {collection!r} at {location}. Build one with: "
                                         f"python -m index build FOLDER --index {location} --collection {collection}")
-                _create_meta_and_docs(client, collection)
+                create_meta_and_docs(client, collection)
             return cls(location, client, collection, lite, uri, **lease)
         except BaseException:
-            _disconnect(client, uri, lite)
+            disconnect(client, uri, lite)
             raise
 
     def close(self) -> None:
         if self._client is not None:
-            _disconnect(self._client, self._uri, self._lite)
+            disconnect(self._client, self._uri, self._lite)
             self._client = None
 
     # ---- reading -------------------------------------------------------------------------------
@@ -388,7 +381,7 @@ class MilvusStore:
 
     def _ensure_chunks(self, dimension: int) -> None:
         if not self._client.has_collection(self._chunks_name):
-            _create_chunks(self._client, self._chunks_name, dimension, self._lite)
+            create_chunks(self._client, self._chunks_name, dimension, self._lite)
 
 
 class MilvusWriter:
@@ -454,116 +447,3 @@ class MilvusWriter:
         self._store._write_state(new)                                  # the commit point
         if self._hidden:
             self._store._clean_up()
-
-
-def _connect(uri: str, lite: bool, token: str | None):
-    from pymilvus import MilvusClient
-    from pymilvus.exceptions import MilvusException
-
-    # Lite: the check, the start of the in-process server and the count of its users happen under
-    # one lock, so threads of this process never mistake each other's server for another process.
-    with _lite_lock if lite else contextlib.nullcontext():
-        if lite and not _lite_users.get(uri) and _locked_by_another(uri):
-            raise StoreBusy(f"Another process has the Milvus Lite index {uri} open (Milvus Lite allows one process "
-                            f"per index); stop it, or serve the index from a Milvus server (docs/SCALE.md)")
-        try:
-            client = MilvusClient(uri=uri, token=token or "")
-        except MilvusException as e:
-            if lite and _locked_by_another(uri):
-                raise StoreBusy(f"Another process has the Milvus Lite index {uri} open (Milvus Lite allows one "
-                                f"process per index); stop it and try again") from None
-            raise StoreError(f"Cannot connect to Milvus at {uri}: {e}. Check the address and the token "
-                             f"(--milvus-token-file or {TOKEN_ENV})") from None
-        if lite:
-            _lite_users[uri] = _lite_users.get(uri, 0) + 1
-            iterator_log = logging.getLogger("pymilvus.client.iterator.query_iterator")
-            if not any(isinstance(f, _QuietLiteTimestamps) for f in iterator_log.filters):
-                iterator_log.addFilter(_QuietLiteTimestamps())
-    return client
-
-
-class _QuietLiteTimestamps(logging.Filter):
-    """Milvus Lite answers iterators without a server timestamp; pymilvus warns on every one."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "mvccTs" not in record.getMessage()
-
-
-def _locked_by_another(path: str) -> bool:
-    lock = Path(path) / "LOCK"
-    if not lock.exists():
-        return False
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-
-
-def _disconnect(client, uri: str, lite: bool) -> None:
-    client.close()
-    if lite:
-        with _lite_lock:
-            _lite_users[uri] = _lite_users.get(uri, 1) - 1
-            if _lite_users[uri] <= 0:
-                from milvus_lite.server_manager import server_manager_instance
-
-                del _lite_users[uri]
-                server_manager_instance.release_server(uri)   # lets another process open the folder
-
-
-def _load(client, name: str) -> None:
-    """Load ``name`` into memory when it exists and is not loaded (after a restart it is not)."""
-    if client.has_collection(name) and str(client.get_load_state(name).get("state")) != "Loaded":
-        client.load_collection(name)
-
-
-def _create_meta_and_docs(client, prefix: str) -> None:
-    from pymilvus import DataType
-
-    for name, fields in (
-        (f"{prefix}_meta", [("key", DataType.VARCHAR, {"is_primary": True, "max_length": 64}),
-                            ("value", DataType.VARCHAR, {"max_length": MAX_VARCHAR})]),
-        (f"{prefix}_docs", [("id", DataType.INT64, {"is_primary": True}), ("doc", DataType.INT64, {}),
-                            ("part", DataType.INT64, {}), ("source", DataType.VARCHAR, {"max_length": MAX_VARCHAR}),
-                            ("sha256", DataType.VARCHAR, {"max_length": 64}), ("kind", DataType.VARCHAR, {"max_length": 64}),
-                            ("chars", DataType.INT64, {}), ("chunks", DataType.INT64, {}),
-                            ("data", DataType.VARCHAR, {"max_length": MAX_VARCHAR}), ("generation", DataType.INT64, {})]),
-    ):
-        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-        for field, dtype, kw in fields:
-            schema.add_field(field, dtype, **kw)
-        schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)   # Milvus requires a vector field in every collection
-        index = client.prepare_index_params()
-        index.add_index(field_name="v", index_type="FLAT", metric_type="L2")
-        client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
-
-
-def _create_chunks(client, name: str, dimension: int, lite: bool) -> None:
-    from pymilvus import DataType, Function, FunctionType
-
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    for field in ("doc", "start", "end", "page", "generation"):
-        schema.add_field(field, DataType.INT64)
-    schema.add_field("source", DataType.VARCHAR, max_length=MAX_VARCHAR)
-    schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
-    # The terms are already the project's stemmed terms: split on spaces only (Lite's standard
-    # tokenizer splits on non-word characters, which the terms do not contain).
-    analyzer = {"tokenizer": "standard"} if lite else {"tokenizer": "whitespace"}
-    schema.add_field("terms", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True, enable_match=True,
-                     analyzer_params=analyzer)
-    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
-    schema.add_function(Function(name="terms_bm25", function_type=FunctionType.BM25,
-                                 input_field_names=["terms"], output_field_names=["sparse"]))
-    index = client.prepare_index_params()
-    index.add_index(field_name="vector", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 200})
-    index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
-                    params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
-    index.add_index(field_name="doc", index_type="INVERTED")
-    client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
