@@ -1,6 +1,6 @@
 """An index held entirely in Milvus: Milvus Lite (a local ``.db`` folder) up to a cluster.
 
-Three collections share a prefix (``collection``, default ``documents``):
+Four collections share a prefix (``collection``, default ``documents``):
 
 * ``PREFIX_chunks``: one row per chunk: id, document id, source, span, page, text, the
   vector (HNSW, COSINE), the chunk's stemmed terms (``index.text.terms``, joined by
@@ -8,6 +8,8 @@ Three collections share a prefix (``collection``, default ``documents``):
 * ``PREFIX_docs``: the document records (source, sha256, kind, pages, raw segments and
   the full text every citation offset points into), as JSON split into parts that fit
   a VARCHAR field.
+* ``PREFIX_df``: how many chunks hold each term, kept by the writers
+  (``index.backends.milvus_df``), for ``document_frequency``.
 * ``PREFIX_meta``: the ``state`` row (committed generation, next id, manifest, chunk
   count, documents still to delete) and the writer ``lease`` row.
 
@@ -37,6 +39,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from collections import Counter
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -44,6 +47,7 @@ import numpy as np
 from index.backends.base import FORMAT_VERSION, StoreBusy, StoreError, StoreMismatch, StoreNotFound
 from index.backends.milvus_client import (BM25_K1, MAX_VARCHAR, TOKEN_ENV, connect, create_chunks,
                                           create_meta_and_docs, disconnect, load)
+from index.backends.milvus_df import TermCounts, chunk_terms, create_df
 from index.backends.milvus_lease import LEASE_KEY, Lease
 from index.text import terms as text_terms
 from index.types import Chunk, Document, DocumentInfo
@@ -112,6 +116,7 @@ class MilvusStore:
                  lease_ttl: float = 30.0, lease_settle: float | None = None, lease_wait: float = 120.0) -> None:
         self.location, self._client, self._lite, self._uri = location, client, lite, uri
         self._chunks_name, self._docs_name, self._meta_name = f"{prefix}_chunks", f"{prefix}_docs", f"{prefix}_meta"
+        self._counts = TermCounts(client, f"{prefix}_df")
         self._lease_args = (lease_ttl, 0.0 if lite else (2.0 if lease_settle is None else lease_settle), lease_wait)
         self._state: dict = {}
         self._catalog_cache: tuple[tuple, dict[str, dict]] | None = None
@@ -119,7 +124,7 @@ class MilvusStore:
         self._read_lock = threading.RLock()
         with _registry_lock:
             self._process_lock = _process_locks.setdefault(f"{uri}|{prefix}", threading.Lock())
-        for name in (self._meta_name, self._docs_name, self._chunks_name):
+        for name in (self._meta_name, self._docs_name, self._chunks_name, self._counts.name):
             load(client, name)
         self.refresh()
 
@@ -151,6 +156,7 @@ class MilvusStore:
                     raise StoreNotFound(f"No index named {collection!r} at {location}. Build one with: "
                                         f"python -m index build FOLDER --index {location} --collection {collection}")
                 create_meta_and_docs(client, collection)
+                create_df(client, f"{collection}_df")
             return cls(location, client, collection, lite, uri, **lease)
         except BaseException:
             disconnect(client, uri, lite)
@@ -178,9 +184,11 @@ class MilvusStore:
             return changed and bool(self._state.get("generation"))
 
     def _visible(self) -> str:
-        expr = f"generation <= {int(self._state['generation'])}"
-        if self._state.get("hidden"):
-            expr += f" and doc not in {[int(d) for d in self._state['hidden']]}"
+        """The filter that shows committed rows only (see the module docstring)."""
+        state = self._state   # one snapshot: a commit may replace it meanwhile
+        expr = f"generation <= {int(state['generation'])}"
+        if state.get("hidden"):
+            expr += f" and doc not in {[int(d) for d in state['hidden']]}"
         return expr
 
     def _live(self) -> bool:
@@ -220,39 +228,37 @@ class MilvusStore:
         rows = self._query_all(self._docs_name, f"doc == {int(record['doc'])}", ["part", "data"])
         return Document.from_dict(json.loads("".join(r["data"] for r in sorted(rows, key=lambda r: r["part"]))))
 
-    def _chunk_rows(self, expr: str, extra: Sequence[str] = ()) -> list[dict]:
-        if not self._live():
-            return []
-        return self._query_all(self._chunks_name, f"({expr}) and {self._visible()}",
-                               ["id", "source", "start", "end", "text", "page", *extra])
 
     @staticmethod
     def _chunk(row: dict) -> Chunk:
         page = int(row["page"])
         return Chunk(int(row["id"]), row["source"], int(row["start"]), int(row["end"]), row["text"], page if page >= 0 else None)
 
-    def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
-        out: dict[int, Chunk] = {}
-        ids = [int(i) for i in ids]
+    def _by_ids(self, ids: list[int], fields: list[str]) -> list[dict]:
+        if not self._live():
+            return []
+        rows = []
         for b in range(0, len(ids), BATCH):
-            for row in self._chunk_rows(f"id in {ids[b:b + BATCH]}"):
-                out[int(row["id"])] = self._chunk(row)
-        return out
+            rows += self._client.query(self._chunks_name, filter=f"id in {ids[b:b + BATCH]} and {self._visible()}",
+                                       output_fields=fields)
+        return rows
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
+        rows = self._by_ids([int(i) for i in ids], ["id", "source", "start", "end", "text", "page"])
+        return {int(row["id"]): self._chunk(row) for row in rows}
 
     def chunks_of(self, source: str) -> list[Chunk]:
         record = self._catalog().get(source)
         if record is None:
             return []
-        return sorted((self._chunk(r) for r in self._chunk_rows(f"doc == {int(record['doc'])}")), key=lambda c: (c.start, c.id))
+        rows = self._query_all(self._chunks_name, f"doc == {int(record['doc'])} and {self._visible()}",
+                               ["id", "source", "start", "end", "text", "page"])
+        return sorted((self._chunk(r) for r in rows), key=lambda c: (c.start, c.id))
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of chunks ``ids``, float32 rows in the order asked."""
         ids = [int(i) for i in ids]
-        found: dict[int, list[float]] = {}
-        for b in range(0, len(ids), BATCH):
-            for row in (self._query_all(self._chunks_name, f"id in {ids[b:b + BATCH]} and {self._visible()}", ["id", "vector"])
-                        if self._live() else []):
-                found[int(row["id"])] = row["vector"]
+        found = {int(row["id"]): row["vector"] for row in self._by_ids(ids, ["id", "vector"])}
         missing = [i for i in ids if i not in found]
         if missing:
             raise KeyError(f"no chunks with ids {missing[:10]} in {self.location}")
@@ -279,16 +285,14 @@ class MilvusStore:
         return sorted([p for p in scored if p[1] > 0], key=lambda p: -p[1])
 
     def document_frequency(self, term: str) -> int:
-        """Chunks holding the stemmed ``term``: an exact count by Milvus' text match, cached until the next commit."""
+        """Chunks holding the stemmed ``term``: exact, from the counts commits keep (``index.backends.milvus_df``)."""
         token = term.replace("'", "_")
         if not self._live() or not token or not token.replace("_", "a").isalnum():
             return 0
         with self._read_lock:
             if token in self._df:
                 return self._df[token]
-        rows = self._client.query(self._chunks_name, filter=f"TEXT_MATCH(terms, '{token}') and {self._visible()}",
-                                  output_fields=["count(*)"])
-        df = int(rows[0]["count(*)"]) if rows else 0
+        df = self._counts.lookup([token], int(self._state["generation"]))[token]
         with self._read_lock:
             if len(self._df) >= DF_CACHE:
                 self._df.clear()
@@ -376,8 +380,8 @@ class MilvusStore:
             self._client.delete(name, filter=expr)
 
     def _delete_generation_above(self, generation: int) -> None:
-        self._delete(self._chunks_name, f"generation > {generation}")
-        self._delete(self._docs_name, f"generation > {generation}")
+        for name in (self._chunks_name, self._docs_name, self._counts.name):
+            self._delete(name, f"generation > {generation}")
 
     def _ensure_chunks(self, dimension: int) -> None:
         if not self._client.has_collection(self._chunks_name):
@@ -392,6 +396,8 @@ class MilvusWriter:
         self._records = dict(store._catalog())      # source -> record, as this writer will leave it
         self._hidden: list[int] = []
         self._added = self._removed = 0
+        self._delta: Counter = Counter()                # term -> change in the chunks holding it
+        self._doc_terms: dict[int, Counter] = {}        # the same, per document this writer added
 
     def hashes(self) -> dict[str, str]:
         return {s: r["sha256"] for s, r in self._records.items()}
@@ -405,7 +411,10 @@ class MilvusWriter:
             self._store._client.delete(self._store._chunks_name, filter=f"doc == {doc}")
             self._store._client.delete(self._store._docs_name, filter=f"doc == {doc}")
             self._added -= int(record["chunks"])
+            self._delta.subtract(self._doc_terms.pop(doc))
         else:
+            for row in self._store._query_all(self._store._chunks_name, f"doc == {doc}", ["terms"]):
+                self._delta.subtract(chunk_terms(row["terms"]))
             self._hidden.append(doc)
             self._removed += int(record["chunks"])
         return int(record["chunks"])
@@ -427,6 +436,9 @@ class MilvusWriter:
                          "page": -1 if chunk.page is None else int(chunk.page), "text": chunk.text,
                          "terms": _terms_field(chunk.text),
                          "vector": vec.tolist(), "generation": self.generation})
+        counts = Counter(t for row in rows for t in chunk_terms(row["terms"]))
+        self._doc_terms[doc] = counts
+        self._delta.update(counts)
         client = self._store._client
         for b in range(0, len(rows), BATCH):
             client.insert(self._store._chunks_name, rows[b:b + BATCH])
@@ -441,9 +453,15 @@ class MilvusWriter:
         return ids
 
     def commit(self, manifest: dict) -> None:
-        state = self._store._state
+        store, state = self._store, self._store._state
+        touched = store._counts.stage(self._delta, int(state["generation"]), self.generation)
         new = {"generation": self.generation, "next_id": self._next_id, "hidden": self._hidden,
                "manifest": manifest, "chunks": int(state.get("chunks", 0)) + self._added - self._removed}
-        self._store._write_state(new)                                  # the commit point
+        store._write_state(new)                                  # the commit point
+        store._counts.prune(touched, self.generation)
         if self._hidden:
-            self._store._clean_up()
+            store._clean_up()
+        if store._lite:
+            # Milvus Lite searches unsealed rows by brute force and builds the HNSW and BM25
+            # indexes when a segment is sealed: flush so queries after a commit stay fast.
+            store._client.flush(store._chunks_name)

@@ -117,9 +117,9 @@ def create_chunks(client, name: str, dimension: int, lite: bool) -> None:
     schema.add_field("source", DataType.VARCHAR, max_length=MAX_VARCHAR)
     schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
     # The terms are already the project's stemmed terms: split on spaces only (Lite's standard
-    # tokenizer splits on non-word characters, which the terms do not contain).
+    # tokenizer splits on non-word characters, which the stored terms do not contain).
     analyzer = {"tokenizer": "standard"} if lite else {"tokenizer": "whitespace"}
-    schema.add_field("terms", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True, enable_match=True,
+    schema.add_field("terms", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
                      analyzer_params=analyzer)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
