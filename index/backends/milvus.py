@@ -462,6 +462,7 @@ class MilvusWriter:
         if self._hidden:
             store._clean_up()
         if store._lite:
-            # Milvus Lite searches unsealed rows by brute force and builds the HNSW and BM25
+            # Milvus Lite scans unsealed rows one by one and builds its HNSW, BM25 and scalar
             # indexes when a segment is sealed: flush so queries after a commit stay fast.
-            store._client.flush(store._chunks_name)
+            for name in (store._chunks_name, store._docs_name, store._counts.name):
+                store._client.flush(name)
