@@ -398,6 +398,7 @@ class MilvusWriter:
         self._added = self._removed = 0
         self._delta: Counter = Counter()                # term -> change in the chunks holding it
         self._doc_terms: dict[int, Counter] = {}        # the same, per document this writer added
+        self._changed = False
 
     def hashes(self) -> dict[str, str]:
         return {s: r["sha256"] for s, r in self._records.items()}
@@ -407,6 +408,7 @@ class MilvusWriter:
         if record is None:
             return 0
         doc = int(record["doc"])
+        self._changed = True
         if record.get("generation") == self.generation:   # added by this writer: its rows are still invisible
             self._store._client.delete(self._store._chunks_name, filter=f"doc == {doc}")
             self._store._client.delete(self._store._docs_name, filter=f"doc == {doc}")
@@ -426,6 +428,7 @@ class MilvusWriter:
         if vectors.shape != (len(chunks), self._dimension):
             raise ValueError(f"vectors must have shape ({len(chunks)}, {self._dimension}). Currently, vectors has shape {vectors.shape}")
         doc = self._next_id
+        self._changed = True
         ids = list(range(doc + 1, doc + 1 + len(chunks)))
         self._next_id = doc + 1 + len(chunks)
         rows = []
@@ -454,6 +457,8 @@ class MilvusWriter:
 
     def commit(self, manifest: dict) -> None:
         store, state = self._store, self._store._state
+        if not self._changed and store.manifest() is not None:
+            return                                               # nothing to commit: no new generation
         touched = store._counts.stage(self._delta, int(state["generation"]), self.generation)
         new = {"generation": self.generation, "next_id": self._next_id, "hidden": self._hidden,
                "manifest": manifest, "chunks": int(state.get("chunks", 0)) + self._added - self._removed}
