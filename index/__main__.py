@@ -63,16 +63,16 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def store_options(args: argparse.Namespace) -> dict:
-    """Milvus options for Milvus locations; folders take none."""
+def store_options(args: argparse.Namespace, location: str | None = None) -> dict:
+    """Milvus options (collection, token from --milvus-token-file or MILVUS_TOKEN) for a
+    Milvus location; folders take none."""
     from index.backends import is_milvus
 
-    if not is_milvus(args.index):
+    if not is_milvus(location or args.index):
         return {}
-    options = {"collection": args.collection}
-    if args.milvus_token_file:
-        options["token"] = Path(args.milvus_token_file).read_text().strip()
-    return options
+    from index.backends.milvus import milvus_options_from
+
+    return milvus_options_from(args)
 
 
 def check(args: argparse.Namespace) -> int:
@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "copy":
         from index.copy import copy_index
 
-        report = copy_index(args.source, args.destination)
+        report = copy_index(args.source, args.destination, src_options=store_options(args, args.source),
+                            dst_options=store_options(args, args.destination))
         print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
         return 0
     if args.command == "check":
