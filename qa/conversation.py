@@ -4,10 +4,11 @@ No language model: the earlier questions and answers are scanned for names (runs
 capitalised words, acronyms, "Windows 95", "Charles I") and, in questions, for definite noun
 phrases ("the executive order"); each is given a kind by simple rules (a person, a place, an
 organisation or thing, a group), and a follow-up's pronouns and short elliptical forms are
-replaced by the most recent mention of the fitting kind. Within one turn, a name the
-question asked for (its answer) comes first, then the question's subject ("did *the DOJ*
-charge"), then the latest. The rewritten question is then answered as usual, and shown
-("Understood as: ...") so a wrong rewrite is visible.
+replaced by the most recent mention of the fitting kind ("it": a thing before a place;
+"they": a group before a thing; with none, the latest one-word name, whose kind is a guess).
+Within one turn, a name the question asked for (its answer) comes first, then the question's
+subject ("did *the DOJ* charge"), then the latest. The rewritten question is answered as
+usual, and shown ("Understood as: ...") so a wrong rewrite is visible.
 
 How a rewrite reads (the conversation test set follows the same rules):
 - a pronoun becomes the name as written earlier, with its article ("the Chetniks");
@@ -51,26 +52,20 @@ _NOT_NAMES = frozenset(
 )
 _CONNECTORS = frozenset({"of", "for", "and", "the", "de", "von", "van", "&"})
 _ROMAN = frozenset("I II III IV V VI VII VIII IX X XI XII".split())
-_ORG_WORDS = frozenset(
-    """company corporation corp inc ltd llc group department ministry agency bureau council committee commission
+_ORG_WORDS = frozenset("""company corporation corp inc ltd llc group department ministry agency bureau council committee commission
     university college institute school center centre foundation association society bank party union office
-    administration court congress senate parliament army navy force network networks church museum hospital""".split()
-)
-_PLACE_WORDS = frozenset(
-    """city town village county state province country republic kingdom island islands river lake mountain
-    street avenue road square park valley bay coast region district""".split()
-)
+    administration court congress senate parliament army navy force network networks church museum hospital
+    international""".split())
+_PLACE_WORDS = frozenset("""city town village county state province country republic kingdom island islands river lake mountain
+    street avenue road square park valley bay coast region district""".split())
 # Buildings and sites: places one is "at".
 _SITE_WORDS = frozenset("castle palace abbey cathedral tower bridge hall stadium airport station port plant observatory".split())
-_KIND_NOUNS = {
-    PERSON: ("person", "man", "woman", "official", "spokesman", "spokeswoman", "executive", "officer", "author",
-             "writer", "president", "leader", "player", "artist", "scientist", "reporter", "editor", "journalist",
-             "architect", "astronomer", "chancellor", "member", "musician", "saxophonist"),
-    PLACE: ("place", "city", "town", "country", "state", "region", "village", "area", "location"),
-    THING: ("company", "firm", "organization", "organisation", "agency", "department", "business", "group",
-            "institution", "conference", "event", "order", "church", "university", "band", "team", "product",
-            "club", "newspaper", "paper", "union", "movement", "party"),
-}
+_KIND_NOUNS = {kind: tuple(words.split()) for kind, words in (
+    (PERSON, "person man woman official spokesman spokeswoman executive officer author writer president leader player "
+             "artist scientist reporter editor journalist architect astronomer chancellor member musician saxophonist"),
+    (PLACE, "place city town country state region village area location"),
+    (THING, "company firm organization organisation agency department business group institution conference event "
+            "order church university band team product club newspaper paper union movement party"))}
 _WORD = re.compile(r"[A-Za-z][\w’'&.-]*\w|[A-Za-z]|\d+(?:\.\d+)*")
 _POSSESSIVE_END = re.compile(r"['’]s$")
 _ELLIPSIS = re.compile(r"^\s*(?:and|what about|how about|and what about|same for|also)\s+(?P<rest>.+?)\s*[?.!]*\s*$",
@@ -83,7 +78,6 @@ _NOT_POSSESSED = frozenset("to in at about for with from on by of into over unde
 # Words that end a noun phrase: prepositions, auxiliaries, articles, conjunctions, pronouns.
 _PHRASE_END = _NOT_POSSESSED | frozenset(_AUX) | frozenset(
     "the a an that who which whom whose there here it its he she they them his her their than as since until".split())
-_PHRASE = re.compile(r"\bthe\s+((?:[A-Z][a-z]+\s+)?[a-z]+(?:\s+[a-z]+){0,3})(?=(?P<after>\W|$))")
 _AFTER_AUX = re.compile(rf"\b(?:{'|'.join(_AUX)})\s+$", re.IGNORECASE)
 # The answer names what was asked for: "who ...?", "which company ...?", "what conference ...?".
 _ASKS_FOR_ENTITY = re.compile(rf"^\s*(?:who|whom|whose|which|where|what\s+(?!(?:{'|'.join(_AUX)})\b)\w+)\b",
@@ -226,6 +220,15 @@ def _mentions_in(text: str, question: str, turn: int, from_answer: bool) -> list
     return [m for _, m in sorted(found, key=lambda x: x[0])]
 
 
+def _article_before(answer: Answer) -> bool:
+    """Whether the cited document has "the" right before the answer's span."""
+    c = answer.citations[0] if answer.citations else None
+    if c is None or c.answer_start is None or not c.start <= c.answer_start <= c.end:
+        return False
+    at = c.answer_start - c.start
+    return c.quote[max(0, at - 4):at].lower() == "the "
+
+
 def mentions(history: Sequence[Turn]) -> list[Mention]:
     """Every mention of the earlier turns, oldest first (a turn's question before its answer).
 
@@ -238,7 +241,10 @@ def mentions(history: Sequence[Turn]) -> list[Mention]:
         found.extend(_mentions_in(q, q, n, False))
         if turn.answer is None or not turn.answer.found or _DEFINITION.match(q) or not _ASKS_FOR_ENTITY.match(q):
             continue
-        from_answer = _mentions_in(turn.answer.text, q, n, True)
+        text = turn.answer.text
+        if _article_before(turn.answer) and not text.lower().startswith("the "):
+            text = "the " + text  # the name as the document writes it: "the Chetniks", not "Chetniks"
+        from_answer = _mentions_in(text, q, n, True)
         if not from_answer and q.strip().lower().startswith(("who ", "whom ", "which ")):
             # "two Chinese hackers": a phrase, not a name, but what "they" will point at.
             words = turn.answer.text.split()
