@@ -19,14 +19,7 @@ How a rewrite reads (the conversation test set follows the same rules):
 - "and ZTE?" repeats the last question with the name swapped, "and when?" with the
   question word swapped.
 
-A question that needs no context is left exactly as it was.
-
-Example:
-    >>> c = Conversation()                                   # doctest: +SKIP
-    >>> c.ask("who is Rob Strayer?").text                    # doctest: +SKIP
-    'State Department official'
-    >>> c.ask("Where did he speak?").understood_as           # doctest: +SKIP
-    'Where did Rob Strayer speak?'
+A question that needs no context is left exactly as it was. Usage: ``Conversation``.
 """
 
 from __future__ import annotations
@@ -130,9 +123,7 @@ def _names(text: str) -> list[tuple[str, int]]:
                 if gap and not (gap == "." and len(tokens[j - 1][0]) <= 3):  # "Dr. Jonas Salk"
                     break
                 w = tokens[j][0]
-                if j == last + 1 and (w in _ROMAN or w[0].isdigit()):
-                    last = j
-                elif w[0].isupper() and w.lower() not in _NOT_NAMES:
+                if (j == last + 1 and (w in _ROMAN or w[0].isdigit())) or (w[0].isupper() and w.lower() not in _NOT_NAMES):
                     last = j
                 elif w.lower() not in _CONNECTORS:
                     break
@@ -191,11 +182,9 @@ def _kind(name: str, question: str, from_answer: bool, article: bool = False, pl
     if article:  # "the Chetniks", "the Sunday Times": not a person's name
         return GROUP if len(words) == 1 and _plural(name) else THING
     asked = re.match(r"^(?:which|what)\s+(?:\w+\s+){0,2}?(\w+)\s+(?:is|was|are|were|did|does|do|has|have|had|will|can)\b", q)
-    if from_answer and asked:
-        noun = asked.group(1)
-        for kind, nouns in _KIND_NOUNS.items():
-            if noun in nouns:
-                return kind
+    asked_kind = next((k for k, nouns in _KIND_NOUNS.items() if asked and asked.group(1) in nouns), None)
+    if from_answer and asked_kind:  # "which company ...?": the answer is a company
+        return asked_kind
     if re.match(rf"^(?:who|whom)\s+(?:is|was|are|were)\s+{re.escape(name.lower())}\b", q):
         return PERSON
     if len(words) in (2, 3) and all((w[:1].isupper() and w[1:].islower()) or w in _ROMAN for w in name.split()):
@@ -223,10 +212,8 @@ def _mentions_in(text: str, question: str, turn: int, from_answer: bool) -> list
 def _article_before(answer: Answer) -> bool:
     """Whether the cited document has "the" right before the answer's span."""
     c = answer.citations[0] if answer.citations else None
-    if c is None or c.answer_start is None or not c.start <= c.answer_start <= c.end:
-        return False
-    at = c.answer_start - c.start
-    return c.quote[max(0, at - 4):at].lower() == "the "
+    at = c.answer_start - c.start if c is not None and c.answer_start is not None else -1
+    return 0 <= at <= len(c.quote) and c.quote[max(0, at - 4):at].lower() == "the "
 
 
 def mentions(history: Sequence[Turn]) -> list[Mention]:
@@ -372,7 +359,10 @@ class Conversation:
 
     Example:
         >>> c = Conversation(index=".index/default")          # doctest: +SKIP
-        >>> c.ask("who is Rob Strayer?"); c.ask("Where did he speak?")   # doctest: +SKIP
+        >>> c.ask("who is Rob Strayer?").text                 # doctest: +SKIP
+        'State Department official'
+        >>> c.ask("Where did he speak?").understood_as        # doctest: +SKIP
+        'Where did Rob Strayer speak?'
     """
 
     def __init__(self, index=None, engine=None, history: Sequence[Turn] = (), **overrides) -> None:
