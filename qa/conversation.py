@@ -209,11 +209,12 @@ def _mentions_in(text: str, question: str, turn: int, from_answer: bool) -> list
     return [m for _, m in sorted(found, key=lambda x: x[0])]
 
 
-def _article_before(answer: Answer) -> bool:
-    """Whether the cited document has "the" right before the answer's span."""
+def _lead(answer: Answer) -> str:
+    """"the " or a title ("Dr. ") that the cited document writes right before the answer's span."""
     c = answer.citations[0] if answer.citations else None
     at = c.answer_start - c.start if c is not None and c.answer_start is not None else -1
-    return 0 <= at <= len(c.quote) and c.quote[max(0, at - 4):at].lower() == "the "
+    lead = re.search(r"\b(?:[Tt]he|Dr\.|Mr\.|Mrs\.|Ms\.|Prof\.|Sir) $", c.quote[max(0, at - 6):at]) if at >= 0 else None
+    return "" if lead is None or answer.text.lower().startswith(lead.group(0).lower()) else lead.group(0).replace("The", "the")
 
 
 def mentions(history: Sequence[Turn]) -> list[Mention]:
@@ -228,9 +229,7 @@ def mentions(history: Sequence[Turn]) -> list[Mention]:
         found.extend(_mentions_in(q, q, n, False))
         if turn.answer is None or not turn.answer.found or _DEFINITION.match(q) or not _ASKS_FOR_ENTITY.match(q):
             continue
-        text = turn.answer.text
-        if _article_before(turn.answer) and not text.lower().startswith("the "):
-            text = "the " + text  # the name as the document writes it: "the Chetniks", not "Chetniks"
+        text = _lead(turn.answer) + turn.answer.text  # as the document writes it: "the Chetniks", not "Chetniks"
         from_answer = _mentions_in(text, q, n, True)
         if not from_answer and q.strip().lower().startswith(("who ", "whom ", "which ")):
             # "two Chinese hackers": a phrase, not a name, but what "they" will point at.
@@ -238,7 +237,10 @@ def mentions(history: Sequence[Turn]) -> list[Mention]:
             kind = GROUP if words and _plural(words[-1]) else (PERSON if q.strip().lower().startswith("who") else THING)
             from_answer = [Mention(turn.answer.text, kind, n, True)]
         found.extend(from_answer)
-    return found
+    # A one-word name is a thing only by default: "Bowman" stays the person an answer said he was.
+    known = {m.text: m.kind for m in found if m.kind != THING and not m.phrase}
+    return [replace(m, kind=known.get(m.text, THING)) if m.kind == THING and not m.phrase and " " not in m.text else m
+            for m in found]
 
 
 def _pick(found: Sequence[Mention], tiers: Sequence[Sequence[str]], phrases: bool = False) -> Mention | None:

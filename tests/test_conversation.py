@@ -96,3 +96,23 @@ def test_the_follow_up_on_the_seed_article_is_answered(seed_index):
     markdown = conversation.to_markdown()
     assert "*Understood as:* Where did Rob Strayer speak?" in markdown
     assert "000_ffecf142e84792ea.txt, characters 1828-1990" in markdown
+
+
+def test_an_answer_is_named_as_the_document_writes_it():
+    """A reader's span may leave out the article or title in front of a name; the rewrite puts it back."""
+    from qa.types import Citation
+
+    quote = "the rival movement, the Chetniks, wanted a monarchy"
+    span = quote.index("Chetniks")
+    answer = Answer(question="q", text="Chetniks", found=True, score=0.9, citations=(
+        Citation(source="doc.txt", start=100, end=100 + len(quote), quote=quote, answer_start=100 + span,
+                 answer_end=100 + span + len("Chetniks")),))
+    history = [Turn("Which movement emerged?", "Which movement emerged?", answer)]
+    assert rewrite("What were their objectives?", history) == "What were the Chetniks' objectives?"
+
+
+def test_a_name_keeps_the_kind_an_answer_gave_it():
+    history = [turn("Who designed the Cathedral of Learning?", "Bowman"),
+               Turn("Which chancellor chose his design?", "Which chancellor chose Bowman's design?",
+                    Answer(question="q", text="Charles Klauder", found=True, score=0.9))]
+    assert rewrite("When was it dedicated?", history) == "When was the Cathedral of Learning dedicated?"
