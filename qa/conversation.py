@@ -276,13 +276,12 @@ _PRONOUNS = (
 )
 
 
-def _possessive(m: Mention) -> str:
-    return f"{m.text}'" if m.text.endswith("s") and m.kind == GROUP else f"{m.text}'s"
-
-
-def _at_or_in(m: Mention) -> str:
-    words = {w.lower() for w in m.text.split()}
-    return f"at {m.text}" if m.text.startswith("the ") or words & (_ORG_WORDS | _SITE_WORDS) else f"in {m.text}"
+def _as_written(m: Mention, possessive: bool, there: bool) -> str:
+    """"X's" ("X'" for a plural), "at X" (a site, "the ...") or "in X" (a bare name), or X."""
+    if possessive:
+        return f"{m.text}'" if m.text.endswith("s") and m.kind == GROUP else f"{m.text}'s"
+    site = m.text.startswith("the ") or {w.lower() for w in m.text.split()} & (_ORG_WORDS | _SITE_WORDS)
+    return (f"at {m.text}" if site else f"in {m.text}") if there else m.text
 
 
 def _resolve_pronouns(question: str, found: Sequence[Mention]) -> str:
@@ -300,7 +299,7 @@ def _resolve_pronouns(question: str, found: Sequence[Mention]) -> str:
             if possessive is None:  # "her": possessive when a noun follows it
                 following = m.groupdict().get("next")
                 is_possessive = bool(following) and following.lower() not in _NOT_POSSESSED
-            out = _possessive(target) if is_possessive else _at_or_in(target) if there else target.text
+            out = _as_written(target, is_possessive, there)
             return out[0].upper() + out[1:] if m.start() == 0 else out
 
         text = pattern.sub(swap, text)
