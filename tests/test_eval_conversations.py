@@ -1,0 +1,112 @@
+"""The conversation evaluation: rewrites and answers scored turn by turn over a real index."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from qa.eval.conversations import (
+    ConversationReport, conversation_documents, evaluate_conversations, format_table, load_conversations, main, score_turn,
+)
+from qa.eval.datasets import DatasetError
+
+SEED = "seeds/000_ffecf142e84792ea.txt"
+CSIS = "the Center for Strategic and International Studies"
+ZTE = "a Chinese multinational telecommunications equipment and systems company"
+
+# Five turns, three of them follow-ups: one needs a rewrite the rules make, one is a fresh
+# question to leave alone, and one carries a rewrite the rules do not make ("the firm ZTE"),
+# so the report must count it wrong.
+TINY = [
+    {"id": "strayer", "source": SEED, "turns": [
+        {"question": "who is Rob Strayer?", "rewrite": "who is Rob Strayer?", "answers": ["State Department official"]},
+        {"question": "Where did he speak?", "rewrite": "Where did Rob Strayer speak?", "answers": [CSIS]}]},
+    {"id": "zte", "source": SEED, "turns": [
+        {"question": "What is Huawei?", "rewrite": "What is Huawei?", "answers": ["a Chinese telecom company"]},
+        {"question": "What is ZTE?", "rewrite": "What is ZTE?", "answers": [ZTE]},
+        {"question": "What are they offering?", "rewrite": "What is the firm ZTE offering?",
+         "answers": ["much lower prices than their competitors"]}]},
+]
+
+
+def write(path, conversations) -> str:
+    path.write_text("".join(json.dumps(c) + "\n" for c in conversations), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_report(seed_index, tmp_path_factory) -> ConversationReport:
+    return evaluate_conversations(write(tmp_path_factory.mktemp("conv") / "tiny.jsonl", TINY), seed_index)
+
+
+def test_rewrites_are_counted_over_follow_ups_only(tiny_report):
+    f = tiny_report.figures
+    assert (tiny_report.conversations, f["turns"], f["follow_ups"]) == (2, 5, 3)
+    rows = tiny_report.turns
+    assert [t.turn for t in rows] == [1, 2, 1, 2, 3]
+    assert rows[1].rewrite == "Where did Rob Strayer speak?" and rows[1].rewrite_right
+    assert rows[3].rewrite == "What is ZTE?" and not rows[3].needs_rewrite
+    assert rows[4].rewrite == "What are ZTE offering?" and not rows[4].rewrite_right
+    assert f["rewrite_accuracy"] == 66.7  # 2 of 3 follow-ups
+    assert f["rewritten"] == 50.0  # 1 of the 2 that need a rewrite
+    assert f["left_alone"] == 100.0
+
+
+def test_answers_are_scored_per_turn_with_squad_normalisation(tiny_report):
+    first, follow_up = tiny_report.turns[0], tiny_report.turns[1]
+    assert first.prediction == "State Department official" and (first.em, first.f1) == (1.0, 1.0)
+    assert "Center for Strategic and International Studies" in follow_up.prediction and follow_up.f1 > 0.5
+    assert first.cited.endswith("000_ffecf142e84792ea.txt")
+    ems = [t.em for t in tiny_report.turns]
+    assert tiny_report.figures["em"] == round(100 * sum(ems) / len(ems), 1)
+    assert tiny_report.figures["no_answer_accuracy"] is None  # every turn here has an answer
+    json.dumps(tiny_report.to_dict())  # the report is plain data
+
+
+def test_the_table_shows_figures_and_the_expected_rewrite_of_a_miss(tiny_report):
+    table = format_table(tiny_report)
+    assert "rewrite_accuracy" in table and "66.7" in table
+    assert "expected: What is the firm ZTE offering?" in table
+
+
+def test_abstaining_is_right_only_when_the_document_does_not_answer():
+    assert score_turn("", []) == (1.0, 1.0)
+    assert score_turn("Politico", []) == (0.0, 0.0)
+    assert score_turn("", ["Politico"]) == (0.0, 0.0)
+    assert score_turn("the Politico", ["Politico"]) == (1.0, 1.0)
+
+
+def test_long_documents_are_built_from_the_named_articles(tmp_path):
+    articles = {"data": [
+        {"title": "Tiny_Town", "paragraphs": [{"context": "Tiny Town lies on a river.", "qas": []},
+                                              {"context": "Its mayor is Ann Lee.", "qas": []}]},
+        {"title": "Other", "paragraphs": [{"context": "Not asked about.", "qas": []}]}]}
+    (tmp_path / "new_wiki_v1.0.json").write_text(json.dumps(articles), encoding="utf-8")
+    path = write(tmp_path / "set.jsonl", [
+        {"id": "t", "source": "longdoc:new_wiki/Tiny_Town", "turns": [{"question": "Who is the mayor?", "answers": []}]},
+        {"id": "s", "source": SEED, "turns": [{"question": "What is ZTE?", "answers": []}]}])
+    documents, kinds = conversation_documents(load_conversations(path), tmp_path, tmp_path)
+    assert documents["longdoc:new_wiki/Tiny_Town"] == "Tiny Town lies on a river.\n\nIts mayor is Ann Lee."
+    assert "Huawei" in documents[SEED] and kinds[SEED] == "txt"
+    assert set(documents) == {"longdoc:new_wiki/Tiny_Town", SEED}
+    missing = write(tmp_path / "missing.jsonl", [{"id": "m", "source": "longdoc:new_wiki/Nowhere", "turns": [
+        {"question": "Where?", "answers": []}]}])
+    with pytest.raises(DatasetError, match="no article titled \\['Nowhere'\\]"):
+        conversation_documents(load_conversations(missing), tmp_path, tmp_path)
+
+
+def test_a_malformed_line_is_reported_with_its_number(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(TINY[0]) + "\n" + json.dumps({"id": "x", "turns": []}) + "\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match="bad.jsonl:2 is not a conversation"):
+        load_conversations(path)
+
+
+def test_the_command_prints_the_figures(seed_index, tmp_path, capsys):
+    path = write(tmp_path / "one.jsonl", TINY[:1])
+    assert main([path, "--index", str(seed_index.path), "--no-rows", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "1 conversations, 2 turns, 1 follow-ups" in out and re.search(r"rewrite_accuracy +100\.0\n", out)
+    assert main([str(tmp_path / "absent.jsonl"), "--quiet"]) == 2
