@@ -17,12 +17,14 @@ import weakref
 from pathlib import Path
 
 from index import Index
+from index.backends import is_milvus
+from qa.conversation import Conversation
 from qa.engine import DEFAULT_INDEX_DIR, Engine, QuestionError, answer_from_context, check_index_argument
 from qa.settings import QASettings
 from qa.types import Answer, Candidate, Citation, Passage
 
 __all__ = [
-    "Answer", "Candidate", "Citation", "DEFAULT_INDEX_DIR", "Engine", "Passage", "QASettings", "QuestionError",
+    "Answer", "Candidate", "Citation", "Conversation", "DEFAULT_INDEX_DIR", "Engine", "Passage", "QASettings", "QuestionError",
     "answer_from_context", "ask", "default_engine",
 ]
 
@@ -43,7 +45,7 @@ def default_engine(index: Index | str | Path | None = None) -> Engine:
             if index not in _engines_by_index:
                 _engines_by_index[index] = Engine(index)
             return _engines_by_index[index]
-        key = str(Path(index).resolve()) if index is not None else ""
+        key = "" if index is None else str(index) if is_milvus(str(index)) else str(Path(index).resolve())
         if key not in _engines:
             _engines[key] = Engine(index)
         return _engines[key]

@@ -16,6 +16,7 @@ EPILOG = """examples:
   python -m qa.eval /work/shared/data/squad/dev-v2.0.json --min-score 0.42
   python -m qa.eval tests/data/seed_questions.jsonl
   python -m qa.eval longdocs-heldout        # long documents built from qa-train (qa.eval.longdocs)
+  python -m qa.eval --conversations tests/data/conversations.jsonl   # follow-up questions (qa.eval.conversations)
   python -m qa.eval --beir /work/shared/data/beir-scifact
 """
 
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", nargs="?", help="SQuAD .json or .jsonl test set, or a named set: "
                    "longdocs-tune, longdocs-heldout, longdocs-all")
     p.add_argument("--beir", metavar="DIR", help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv): retrieval only")
+    p.add_argument("--conversations", metavar="FILE", help="a conversation set (JSONL): rewrite accuracy and answer "
+                   "EM/F1 per turn (python -m qa.eval.conversations --help for its own options)")
     p.add_argument("--closed", action="store_true", help="give the reader only the gold context (default: open, from retrieval)")
     p.add_argument("--reader", choices=("sentence", "neural", "auto"), default="auto", help="reader (default auto)")
     p.add_argument("--min-score", type=float, default=None,
@@ -63,9 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if bool(args.dataset) == bool(args.beir):
-        print("error: give either a test set file or --beir DIR (not both); see --help", file=sys.stderr)
+    if sum(map(bool, (args.dataset, args.beir, args.conversations))) != 1:
+        print("error: give one of a test set file, --beir DIR or --conversations FILE; see --help", file=sys.stderr)
         return 2
+    if args.conversations:
+        from qa.eval import conversations
+
+        forwarded = [args.conversations, "--reader", args.reader] + (["--index", args.index] if args.index else []) + \
+            (["--index-cache", args.index_cache] if args.index_cache else []) + (["--quiet"] if args.quiet else [])
+        return conversations.main(forwarded)
     from index.store import IndexStoreError
     from qa.eval.datasets import DatasetError
     from qa.eval.report import format_table, write_report

@@ -34,8 +34,7 @@ import json
 import random
 from pathlib import Path
 
-from qa.eval.datasets import DatasetError, EvalQuestion, EvalSet
-from qa.training.train import is_heldout
+from qa.eval.datasets import DatasetError, EvalQuestion, EvalSet, is_heldout
 from qa.eval.unanswerable import NEAR_MISSES_HELDOUT, load_near_misses
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "qa-train"
