@@ -5,34 +5,20 @@ Example:
     >>> idx = Index.open(".index/mine", create=True)   # doctest: +SKIP
     >>> idx.build("my-documents/")                     # doctest: +SKIP
 
-The names below are imported on first use, so that ``from index.text import terms`` (the
-word tokens that BM25 and answer scoring share) loads neither FAISS nor LangChain nor the
-file loaders: ``qa.extract`` and the reader's training run on machines without them.
+Importing ``index`` loads no model library and no store engine: the embedding model, FAISS
+and Milvus load when an index is opened or a text embedded.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
+from index.backends import StoreBusy
+from index.loaders import SUPPORTED_SUFFIXES, UnreadableFile, load_document
+from index.store import (DEFAULT_DOCUMENTS_DIR, DEFAULT_INDEX_DIR, Index, IndexMismatch, IndexNotFound, IndexSettings,
+                         IndexStoreError)
+from index.types import Chunk, Document, DocumentInfo, IndexReport
 
-_HOME = {
-    "SUPPORTED_SUFFIXES": "index.loaders", "UnreadableFile": "index.loaders", "load_document": "index.loaders",
-    "DEFAULT_DOCUMENTS_DIR": "index.store", "DEFAULT_INDEX_DIR": "index.store", "Index": "index.store",
-    "IndexMismatch": "index.store", "IndexNotFound": "index.store", "IndexSettings": "index.store",
-    "IndexStoreError": "index.store", "StoreBusy": "index.backends",
-    "Chunk": "index.types", "Document": "index.types", "DocumentInfo": "index.types", "IndexReport": "index.types",
-}
-
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str):
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'index' has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__ = [
+    "Chunk", "DEFAULT_DOCUMENTS_DIR", "DEFAULT_INDEX_DIR", "Document", "DocumentInfo", "Index", "IndexMismatch",
+    "IndexNotFound", "IndexReport", "IndexSettings", "IndexStoreError", "SUPPORTED_SUFFIXES", "StoreBusy",
+    "UnreadableFile", "load_document",
+]

@@ -313,32 +313,6 @@ def test_end_to_end_over_pdf_html_and_markdown(tmp_path, embedder):
     assert_citations_hold(when)
 
 
-def test_word_tokens_load_without_the_store():
-    """``qa.extract`` (and through it the reader's agreement tuning) needs only ``index.text``:
-    importing it must not pull FAISS, LangChain or the file loaders, which the GPU machine
-    used for training lacks; ``from index import Index`` still works afterwards."""
-    script = textwrap.dedent("""
-        import sys
-        import qa.readers.sentence, qa.readers.neural
-        heavy = sorted(m for m in ("faiss", "langchain_text_splitters", "pypdf", "docx", "index.store")
-                       if m in sys.modules)
-        assert not heavy, heavy
-        from index import Index, IndexSettings, SUPPORTED_SUFFIXES
-        assert Index.__module__ == "index.store" and ".pdf" in SUPPORTED_SUFFIXES
-        import index
-        try:
-            index.NoSuchThing
-        except AttributeError as e:
-            assert "NoSuchThing" in str(e)
-        else:
-            raise AssertionError("unknown names must raise AttributeError")
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, cwd=REPO_ROOT)
-    assert proc.returncode == 0, proc.stderr.decode()
-
-
-# ---- the index equals the folder -----------------------------------------------------------------
-
 @pytest.mark.parametrize("damage, reason", [(b"", "empty"), (bytes(range(256)) * 8, "binary")])
 def test_a_file_that_became_unreadable_leaves_the_index(tmp_path, embedder, damage, reason):
     docs = _corpus(tmp_path / "docs")
