@@ -206,6 +206,10 @@ class Index:
             self._pages.clear()
         return changed
 
+    def close(self) -> None:
+        """Release the store's files, connections and locks (a Milvus Lite file can then be opened again)."""
+        self.store.close()
+
     # ---- reading -------------------------------------------------------------------------------
 
     def count(self) -> int:
