@@ -309,6 +309,8 @@ def test_the_page_shows_the_rewrite_of_a_follow_up_and_downloads_the_conversatio
             assert str(seed_app.root) not in saved
 
             page.click("#qa-clear")  # a new conversation: the follow-up has nothing to point at
+            page.wait_for_function("() => document.querySelectorAll('#qa-chat .bot').length == 0", timeout=10_000)
+            assert page.locator("#qa-download-conversation").is_disabled()
             ask_in_page(page, FOLLOW_UP)
             assert "Understood as" not in page.locator("#qa-chat .bot").last.inner_text()
         finally:
