@@ -155,6 +155,13 @@ def test_index_options_name_collections():
         Collections({"../up": "x"})
 
 
+def test_several_indexes_each_need_a_name_on_the_command_line(tmp_path, capsys):
+    from ui.__main__ import main
+
+    assert main(["--index", "a=x", "--index", "y", "--data", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == "error: --index y has no name, and several indexes need one each: write --index NAME=y"
+
+
 def test_a_collection_that_cannot_open_says_why_without_its_path(tmp_path):
     from qa import Engine
 
@@ -199,7 +206,7 @@ def two_collections(tmp_path_factory, embedder):
     settings = UISettings(data_dir=root / "data", port=free_port())
     demo = build_app(collections, settings)
     url = start(demo, settings, prevent_thread_lock=True, quiet=True)
-    yield {"client": Client(url, verbose=False), "opened": opened, "root": root, "settings": settings,
+    yield {"client": Client(url, verbose=False), "url": url, "opened": opened, "root": root, "settings": settings,
            "collections": collections}
     demo.close()
 
@@ -313,5 +320,33 @@ def test_the_page_shows_the_rewrite_of_a_follow_up_and_downloads_the_conversatio
             assert page.locator("#qa-download-conversation").is_disabled()
             ask_in_page(page, FOLLOW_UP)
             assert "Understood as" not in page.locator("#qa-chat .bot").last.inner_text()
+        finally:
+            browser.close()
+
+
+def test_picking_a_collection_in_the_page_lists_and_answers_from_it(two_collections):
+    from ui.screenshot import CHROMIUM, CHROMIUM_ARGS, ask_in_page
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no browser at {CHROMIUM}: install Debian's chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 1000})
+            page.goto(two_collections["url"])
+            page.wait_for_selector("#qa-question textarea")
+            ask_in_page(page, CONTRACTS[2], expect=CONTRACTS[3])
+            page.click("#qa-collection input")
+            page.get_by_role("option", name="papers").click()
+            page.wait_for_function("() => document.querySelectorAll('#qa-chat .bot').length == 0", timeout=10_000)
+            ask_in_page(page, PAPERS[2], expect=PAPERS[3])
+            assert "study.txt" in page.locator("#qa-chat .bot").last.inner_text()
+            page.get_by_role("tab", name="Documents").click()
+            page.locator("#qa-documents", has_text="study.txt").wait_for(timeout=10_000)
+            assert page.locator("#qa-documents", has_text="lease.txt").count() == 0
+            OUTPUT.mkdir(exist_ok=True)
+            page.screenshot(path=str(OUTPUT / "ui-collections.png"))
         finally:
             browser.close()
