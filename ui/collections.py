@@ -31,7 +31,8 @@ log = logging.getLogger("ui")
 # A collection name: letters, digits, '_', '.', '-', not starting with '.' (it names a folder).
 _NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,63}$")
 
-Location = object  # whatever the engine opens: a folder path, an opened Index, None for the default
+# What ``qa.Engine`` opens: a folder path, an opened Index, or None for the default index.
+Location = object
 
 
 class CollectionError(ValueError):

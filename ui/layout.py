@@ -73,13 +73,14 @@ def build_app(engine: Engine | Collections, settings: UISettings | None = None) 
             raise gr.Error(html.escape(f"no collection named {name!r}; pick one of: {', '.join(collections.names)}",
                                        quote=False), print_exception=False)
         with pages_lock:
-            if name not in pages:
-                try:
-                    pages[name] = PageHandlers(collections.engine(name), collection_settings(settings, name),
-                                               upload_cache=cache)
-                except CollectionError as e:
-                    raise gr.Error(html.escape(str(e), quote=False), print_exception=False) from None
-            return pages[name]
+            if name in pages:
+                return pages[name]
+        try:  # opened outside the lock: questions to other collections go on meanwhile
+            opened = collections.engine(name)
+        except CollectionError as e:
+            raise gr.Error(html.escape(str(e), quote=False), print_exception=False) from None
+        with pages_lock:
+            return pages.setdefault(name, PageHandlers(opened, collection_settings(settings, name), upload_cache=cache))
 
     page = page_of(collections.default)  # ratings and feedback: the same file for every collection
     limit_mb = settings.max_upload_bytes / 1e6
@@ -95,15 +96,17 @@ def build_app(engine: Engine | Collections, settings: UISettings | None = None) 
         picker, view = _sources(result.sources)
         return "", result.history, result.turns, result.turn, picker, view, ""
 
-    def export_conversation(turns, collection, previous):
-        text = page_of(collection).conversation_markdown(turns)
-        path = exports.write("conversation.md", text, previous) if text else exports.discard(previous)
+    def offer(name: str, text: str | None, previous: str | None) -> tuple[dict, str | None]:
+        """The download button holding ``text`` as file ``name`` (disabled when None); the file's path."""
+        exports.discard(previous)
+        path = exports.write(name, text) if text else None
         return gr.update(value=path, interactive=path is not None), path
 
+    def export_conversation(turns, collection, previous):
+        return offer("conversation.md", page_of(collection).conversation_markdown(turns), previous)
+
     def export_feedback(previous):
-        text = page.feedback_jsonl()
-        path = exports.write("feedback.jsonl", text, previous) if text else exports.discard(previous)
-        return gr.update(value=path, interactive=path is not None), path
+        return offer("feedback.jsonl", page.feedback_jsonl(), previous)
 
     def pick_citation(pick, turns, turn, collection):
         return page_of(collection).sources(page.answer_at(turns, turn), pick).html
