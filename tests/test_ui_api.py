@@ -75,6 +75,31 @@ def test_chat_reply_shows_bold_answer_marks_quote_and_location(client):
     assert out["picker"]["value"] == 0 and out["picker"]["choices"][0][0].startswith(f"[1] {SEED_NAME}")
 
 
+def test_ask_with_a_history_understands_a_follow_up(client):
+    from gradio_client.exceptions import AppError
+
+    first = client.predict(SEED_QUESTION, api_name="/ask")
+    assert first["understood_as"] == ""
+    for history in ([SEED_QUESTION], [first], [{"question": SEED_QUESTION, "answer": first}]):
+        d = client.predict("Where did he speak?", history, api_name="/ask")
+        assert d["question"] == "Where did he speak?" and d["understood_as"] == "Where did Rob Strayer speak?"
+        assert "Rob Strayer at an event" in d["citations"][0]["quote"]
+    assert client.predict("Where did he speak?", api_name="/ask")["understood_as"] == ""  # no history: as typed
+    with pytest.raises(AppError, match=r"^history\[0\] must be a question or a dict"):
+        client.predict("Where did he speak?", [3], api_name="/ask")
+
+
+def test_each_chat_session_is_its_own_conversation(app):
+    from gradio_client import Client
+
+    alice, bob = Client(app.url, verbose=False), Client(app.url, verbose=False)
+    first = chat(alice, SEED_QUESTION)
+    assert "Understood as" not in first["reply"]
+    _, history, _, _, _ = alice.predict("Where did he speak?", first["history"], api_name="/chat")
+    assert history[-1]["content"][0]["text"].startswith("*Understood as:* Where did Rob Strayer speak?\n\n")
+    assert "Understood as" not in chat(bob, "Where did he speak?")["reply"]  # bob never asked about anyone
+
+
 def test_unanswerable_question_says_so_and_marks_passages_as_not_an_answer(client):
     out = chat(client, "What is the capital of France?")
     assert "the documents don't answer this question" in out["reply"]

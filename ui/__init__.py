@@ -1,4 +1,4 @@
-"""The chat page over the engine: ``python -m ui [--index LOCATION] [--host H] [--port P] [--auth-file FILE]``.
+"""The chat page over the engine: ``python -m ui [--index [NAME=]LOCATION ...] [--host H] [--port P] [--auth-file FILE]``.
 
 ``ui`` only presents: it calls ``qa``'s public API (``Engine`` and its types) and never
 reaches into the index store. ``ui.layout`` builds the page, ``ui.handlers`` holds what

@@ -17,9 +17,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m ui", description="Start the chat page over your indexed documents.",
         epilog="'python -m ui hash-password USER' prints a line for --auth-file.",
     )
-    parser.add_argument("--index", metavar="LOCATION",
+    parser.add_argument("--index", metavar="[NAME=]LOCATION", action="append", default=[],
                         help="the index to answer from, as the engine opens it (a folder; default: the index "
-                             "over seeds/, built on first use)")
+                             "over seeds/, built on first use). Repeat as --index NAME=LOCATION for several "
+                             "named collections: the page lets users pick one")
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to bind (default {DEFAULT_HOST}: this machine only; any other address "
                              "needs --auth-file or --insecure-no-auth)")
@@ -83,27 +84,37 @@ def main(argv: list[str] | None = None) -> int:
     from ui.auth import AuthFileError, load_auth_file
     from ui.settings import UISettings
 
+    from ui.collections import CollectionError, check_collections, parse_index_option
+
     try:  # every check that needs no model first: a mistake is reported in a second
+        locations = check_collections([parse_index_option(v) for v in args.index])
         settings = UISettings(data_dir=args.data, host=args.host, port=args.port,
                               max_upload_bytes=int(args.max_upload_mb * 1e6), concurrency_limit=args.concurrency,
                               auth_file=args.auth_file, insecure_no_auth=args.insecure_no_auth)
         if settings.auth_file:
             load_auth_file(settings.auth_file)
-    except (ValueError, AuthFileError) as e:
+    except (ValueError, AuthFileError, CollectionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
     from index import IndexMismatch, IndexNotFound
     from qa import Engine, QASettings
     from ui.app import launch
+    from ui.collections import Collections
 
-    try:
-        engine = Engine(args.index, QASettings().with_overrides(reader=args.reader))
+    qa_settings = QASettings().with_overrides(reader=args.reader)
+    locations = locations or {"": None}
+    first = next(iter(locations))
+    try:  # the first collection opens now, so a wrong path stops the start; the others when picked
+        engine = Engine(locations[first], qa_settings)
+        collections = Collections(locations, open_engine=lambda location: Engine(location, qa_settings),
+                                  engines={first: engine})
     except (IndexNotFound, IndexMismatch, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"Loading the models and opening {len(engine.documents())} document(s)...", flush=True)
-    launch(engine, settings)
+    shown = f" in {first!r} ({len(locations)} collections)" if first else ""
+    print(f"Loading the models and opening {len(engine.documents())} document(s){shown}...", flush=True)
+    launch(collections, settings)
     return 0
 
 

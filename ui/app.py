@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 
 from qa import Engine
+from ui.collections import Collections
 from ui.auth import PasswordCheck, load_auth_file
 from ui.layout import build_app
 from ui.settings import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, UISettings
@@ -62,18 +63,20 @@ def start(demo, settings: UISettings | None = None, prevent_thread_lock: bool = 
     return local_url
 
 
-def launch(engine: Engine | None = None, settings: UISettings | None = None, warm_up: bool = True,
+def launch(engine: Engine | Collections | None = None, settings: UISettings | None = None, warm_up: bool = True,
            prevent_thread_lock: bool = False) -> str:
-    """Build the page over ``engine`` (the default index over seeds/ when None) and serve it.
+    """Build the page over ``engine`` (the default index over seeds/ when None), or over
+    several named ``Collections``, and serve it.
 
-    With ``warm_up`` one question is answered before the page opens, so the first visitor
-    does not wait for the models to load.
+    With ``warm_up`` one question is answered before the page opens (in the first
+    collection), so the first visitor does not wait for the models to load.
     """
     settings = settings or UISettings()
     engine = engine or Engine()
-    if warm_up and engine.documents():
+    first = engine.engine(engine.default) if isinstance(engine, Collections) else engine
+    if warm_up and first.documents():
         try:
-            engine.ask(settings.examples[0] if settings.examples else "warm up")
+            first.ask(settings.examples[0] if settings.examples else "warm up")
         except Exception as e:  # the page still opens; the error shows again on the first question
             print(f"warning: answering a first question failed ({type(e).__name__}: {e}); "
                   "questions may fail until that is fixed (try --reader sentence)", file=sys.stderr)

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from qa import Answer, Engine, QuestionError
+from qa.conversation import Conversation, Turn
 from ui import render
 from ui.feedback import FeedbackError, FeedbackLog, make_record
 from ui.names import DocumentNames
@@ -123,6 +125,50 @@ def message_turn(history: list, index: object) -> int | None:
     return turn if history[index].get("role") == "assistant" else turn + 1
 
 
+def conversation_turns(turns: list | None) -> list[Turn]:
+    """The chat's answers (``Answer.to_dict()`` by turn, None for a refused question) as
+    conversation turns; refused questions were never asked and are left out."""
+    out = []
+    for d in turns or []:
+        if d:
+            answer = Answer.from_dict(d)
+            out.append(Turn(answer.question, answer.understood_as or answer.question, answer))
+    return out
+
+
+def parse_history(history: object) -> list[Turn]:
+    """The ``history`` of an ``/ask`` call as turns, oldest first.
+
+    Each item is an earlier question (a string) or ``{"question": ..., "understood_as": ...,
+    "answer": Answer.to_dict()}`` with the last two optional.
+
+    Raises:
+        InputError: ``history`` is not a list of such items (the message names the item).
+    """
+    if history is None:
+        return []
+    if not isinstance(history, (list, tuple)):
+        raise InputError(f"history must be a list of earlier turns, got {type(history).__name__}; "
+                         'send [] or ["who is Rob Strayer?"]')
+    turns = []
+    for n, item in enumerate(history):
+        if isinstance(item, str):
+            turns.append(Turn(check_text(item, f"history[{n}]"), check_text(item, f"history[{n}]")))
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+            raise InputError(f"history[{n}] must be a question or a dict with a 'question' string; "
+                             'send {"question": "who is Rob Strayer?"}')
+        question = check_text(item["question"], f"history[{n}].question")
+        try:
+            answer = Answer.from_dict(item["answer"]) if item.get("answer") else None
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"history[{n}].answer is not an answer dict (missing or bad {e}); "
+                             "send what /ask returned, or leave 'answer' out") from None
+        understood = item.get("understood_as") or (answer.understood_as if answer else "") or question
+        turns.append(Turn(question, check_text(understood, f"history[{n}].understood_as"), answer))
+    return turns
+
+
 def rating_of(liked: object) -> str | None:
     """"up"/"down" for a chat thumb (True/False or "Like"/"Dislike"); None when it was clicked off."""
     if liked is True or liked == "Like":
@@ -165,14 +211,27 @@ class PageHandlers:
 
     # ---- questions -----------------------------------------------------------------------------
 
-    def ask(self, question: object) -> dict:
+    def conversation(self, turns: list[Turn] | None = None) -> Conversation:
+        """A conversation over this page's engine that goes on from ``turns``."""
+        return Conversation(engine=self.engine, history=turns or ())
+
+    def ask(self, question: object, history: object = None) -> dict:
         """The answer to ``question`` as ``Answer.to_dict()``, sources named as on the page.
 
+        Args:
+            question: the question; with ``history`` a follow-up may say "he" or "and ZTE?".
+            history: earlier turns, oldest first (see ``parse_history``); None or [] for none.
+
+        Returns:
+            ``Answer.to_dict()``; its ``understood_as`` holds the rewritten question ("" when
+            the question needed no context).
+
         Raises:
-            InputError: the question is not text, empty or too long (logged as one line).
+            InputError: the question or history is malformed, or the question is empty or
+                too long (logged as one line).
         """
         try:
-            answer = self.engine.ask(check_text(question))
+            answer = self.conversation(parse_history(history)).ask(check_text(question))
         except (QuestionError, InputError) as e:
             raise refuse("/ask", str(e)) from None
         return self.public(answer).to_dict()
@@ -180,7 +239,9 @@ class PageHandlers:
     def chat(self, message: object, history: list | None, turns: list | None) -> ChatResult | None:
         """The chat with ``message`` asked and answered; None for an empty message (nothing to do).
 
-        A refused question gets the reason as the reply (and one line in the server log).
+        ``turns`` (the answers so far) are the conversation: a follow-up is rewritten
+        against them and the reply opens with what it was understood as. A refused question
+        gets the reason as the reply (and one line in the server log).
         """
         question = message.strip() if isinstance(message, str) else message
         if not question:
@@ -188,7 +249,7 @@ class PageHandlers:
         history = list(history or []) + [{"role": "user", "content": render.escape_markdown(printable(str(question)))}]
         turns = list(turns or [])
         try:
-            answer = self.engine.ask(check_text(question))
+            answer = self.conversation(conversation_turns(turns)).ask(check_text(question))
         except (QuestionError, InputError) as e:
             refuse("/chat", str(e))
             history.append({"role": "assistant", "content": render.escape_markdown(str(e))})
@@ -235,6 +296,28 @@ class PageHandlers:
             return PageView(shown.image, f"{where}: {NOT_LOCATED}.")
         boxed = "the cited sentence in yellow" + (", the answer outlined in red" if shown.answer_boxes else "")
         return PageView(shown.image, f"{where}: {boxed}.")
+
+    # ---- taking it away ------------------------------------------------------------------------
+
+    def conversation_markdown(self, turns: list | None) -> str | None:
+        """The chat as Markdown (``Conversation.to_markdown()``): each question, its rewrite,
+        the answer and its quoted sentences with file, page and offsets, documents named as
+        on the page. None before the first answer."""
+        names = self.names()
+        asked = [Turn(t.question, t.understood_as, self.public(t.answer, names) if t.answer else None)
+                 for t in conversation_turns(turns)]
+        return self.conversation(asked).to_markdown() if asked else None
+
+    def feedback_jsonl(self) -> str | None:
+        """The feedback file's records as JSONL, each ``source`` the document's name as the
+        page shows it (the file itself keeps server paths). None while there is no rating."""
+        records = self.feedback.records()
+        if not records:
+            return None
+        names = self.names()
+        lines = [json.dumps({**r, "source": names.name(r["source"])} if r.get("source") else r, ensure_ascii=False)
+                 for r in records]
+        return "\n".join(lines) + "\n"
 
     # ---- ratings -------------------------------------------------------------------------------
 

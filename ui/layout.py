@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import html
+import threading
 
 import gradio as gr
 from gradio.utils import get_upload_folder
@@ -19,6 +20,8 @@ from gradio.utils import get_upload_folder
 from index import SUPPORTED_SUFFIXES
 from qa import Engine
 from ui import render
+from ui.collections import CollectionError, Collections, collection_settings
+from ui.downloads import Exports
 from ui.handlers import DocumentsChange, InputError, PageHandlers, SourcesView, message_turn
 from ui.settings import UISettings
 from ui.style import DESCRIPTION, TITLE
@@ -40,46 +43,84 @@ def _documents(change: DocumentsChange) -> tuple:
     return change.status, change.documents.rows, gr.update(choices=change.documents.choices, value=[])
 
 
-def build_app(engine: Engine, settings: UISettings | None = None) -> gr.Blocks:
-    """The chat page over ``engine``.
+def build_app(engine: Engine | Collections, settings: UISettings | None = None) -> gr.Blocks:
+    """The chat page over ``engine``, or over several named collections.
 
     Args:
-        engine: the question-answering engine (shared by every visitor; it is thread-safe).
+        engine: the question-answering engine (shared by every visitor; it is thread-safe),
+            or ``Collections``: the page then offers a "Collection" choice, and questions,
+            uploads, the document list and removal go to the picked one.
         settings: data folders, upload limit, concurrency (defaults when None).
 
     Returns:
         The page, ready for ``ui.app.start``. Besides the chat its API offers ``/ask``:
         ``gradio_client.Client(url).predict("who is Rob Strayer?", api_name="/ask")``
-        returns ``Answer.to_dict()`` with each citation's source as the page names it.
+        returns ``Answer.to_dict()`` with each citation's source as the page names it;
+        ``predict("Where did he speak?", ["who is Rob Strayer?"], api_name="/ask")`` answers
+        a follow-up, its ``understood_as`` the rewritten question.
     """
     settings = settings or UISettings()
-    page = PageHandlers(engine, settings, upload_cache=get_upload_folder())
+    collections = engine if isinstance(engine, Collections) else Collections.of(engine)
+    cache = get_upload_folder()
+    exports = Exports(cache)
+    pages: dict[str, PageHandlers] = {}
+    pages_lock = threading.Lock()
+
+    def page_of(name: object) -> PageHandlers:
+        """The handlers of collection ``name`` (the first collection when None)."""
+        name = collections.default if name is None else name
+        if name not in collections.names:
+            raise gr.Error(html.escape(f"no collection named {name!r}; pick one of: {', '.join(collections.names)}",
+                                       quote=False), print_exception=False)
+        with pages_lock:
+            if name in pages:
+                return pages[name]
+        try:  # opened outside the lock: questions to other collections go on meanwhile
+            opened = collections.engine(name)
+        except CollectionError as e:
+            raise gr.Error(html.escape(str(e), quote=False), print_exception=False) from None
+        with pages_lock:
+            return pages.setdefault(name, PageHandlers(opened, collection_settings(settings, name), upload_cache=cache))
+
+    page = page_of(collections.default)  # ratings and feedback: the same file for every collection
     limit_mb = settings.max_upload_bytes / 1e6
     questions = {"concurrency_id": QUESTIONS, "concurrency_limit": settings.concurrency_limit}
     documents_pool = {"concurrency_id": DOCUMENTS, "concurrency_limit": 1}
 
     # ---- adapters: handler values -> component updates ------------------------------------------
 
-    def respond(message, history, turns):
-        result = page.chat(message, history, turns)
+    def respond(message, history, turns, collection):
+        result = page_of(collection).chat(message, history, turns)
         if result is None:
             return gr.update(), history, turns, gr.update(), gr.update(), gr.update(), gr.update()
         picker, view = _sources(result.sources)
         return "", result.history, result.turns, result.turn, picker, view, ""
 
-    def pick_citation(pick, turns, turn):
-        return page.sources(page.answer_at(turns, turn), pick).html
+    def offer(name: str, text: str | None, previous: str | None) -> tuple[dict, str | None]:
+        """The download button holding ``text`` as file ``name`` (disabled when None); the file's path."""
+        exports.discard(previous)
+        path = exports.write(name, text) if text else None
+        return gr.update(value=path, interactive=path is not None), path
 
-    def pick_message(history, turns, evt: gr.SelectData):
+    def export_conversation(turns, collection, previous):
+        return offer("conversation.md", page_of(collection).conversation_markdown(turns), previous)
+
+    def export_feedback(previous):
+        return offer("feedback.jsonl", page.feedback_jsonl(), previous)
+
+    def pick_citation(pick, turns, turn, collection):
+        return page_of(collection).sources(page.answer_at(turns, turn), pick).html
+
+    def pick_message(history, turns, collection, evt: gr.SelectData):
         turn = message_turn(history or [], evt.index)
         if turn is None or not turns:
             return gr.update(), gr.update(), gr.update()
         turn = min(turn, len(turns) - 1)
-        picker, view = _sources(page.sources(page.answer_at(turns, turn)))
+        picker, view = _sources(page_of(collection).sources(page.answer_at(turns, turn)))
         return turn, picker, view
 
-    def show_page(pick, turns, turn):
-        view = page.cited_page(turns, turn, pick)
+    def show_page(pick, turns, turn, collection):
+        view = page_of(collection).cited_page(turns, turn, pick)
         return (gr.update(value=view.image, visible=view.image is not None),
                 gr.update(value=view.caption, visible=bool(view.caption)))
 
@@ -93,27 +134,41 @@ def build_app(engine: Engine, settings: UISettings | None = None) -> gr.Blocks:
         turn, status = page.like(history, turns, evt.index, evt.liked, correction, not_answerable)
         return (gr.update() if turn is None else turn), status
 
-    def add_documents(files, progress=gr.Progress()):
+    def add_documents(files, collection, progress=gr.Progress()):
         def report(done: int, total: int, what: str) -> None:
             progress((done, total), desc=what, unit="files")
 
-        return (*_documents(page.add_uploads(files, report)), None)
+        return (*_documents(page_of(collection).add_uploads(files, report)), None)
 
-    def remove_documents(chosen):
-        return _documents(page.remove(chosen))
+    def remove_documents(chosen, collection):
+        return _documents(page_of(collection).remove(chosen))
 
-    def refresh_documents():
-        view = page.documents()
+    def refresh_documents(collection):
+        view = page_of(collection).documents()
         return view.rows, gr.update(choices=view.choices)
 
-    def clear():
+    def clear(previous):
         picker, view = _sources(page.sources(None))
-        return [], [], -1, picker, view, "", "", False
+        exports.discard(previous)
+        return [], [], -1, picker, view, "", "", False, gr.update(value=None, interactive=False), None
 
-    def ask(question: str) -> dict:
-        """Answer ``question``; returns the Answer as a dict (text, found, score, citations...)."""
+    def switch_collection(collection, previous):
+        """Another collection: its documents, and a new conversation (answers name their own documents)."""
         try:
-            return page.ask(question)
+            rows, choices = refresh_documents(collection)
+        except gr.Error as e:
+            return (*clear(previous), gr.update(), gr.update(), f"⚠️ {e.message}")
+        return (*clear(previous), rows, choices, "")
+
+    def ask(question: str, history: list | None = None, collection: str | None = None) -> dict:
+        """Answer ``question``; returns the Answer as a dict (text, found, score, citations, understood_as...).
+
+        ``history``: earlier turns, oldest first, for a follow-up such as "Where did he speak?":
+        each an earlier question, or {"question", "understood_as", "answer"} as returned before.
+        ``collection``: which collection to ask (the first when left out).
+        """
+        try:
+            return page_of(collection).ask(question, history)
         except InputError as e:
             raise gr.Error(html.escape(str(e), quote=False), print_exception=False) from None
 
@@ -124,7 +179,15 @@ def build_app(engine: Engine, settings: UISettings | None = None) -> gr.Blocks:
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=CACHE_SWEEP) as demo:
         turns = gr.State([])
         turn = gr.State(-1)
+        # This visitor's download files, deleted when the visitor leaves.
+        conversation_path = gr.State(None, delete_callback=exports.discard)
+        feedback_path = gr.State(None, delete_callback=exports.discard)
         gr.Markdown(f"# {TITLE}\n{DESCRIPTION}")
+        with gr.Row(visible=collections.named):
+            collection = gr.Dropdown(choices=collections.names, value=collections.default, label="Collection",
+                                     info="Questions, uploads and the document list go to this collection.",
+                                     elem_id="qa-collection", scale=1, interactive=True)
+            collection_status = gr.Markdown(elem_id="qa-collection-status")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=380):
                 chatbot = gr.Chatbot(
@@ -153,6 +216,11 @@ def build_app(engine: Engine, settings: UISettings | None = None) -> gr.Blocks:
                     f"{render.code_markdown(page.feedback_shown)}, a test set `python -m qa.eval` reads.",
                     elem_id="qa-feedback-status",
                 )
+                with gr.Row():
+                    conversation_download = gr.DownloadButton(
+                        "Download conversation", interactive=False, size="sm", elem_id="qa-download-conversation")
+                    feedback_download = gr.DownloadButton(
+                        "Download feedback", interactive=False, size="sm", elem_id="qa-download-feedback")
             with gr.Column(scale=2, min_width=320):
                 with gr.Tab("Sources"):
                     citation_pick = gr.Radio(label="Citations of the selected answer", choices=[], type="value",
@@ -186,28 +254,37 @@ def build_app(engine: Engine, settings: UISettings | None = None) -> gr.Blocks:
 
         # ---- wiring --------------------------------------------------------------------------------
 
-        chat_inputs = [question, chatbot, turns]
+        private = {"api_visibility": "private"}
+        chat_inputs = [question, chatbot, turns, collection]
         chat_outputs = [question, chatbot, turns, turn, citation_pick, passage, correction]
-        ask_btn.click(respond, chat_inputs, chat_outputs, api_name="chat", show_progress="minimal", **questions)
-        question.submit(respond, chat_inputs, chat_outputs, api_visibility="private", show_progress="minimal",
-                        **questions)
-        citation_pick.input(pick_citation, [citation_pick, turns, turn], [passage], api_visibility="private")
-        passage.change(show_page, [citation_pick, turns, turn], [page_image, page_caption], api_visibility="private",
+        export = (export_conversation, [turns, collection, conversation_path], [conversation_download, conversation_path])
+        export_ratings = (export_feedback, [feedback_path], [feedback_download, feedback_path])
+        ask_btn.click(respond, chat_inputs, chat_outputs, api_name="chat", show_progress="minimal",
+                      **questions).then(*export, **private)
+        question.submit(respond, chat_inputs, chat_outputs, show_progress="minimal", **private,
+                        **questions).then(*export, **private)
+        citation_pick.input(pick_citation, [citation_pick, turns, turn, collection], [passage], **private)
+        passage.change(show_page, [citation_pick, turns, turn, collection], [page_image, page_caption], **private,
                        show_progress="hidden")
-        chatbot.select(pick_message, [chatbot, turns], [turn, citation_pick, passage], api_visibility="private")
+        chatbot.select(pick_message, [chatbot, turns, collection], [turn, citation_pick, passage], **private)
         chatbot.like(like, [chatbot, turns, correction, not_answerable], [turn, feedback_status],
-                     api_visibility="private")
+                     **private).then(*export_ratings, **private)
         feedback_inputs = [turns, turn, citation_pick, correction, not_answerable]
-        up_btn.click(rate_up, feedback_inputs, [feedback_status], api_name="rate_up", api_visibility="undocumented")
+        up_btn.click(rate_up, feedback_inputs, [feedback_status], api_name="rate_up",
+                     api_visibility="undocumented").then(*export_ratings, **private)
         down_btn.click(rate_down, feedback_inputs, [feedback_status], api_name="rate_down",
-                       api_visibility="undocumented")
-        clear_btn.click(clear, None, [chatbot, turns, turn, citation_pick, passage, question, correction,
-                                      not_answerable], api_visibility="private")
-        uploads.upload(add_documents, [uploads], [upload_status, documents, to_remove, uploads],
+                       api_visibility="undocumented").then(*export_ratings, **private)
+        cleared = [chatbot, turns, turn, citation_pick, passage, question, correction, not_answerable,
+                   conversation_download, conversation_path]
+        clear_btn.click(clear, [conversation_path], cleared, **private)
+        collection.input(switch_collection, [collection, conversation_path],
+                         cleared + [documents, to_remove, collection_status], **private)
+        uploads.upload(add_documents, [uploads, collection], [upload_status, documents, to_remove, uploads],
                        api_name="add_documents", show_progress="full", show_progress_on=[upload_status],
                        **documents_pool)
-        remove_btn.click(remove_documents, [to_remove], [remove_status, documents, to_remove],
+        remove_btn.click(remove_documents, [to_remove, collection], [remove_status, documents, to_remove],
                          api_name="remove_documents", **documents_pool)
-        demo.load(refresh_documents, None, [documents, to_remove], api_visibility="private")
+        demo.load(refresh_documents, [collection], [documents, to_remove], **private)
+        demo.load(*export_ratings, **private)
         gr.api(ask, api_name="ask", **questions)
     return demo

@@ -77,8 +77,17 @@ def answer_markdown(answer: Answer, max_passages: int = 3) -> str:
     """The chat reply: the answer in bold with citation marks, then the quoted support.
 
     When the engine abstains the reply says so plainly and lists the closest passages,
-    marked as not an answer.
+    marked as not an answer. A follow-up that was rewritten opens with what it was
+    understood as ("Understood as: Where did Rob Strayer speak?"), escaped as text.
     """
+    reply = answer_body(answer, max_passages)
+    if answer.understood_as:
+        return f"*Understood as:* {escape_markdown(one_line(answer.understood_as))}\n\n{reply}"
+    return reply
+
+
+def answer_body(answer: Answer, max_passages: int = 3) -> str:
+    """The answer in bold with its citation marks and quoted support (no rewrite line)."""
     if answer.found:
         support = supporting(answer)
         marks = "".join(f"<sup>[{i}]</sup>" for i, _ in support)
