@@ -20,11 +20,11 @@ $(STAMP): requirements.txt
 index: setup
 	$(PY) -m index build $(DOCS)
 
-# The chat page on http://127.0.0.1:7860 (HOST=0.0.0.0 PORT=8080 to change).
+# The chat page on http://127.0.0.1:7860 (PORT=8080 to change; any other HOST needs UI_ARGS="--auth-file FILE").
 HOST ?= 127.0.0.1
 PORT ?= 7860
 run: index
-	$(PY) -m ui --host $(HOST) --port $(PORT)
+	$(PY) -m ui --host $(HOST) --port $(PORT) $(UI_ARGS)
 
 # The terminal prompt instead of the page.
 ask: index

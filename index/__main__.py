@@ -57,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", parents=[sub_common],
                            help="verify that vectors, terms, catalog and generation files agree")
     check.add_argument("--repair", action="store_true", help="fix what can be fixed without embedding again")
+    watch = sub.add_parser("watch", parents=[sub_common],
+                           help="keep the index in step with a folder until Ctrl-C (new, changed, renamed, deleted files)")
+    watch.add_argument("folder")
     copy = sub.add_parser("copy", parents=[sub_common], help="copy an index to another store without embedding again")
     copy.add_argument("source", help="the index to copy (folder or Milvus address)")
     copy.add_argument("destination", help="where to copy it (folder or Milvus address)")
@@ -110,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "check":
         return check(args)
+    if args.command == "watch":
+        from index.watch import watch_command
+
+        return watch_command(args.index, args.folder, args.quiet)
     settings = IndexSettings(
         chunk_size=getattr(args, "chunk_size", DEFAULT_CHUNK_SIZE),
         chunk_overlap=getattr(args, "chunk_overlap", DEFAULT_CHUNK_OVERLAP),

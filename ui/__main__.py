@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--reader", choices=["auto", "sentence", "neural"],
                         help="which reader extracts answers (default: the engine's, 'auto')")
     parser.add_argument("--concurrency", type=int, default=4, help="questions answered at once (default 4)")
+    parser.add_argument("--watch", type=Path, metavar="FOLDER",
+                        help="keep the (first) index in step with FOLDER while the page runs: new, changed, renamed "
+                             "and deleted files are indexed or dropped within seconds")
     commands = parser.add_subparsers(dest="command", metavar="[hash-password [USER]]", required=False)
     hashing = commands.add_parser("hash-password", help="prompt for a password and print a user:hash line",
                                   description="Prompt for a password (twice) and print a line for --auth-file.")
@@ -90,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         locations = check_collections([parse_index_option(v) for v in args.index])
         settings = UISettings(data_dir=args.data, host=args.host, port=args.port,
                               max_upload_bytes=int(args.max_upload_mb * 1e6), concurrency_limit=args.concurrency,
-                              auth_file=args.auth_file, insecure_no_auth=args.insecure_no_auth)
+                              auth_file=args.auth_file, insecure_no_auth=args.insecure_no_auth,
+                              refresh_seconds=5.0 if args.watch else None)
+        if args.watch and not args.watch.is_dir():
+            raise ValueError(f"--watch {args.watch} is not a folder; pass the folder of documents to keep in step")
         if settings.auth_file:
             load_auth_file(settings.auth_file)
     except (ValueError, AuthFileError, CollectionError) as e:
@@ -114,7 +120,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     shown = f" in {first!r} ({len(locations)} collections)" if first else ""
     print(f"Loading the models and opening {len(engine.documents())} document(s){shown}...", flush=True)
-    launch(collections, settings)
+    watcher = None
+    if args.watch:
+        from index.watch import FolderWatcher
+
+        watcher = FolderWatcher(engine.index, args.watch)
+        watcher.start()
+        print(f"Watching {args.watch}: its changes are indexed within seconds.", flush=True)
+    try:
+        launch(collections, settings)
+    finally:
+        if watcher is not None:
+            watcher.stop()
     return 0
 
 

@@ -285,6 +285,8 @@ def build_app(engine: Engine | Collections, settings: UISettings | None = None) 
         remove_btn.click(remove_documents, [to_remove, collection], [remove_status, documents, to_remove],
                          api_name="remove_documents", **documents_pool)
         demo.load(refresh_documents, [collection], [documents, to_remove], **private)
+        if settings.refresh_seconds:  # a watched folder changes the documents behind the page
+            gr.Timer(settings.refresh_seconds).tick(refresh_documents, [collection], [documents, to_remove], **private)
         demo.load(*export_ratings, **private)
         gr.api(ask, api_name="ask", **questions)
     return demo

@@ -56,6 +56,8 @@ class UISettings:
             the page and its API ask for a user name and password.
         insecure_no_auth: allow a non-loopback ``host`` without ``auth_file``.
         examples: example questions shown under the chat.
+        refresh_seconds: re-read the document list this often (a watched folder changes it
+            behind the page); None: only when the page loads and after its own changes.
 
     Raises:
         ValueError: a limit or port out of range, or a non-loopback host with neither
@@ -76,6 +78,7 @@ class UISettings:
     auth_file: Path | None = None
     insecure_no_auth: bool = False
     examples: tuple[str, ...] = field(default=SEED_EXAMPLES)
+    refresh_seconds: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
