@@ -150,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"removed   {source}")
     for source, reason in report.skipped:
         print(f"skipped   {source}: {reason}", file=sys.stderr)
+    for source, note in report.notes:
+        print(f"note      {source}: {note}", file=sys.stderr)
     print(report.summary())
     return 0
 

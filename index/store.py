@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -27,7 +27,9 @@ from tqdm.auto import tqdm
 from index.backends import FORMAT_VERSION, Store, StoreError, StoreMismatch, StoreNotFound, is_milvus, open_store
 from index.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, chunk_document
 from index.embedding import DEFAULT_MODEL_NAME, Embedder, shared_embedder
-from index.loaders import SUPPORTED_SUFFIXES, UnreadableFile, load_document, sha256_bytes
+from index.files import scan, source_name
+from index.hashing import sha256_file
+from index.loaders import SUPPORTED_SUFFIXES, UnreadableFile, load_document_with_notes
 from index.types import Chunk, Document, DocumentInfo, IndexReport, page_at
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -79,29 +81,6 @@ class IndexSettings:
             raise ValueError(f"batch_seconds must be greater than 0. Currently, batch_seconds is {self.batch_seconds}")
 
 
-def iter_files(folder: Path) -> Iterable[Path]:
-    """Files under ``folder`` in a stable order, hidden files and folders left out."""
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(root) / name
-
-
-def source_name(path: str | Path, root: str | Path | None = None) -> str:
-    """The name a file is indexed under: its absolute path as found, folders resolved.
-
-    The file's own name is not resolved, so a symbolic link is indexed (and removed) under
-    the name it has in the folder, even when its target lies elsewhere. With ``root``,
-    ``path`` is a file found under that folder.
-    """
-    p = Path(path).expanduser()
-    if root is not None:
-        return str(Path(root).expanduser().resolve() / p.relative_to(root))
-    p = p.absolute()
-    return str(p.parent.resolve() / p.name)
-
-
 @dataclass
 class _Tally:
     """What a change did so far; becomes the ``IndexReport``."""
@@ -112,11 +91,12 @@ class _Tally:
     removed: list[str]
     chunks_added: int = 0
     chunks_removed: int = 0
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     def report(self) -> IndexReport:
         return IndexReport(indexed=tuple(self.indexed), unchanged=tuple(self.unchanged), skipped=tuple(self.skipped),
                            removed=tuple(self.removed), chunks_added=self.chunks_added,
-                           chunks_removed=self.chunks_removed)
+                           chunks_removed=self.chunks_removed, notes=tuple(self.notes))
 
 
 class Index:
@@ -288,12 +268,13 @@ class Index:
             raise NotADirectoryError(f"{root} is not a folder; pass a folder of documents (or use 'add' for single files)")
         if rebuild:
             return self._rebuild(root, quiet)
-        found = {source_name(p, root): p for p in iter_files(root)}
+        scanned = scan(root)
+        found = {source_name(p, root): p for p in scanned.files}
         prefix = source_name(root) + os.sep
         known = self.store.hashes()
         gone = [s for s in known if s not in found and (s.startswith(prefix) or (prune and not os.path.lexists(s)))]
         items = [(s, p) for s, p in found.items() if p.suffix.lower() in SUPPORTED_SUFFIXES]
-        return self._update(items, gone, quiet)
+        return self._update(items, gone, quiet, left_out=scanned.skipped)
 
     def _rebuild(self, root: Path, quiet: bool) -> IndexReport:
         old = set(self.store.hashes())
@@ -301,7 +282,7 @@ class Index:
         if staging is None:
             # A store without a staging area: one change that removes everything and adds the
             # folder, committed at once (atomic in the store, not streamed).
-            files = [(source_name(p, root), p) for p in iter_files(root) if p.suffix.lower() in SUPPORTED_SUFFIXES]
+            files = [(source_name(p, root), p) for p in scan(root).files if p.suffix.lower() in SUPPORTED_SUFFIXES]
             return self._update(files, sorted(old), quiet, batch=False, recheck=False)
         stage = staging()
         wanted = {"model": self.settings.model_name, "chunk_size": self.settings.chunk_size,
@@ -350,10 +331,11 @@ class Index:
                     yield item
                 continue
             try:
-                if source in known and item.is_file() and sha256_bytes(item.read_bytes()) == known[source]:
+                if source in known and sha256_file(item) == known[source]:
                     tally.unchanged.append(source)
                     continue
-                doc = load_document(source)
+                doc, notes = load_document_with_notes(source)
+                tally.notes.extend((source, note) for note in notes)
             except Exception as e:  # one bad file is reported, never the end of a run
                 reason = str(e) if isinstance(e, UnreadableFile) else f"cannot read ({type(e).__name__}: {e})"
                 tally.skipped.append((source, reason))
@@ -363,11 +345,12 @@ class Index:
             yield doc
 
     def _update(self, items: list[tuple[str, Path | Document]], gone: list[str], quiet: bool,
-                batch: bool = True, recheck: bool = True) -> IndexReport:
+                batch: bool = True, recheck: bool = True, left_out: tuple[tuple[str, str], ...] = ()) -> IndexReport:
         """Read, chunk and embed ``items`` in batches outside the lock; commit each batch
-        (and finally the removal of ``gone``) under the store's write lock."""
+        (and finally the removal of ``gone``) under the store's write lock. ``left_out``: what
+        the folder scan did not read, with why (reported as skipped)."""
         s = self.settings
-        tally = _Tally([], [], [], [])
+        tally = _Tally([], [], list(left_out), [])
         known = self.store.hashes() if recheck else {}
         stale: list[str] = []
         show = s.show_progress and not quiet and len(items) > 20

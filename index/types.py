@@ -127,6 +127,7 @@ class IndexReport:
     removed: tuple[str, ...] = ()
     chunks_added: int = 0
     chunks_removed: int = 0
+    notes: tuple[tuple[str, str], ...] = ()  # (source, note): indexed, with something a person should know
 
     def summary(self) -> str:
         return (
@@ -143,4 +144,5 @@ class IndexReport:
             "removed": list(self.removed),
             "chunks_added": self.chunks_added,
             "chunks_removed": self.chunks_removed,
+            "notes": [{"source": s, "note": n} for s, n in self.notes],
         }
