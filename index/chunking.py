@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
-
 from index.types import Chunk, Document
 
 # The chunking every index uses unless told otherwise (``IndexSettings``, the CLI).
@@ -28,6 +26,8 @@ def chunk_document(document: Document, chunk_size: int = DEFAULT_CHUNK_SIZE,
         raise ValueError(f"chunk_size must be greater than 0. Currently, chunk_size is {chunk_size}")
     if not 0 <= chunk_overlap < chunk_size:
         raise ValueError(f"chunk_overlap must be in [0, chunk_size). Currently, chunk_overlap is {chunk_overlap}")
+    from langchain_text_splitters import RecursiveCharacterTextSplitter  # only building needs it, not answering
+
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,

@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ RIGHT_F1 = 0.5  # an answer at least this close to a gold answer counts as right
 class Observation:
     """One answered question: its features, the F1 of the engine's best answer, answerable or not."""
 
-    features: dict[str, float]
+    features: dict[str, float] | None  # None: no candidate to answer with, so the engine abstains anyway
     f1: float
     answerable: bool
 
@@ -49,7 +49,7 @@ def observe(eval_set, index, **overrides) -> list[Observation]:
         # Never abstaining, so the answer is the best candidate whatever the decision would be.
         answer = engine.ask(q.question, min_score=0.0, decider="off", **overrides)
         f1 = f1_score(answer.text, list(q.answers)) if q.answers else 0.0
-        out.append(Observation(dict(answer.evidence), f1, q.answerable))
+        out.append(Observation(dict(answer.evidence) or None, f1, q.answerable))
     return out
 
 
@@ -65,13 +65,15 @@ def fit(observations: list[Observation], folds: int = 5, seed: int = 0, c: float
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    x = np.array([[o.features[f] for f in FEATURES] for o in observations], dtype=np.float64)
-    y = np.array([o.answerable and o.f1 >= RIGHT_F1 for o in observations], dtype=int)
+    scored = [i for i, o in enumerate(observations) if o.features is not None]
+    x = np.array([[observations[i].features[f] for f in FEATURES] for i in scored], dtype=np.float64)
+    y = np.array([observations[i].answerable and observations[i].f1 >= RIGHT_F1 for i in scored], dtype=int)
     if len(set(y)) < 2:
         raise ValueError("the observations need both right and wrong answers to fit a decision")
     model = LogisticRegression(C=c, max_iter=2000)
-    out_of_fold = cross_val_predict(model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
-                                    method="predict_proba")[:, 1]
+    out_of_fold = np.zeros(len(observations))  # questions without a candidate are never answered
+    out_of_fold[scored] = cross_val_predict(model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+                                            method="predict_proba")[:, 1]
     grid = np.round(np.arange(0.0, 1.0001, 0.01), 2)
     curve = [overall_f1(out_of_fold, observations, t) for t in grid]
     threshold = float(grid[int(np.argmax(curve))])
@@ -82,6 +84,7 @@ def fit(observations: list[Observation], folds: int = 5, seed: int = 0, c: float
         "questions": len(observations),
         "answerable": len(answerable),
         "right_answers": int(y.sum()),
+        "without_candidate": len(observations) - len(scored),
         "folds": folds,
         "C": c,
         "overall_f1_out_of_fold": round(max(curve) * 100, 2),
@@ -99,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DECIDER_FILE, help=f"where to write the decider (default {DECIDER_FILE})")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds for the threshold (default 5)")
     parser.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength (default 1.0)")
+    parser.add_argument("--observations", type=Path, help="also keep each question's features and F1 here (JSONL)")
     parser.add_argument("--index-cache", help="index folder for the set's documents (default under eval-output/)")
     args = parser.parse_args(argv)
 
@@ -109,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.index_cache or default_index_cache(eval_set.documents, "longdocs")
     index = sync_index(cache, eval_set.documents)
     observations = observe(eval_set, index)
+    if args.observations:
+        args.observations.write_text("".join(json.dumps(asdict(o)) + "\n" for o in observations))
     decider = fit(observations, folds=args.folds, c=args.c)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(decider.to_dict(), indent=2) + "\n")
