@@ -6,9 +6,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 DOCS ?= seeds/
 
-.PHONY: setup run index ask test chromium clean
+.PHONY: setup run index ask test chromium clean bench
 
+# The embedding model exported to ONNX once (.cache/models/); later runs find the file and do nothing.
 setup: $(STAMP)
+	$(PY) -m index.onnx_model
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +41,10 @@ chromium:
 
 test: setup chromium
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+# Performance figures of docs/BENCHMARKS.md: every script under docs/bench/ (slow; not part of CI).
+bench: setup
+	set -e; for script in docs/bench/*.py; do echo "== $$script"; $(PY) $$script; done
 
 clean:
 	rm -rf .index test-output eval-output
