@@ -148,6 +148,32 @@ def profile(folder: Path, backends: list[str], sizes: list[tuple[int, int]]) -> 
     return rows
 
 
+def count_tokens(folder: Path) -> list[dict]:
+    """Chunks and model tokens (after truncation at 256) per chunking: what the embedding computes on."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+    from tokenizers import Tokenizer
+
+    sys.path.insert(0, str(REPO))
+    from index.chunking import chunk_document
+    from index.embedding import bundled_model_path
+    from index.loaders import load_document
+
+    tokenizer = Tokenizer.from_file(str(bundled_model_path() / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=256)
+    docs = [load_document(str(p)) for p in sorted(folder.glob("*.txt"))]
+    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=100)
+    chunkings = {"ours 800/100": [c.text for d in docs for c in chunk_document(d, 800, 100)],
+                 "ours 1000/100": [c.text for d in docs for c in chunk_document(d, 1000, 100)],
+                 "baseline splitter 1000/100": [t for d in docs for t in splitter.split_text(d.text)]}
+    rows = []
+    for name, texts in chunkings.items():
+        lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+        rows.append({"chunking": name, "chunks": len(texts), "tokens": sum(lengths),
+                     "truncated": sum(n >= 256 for n in lengths)})
+        print(f"{name:27}: {len(texts)} chunks, {sum(lengths):,} tokens, {rows[-1]['truncated']} cut at 256", flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=1000, help="abstracts to ingest (default 1000)")
@@ -155,7 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embedder", default="default",
                         help="IndexSettings.embedder for our side (default: the Index's own default)")
     parser.add_argument("--profile", action="store_true", help="also break the time down per stage and backend")
-    parser.add_argument("--skip-compare", action="store_true", help="only the --profile breakdown")
+    parser.add_argument("--tokens", action="store_true", help="also count chunks and tokens per chunking")
+    parser.add_argument("--skip-compare", action="store_true", help="skip the baseline comparison (with --tokens or --profile)")
     parser.add_argument("--json", metavar="FILE", help="write every measurement to FILE")
     args = parser.parse_args(argv)
     if args.docs <= 0 or args.pairs <= 0:
@@ -170,9 +197,11 @@ def main(argv: list[str] | None = None) -> None:
         results["characters"] = write_corpus(folder, args.docs)
         print(f"{args.docs} SciFact abstracts, {results['characters']:,} characters, "
               f"{results['cpus']} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+        if args.tokens:
+            results["tokens"] = count_tokens(folder)
         if not args.skip_compare:
             results["compare"] = compare(folder, args.pairs, args.embedder)
-        if args.profile or args.skip_compare:
+        if args.profile:
             results["profile"] = profile(folder, ["torch", "onnx", "onnx-int8"], [(800, 100), (1000, 100)])
         results["load_average_after"] = os.getloadavg()[0]
     if args.json:
