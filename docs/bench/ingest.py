@@ -160,6 +160,7 @@ def count_tokens(folder: Path) -> list[dict]:
 
     tokenizer = Tokenizer.from_file(str(bundled_model_path() / "tokenizer.json"))
     tokenizer.enable_truncation(max_length=256)
+    tokenizer.no_padding()  # tokenizer.json pads every text to 128
     docs = [load_document(str(p)) for p in sorted(folder.glob("*.txt"))]
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=100)
     chunkings = {"ours 800/100": [c.text for d in docs for c in chunk_document(d, 800, 100)],
