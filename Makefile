@@ -8,7 +8,9 @@ DOCS ?= seeds/
 
 .PHONY: setup run index ask test chromium ocr-tools reliability bench clean
 
+# The embedding model exported to ONNX once (.cache/models/); later runs find the file and do nothing.
 setup: $(STAMP)
+	$(PY) -m index.onnx_model
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +52,12 @@ test: setup chromium ocr-tools
 # SIGKILL during build, --rebuild, add and remove, 20 trials each (minutes; CI does not run it).
 reliability: setup
 	$(PY) docs/bench/reliability.py --trials 20
+
+# Performance figures of docs/BENCHMARKS.md: ingestion against the LangChain baseline, the two
+# stores side by side (slow; not part of CI). make reliability runs the kill trials.
+bench: setup
+	$(PY) docs/bench/ingest.py
+	$(PY) docs/bench_stores.py
 
 clean:
 	rm -rf .index test-output eval-output

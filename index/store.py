@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from index.backends import FORMAT_VERSION, Store, StoreError, StoreMismatch, StoreNotFound, is_milvus, open_store
 from index.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, chunk_document
+from index.embedding import BACKENDS as EMBEDDER_BACKENDS
 from index.embedding import DEFAULT_MODEL_NAME, Embedder, shared_embedder
 from index.files import scan, source_name
 from index.hashing import sha256_file
@@ -35,7 +36,6 @@ from index.types import Chunk, Document, DocumentInfo, IndexReport, page_at
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INDEX_DIR = REPO_ROOT / ".index" / "default"
 DEFAULT_DOCUMENTS_DIR = REPO_ROOT / "seeds"
-EMBEDDER_BACKENDS = ("auto", "onnx", "torch")
 EMBED_BATCH_CHUNKS = 512  # chunks embedded at a time while a batch of files is read
 
 # The store's errors under the names this package has always used.
@@ -53,7 +53,9 @@ class IndexSettings:
         chunk_overlap: characters shared by neighbouring chunks (``DEFAULT_CHUNK_OVERLAP``, 100).
         model_name: embedding model recorded in the manifest; an index built with another is refused.
         model_path: folder of the model weights; None uses the bundled all-MiniLM-L6-v2.
-        embedder: how the model runs: "auto", "onnx" or "torch" (sentence-transformers).
+        embedder: how the model runs: "auto" (ONNX Runtime when it and the exported model are
+            available, else torch), "onnx", "onnx-int8" (about twice as fast, cosine 0.99 to fp32)
+            or "torch" (sentence-transformers, the reference).
         show_progress: progress bars while indexing many files.
         batch_files: a build commits after this many new or changed files...
         batch_seconds: ...or after this many seconds of reading and embedding, whichever comes first.
@@ -164,7 +166,7 @@ class Index:
                 if self._embedder is None:
                     s = self.settings
                     if s.embedder == "auto":
-                        self._embedder = shared_embedder(s.model_path, s.model_name)
+                        self._embedder = shared_embedder(s.model_path, s.model_name, backend=s.embedder)
                     else:
                         self._embedder = shared_embedder(s.model_path, s.model_name, backend=s.embedder)
         return self._embedder

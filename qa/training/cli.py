@@ -25,11 +25,11 @@ from there. ``--limit N`` trains on N questions only (smoke tests).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
+from index.offline import offline
 from qa.eval.unanswerable import NEAR_MISSES_TRAIN, NEAR_MISSES_TRAIN_MORE, NEAR_MISSES_TRAIN_REST
 from qa.settings import PRECISIONS
 from qa.training.config import DEFAULT_DATA_DIR, DEFAULT_FILES, RunOptions, TrainConfig
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.average_weights and not args.average:
         raise SystemExit("--average-weights goes with --average READER_DIR ... (one weight per reader)")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the base encoder and readers are local folders
+    offline()  # the base encoder and readers are local folders
     import torch
     from transformers.utils import logging as hf_logging
 

