@@ -144,8 +144,10 @@ def run(args, rng, embedder, work: Path) -> int:
             outcome = classify(ix, before, after, partial_ok=op == "build")
             outcomes[outcome] += 1
             again(Index.open(ix, settings, embedder=embedder))
-            if FolderStore.open(ix).hashes() == after and sound(ix):
-                recovered += 1
+            ok = FolderStore.open(ix).hashes() == after and sound(ix)
+            recovered += ok
+            print(f"{op} trial {trial + 1}: {outcome}; next run {'ends in the new state' if ok else 'FAILED'}",
+                  file=sys.stderr, flush=True)
             shutil.rmtree(ix)
         bad = sum(n for o, n in outcomes.items() if o not in ("old state", "new state", "committed batches"))
         failures += bad + (args.trials - recovered)
