@@ -204,6 +204,15 @@ class Engine:
         n, df = self.index.count(), self.index.document_frequency(term)
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
+    def default_threshold(self, reader: str | None = None, **overrides) -> float:
+        """The score at or above which ``ask`` answers when ``min_score`` is not given: the
+        decision model's threshold where it decides (the neural reader with ``decider="auto"``),
+        else the reader's own."""
+        settings = self.settings.with_overrides(reader=reader, **overrides)
+        chosen = self.reader(settings.reader, settings.reader_precision, settings.reader_dir)
+        decider = self.decider() if settings.decider == "auto" and chosen.name == "neural" else None
+        return decider.threshold if decider is not None else chosen.threshold
+
     def decider(self) -> Decider | None:
         """The shipped answer-or-abstain model (``qa/models/decider.json``), None when absent."""
         with self._lock:

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--early-exit", type=float, default=None,
                    help="answer from the best-retrieved passage alone when the neural reader scores it at least this "
                         "(1.0 reads every passage; default: the engine's, QASettings.early_exit)")
+    p.add_argument("--decider", choices=("auto", "off"), default="auto",
+                   help="open mode: the answer-or-abstain model weighs every passage read (auto, the default) "
+                        "or the reader's score alone decides (off)")
     p.add_argument("--reader-precision", choices=PRECISIONS, default="auto",
                    help="the neural reader's arithmetic (default auto: bf16 where the CPU has it natively, else fp32)")
     p.add_argument("--reader-dir", metavar="DIR", help="neural reader weights to use (from `python -m qa.train_reader "
@@ -84,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = EvalConfig(
             mode="closed" if args.closed else "open", reader=args.reader, min_score=args.min_score, top_k=args.top_k,
-            fusion_weight=args.fusion_weight, early_exit=args.early_exit, reader_precision=args.reader_precision,
+            fusion_weight=args.fusion_weight, early_exit=args.early_exit, decider=args.decider,
+            reader_precision=args.reader_precision,
             reader_dir=args.reader_dir, limit=args.limit, seed=args.seed, index=args.index, index_cache=args.index_cache,
             add_unanswerable=args.add_unanswerable, unanswerable_kind=args.unanswerable_kind, heldout_per_mille=args.heldout_only,
             progress=not args.quiet,

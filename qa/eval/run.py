@@ -45,6 +45,8 @@ class EvalConfig:
         fusion_weight: the engine's ``QASettings.fusion_weight`` for this run; None: its default.
         early_exit: the engine's ``QASettings.early_exit`` for this run (1.0 reads every
             passage); None: its default.
+        decider: the engine's ``QASettings.decider`` in open mode ("auto": the answer-or-abstain
+            model, whose threshold is then the default; "off": the reader's score alone).
         reader_precision: the neural reader's arithmetic (``QASettings.reader_precision``).
         reader_dir: the neural reader's folder (``QASettings.reader_dir``; None: the shipped one).
         limit: evaluate a random sample of this many questions (None: all).
@@ -69,6 +71,7 @@ class EvalConfig:
     top_k: int | None = None
     fusion_weight: float | None = None
     early_exit: float | None = None
+    decider: str = "auto"
     reader_precision: str = "auto"
     reader_dir: str | None = None
     limit: int | None = None
@@ -97,7 +100,8 @@ class EvalConfig:
 
     def qa_settings(self) -> QASettings:
         """The engine settings for the pass: every question answered (min_score 0)."""
-        base = QASettings(reader=self.reader, reader_precision=self.reader_precision, reader_dir=self.reader_dir)
+        base = QASettings(reader=self.reader, reader_precision=self.reader_precision, reader_dir=self.reader_dir,
+                          decider=self.decider)
         top_k = self.top_k if self.top_k is not None else base.top_k
         return base.with_overrides(min_score=0.0, top_k=top_k, retrieve_k=max(base.retrieve_k, top_k),
                                    fusion_weight=self.fusion_weight, early_exit=self.early_exit)
@@ -332,6 +336,7 @@ class _Asker:
     reader: Reader
     answer: Callable[[EvalQuestion], Answer]
     locate: Callable[[EvalQuestion, Answer], tuple[tuple[int, int], int | None]]
+    threshold: float  # the engine's own abstention threshold for these answers' scores
 
 
 def _open_asker(eval_set: EvalSet, config: EvalConfig, settings: QASettings, embedder) -> _Asker:
@@ -350,7 +355,8 @@ def _open_asker(eval_set: EvalSet, config: EvalConfig, settings: QASettings, emb
         gold = (q.context_start, q.context_end)
         return gold, gold_rank(passages_read(answer), q.source, gold)
 
-    return _Asker(engine.reader(settings.reader), lambda q: engine.ask(q.question), locate)
+    return _Asker(engine.reader(settings.reader), lambda q: engine.ask(q.question), locate,
+                  engine.default_threshold(settings.reader))
 
 
 def _closed_asker(eval_set: EvalSet, config: EvalConfig, settings: QASettings, embedder) -> _Asker:
@@ -362,7 +368,7 @@ def _closed_asker(eval_set: EvalSet, config: EvalConfig, settings: QASettings, e
     def answer(q: EvalQuestion) -> Answer:
         return answer_from_context(q.question, eval_set.context(q), source=q.source, reader=reader, settings=settings)
 
-    return _Asker(reader, answer, lambda q, _: ((0, len(eval_set.context(q))), None))
+    return _Asker(reader, answer, lambda q, _: ((0, len(eval_set.context(q))), None), reader.threshold)
 
 
 def evaluate(dataset: str | Path | EvalSet, config: EvalConfig | None = None, embedder=None, **overrides) -> EvalReport:
@@ -388,7 +394,7 @@ def evaluate(dataset: str | Path | EvalSet, config: EvalConfig | None = None, em
     skipped: list[dict] = []  # questions the engine refuses (empty, too long): reported, not fatal
     setup_began = time.perf_counter()
     asker = (_open_asker if config.mode == "open" else _closed_asker)(eval_set, config, settings, embedder)
-    reader_threshold = float(asker.reader.threshold)
+    reader_threshold = float(asker.threshold)
     threshold = config.min_score if config.min_score is not None else reader_threshold
     setup_seconds = time.perf_counter() - setup_began
     reader_name = asker.reader.name
