@@ -57,7 +57,7 @@ reliability: setup
 # stores side by side (slow; not part of CI). make reliability runs the kill trials.
 bench: setup
 	$(PY) docs/bench/ingest.py
-	$(PY) docs/bench_stores.py
+	$(PY) docs/bench/stores.py --scifact ../shared/data/beir-scifact
 
 clean:
 	rm -rf .index test-output eval-output

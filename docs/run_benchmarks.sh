@@ -49,7 +49,7 @@ for stage in $STAGES; do
     latency)
       # ask() on the seed index, whole call and reader alone, reading every passage (1.0)
       # against stopping after the best-retrieved one when it is confident (QASettings.early_exit).
-      $PY docs/bench_latency.py --early-exit 1.0 0.9 0.8 0.7 0.6 0.5 --repeat 5 --reader-precision "$PRECISION" ;;
+      $PY docs/bench/latency.py --early-exit 1.0 0.9 0.8 0.7 0.6 0.5 --repeat 5 --reader-precision "$PRECISION" ;;
     reader)
       # The reader alone: SQuAD v1.1 gold paragraphs, 1,000 questions, in each precision, with
       # the latency of one extract() over 5 paragraphs.

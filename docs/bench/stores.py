@@ -1,6 +1,6 @@
 """Ingest and query latency of the folder index and the Milvus Lite store on the same vectors.
 
-    python docs/bench_stores.py --scifact /path/to/beir-scifact --docs 1000 --queries 100
+    python docs/bench/stores.py --scifact /path/to/beir-scifact --docs 1000 --queries 100
 
 Every chunk is embedded once up front; both stores are then given the same vectors, so
 the figures measure the stores, not the model. The folder side goes through ``Index``
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from index import Index, IndexSettings  # noqa: E402

@@ -6,7 +6,7 @@ that they see the same machine load, and prints a Markdown table with p50/p90 of
 ``ask()`` and of the reader (the time inside ``extract``), how often the reader stopped after
 the best-retrieved passage, and each p50 as a ratio of the first setting's:
 
-    .venv/bin/python docs/bench_latency.py --early-exit 1.0 0.7 --repeat 5
+    .venv/bin/python docs/bench/latency.py --early-exit 1.0 0.7 --repeat 5
 
 Each ``--early-exit`` value is a ``QASettings.early_exit`` (1.0 reads every passage).
 """
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
