@@ -7,8 +7,9 @@ first on PATH, and must exit 0 and print its shown output. The commands write on
 git-ignored places (``.index/``, ``.data/``, ``eval-output/``), so they run as written.
 
 Servers (``make run``, ``python -m ui``) are started on a free port (the test sets
-``PORT=`` or ``--port``), polled until the page answers, then stopped. ``make test`` is not
-run (it would run this test again). Commands on a Milvus server (``milvus://``) run only
+``PORT=`` or ``--port``), polled until the page answers, then stopped. A folder watcher (``python -m index watch``) is started, waited for until
+it prints its first shown line, stopped with Ctrl-C (SIGINT) and must exit 0 having printed
+every shown line. ``make test`` is not run (it would run this test again). Commands on a Milvus server (``milvus://``) run only
 when ``MILVUS_URI`` names one, with that address in place of the README's. The README's
 ``python`` blocks run as scripts too.
 
@@ -117,6 +118,10 @@ def is_server(command: str) -> bool:
     return words[:3] == ["python", "-m", "ui"] and not {"hash-password", "--help", "-h"} & set(words)
 
 
+def is_watcher(command: str) -> bool:
+    return without_comment(command).split()[:4] == ["python", "-m", "index", "watch"]
+
+
 def on_port(command: str, port: int) -> str:
     """The server command with its port replaced by ``port``."""
     command = without_comment(command)
@@ -206,6 +211,38 @@ def run_server(command: Command, tmp_path: Path) -> None:
     assert not missing, f"README line {command.line}: `{shell}` did not print {missing}"
 
 
+def run_watcher(command: Command, tmp_path: Path) -> None:
+    """Start a command that runs until Ctrl-C, wait for its first shown line, then interrupt it."""
+    assert command.expected, f"README line {command.line}: show the line the watcher prints once it is watching"
+    shell = without_comment(command.text)
+    log = tmp_path / "watch.log"
+    ready = expected_pattern(command.expected[0])
+    with open(log, "wb") as out:
+        process = subprocess.Popen(["bash", "-c", shell], cwd=REPO_ROOT, env=environment(), stdin=subprocess.DEVNULL,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not any(ready.fullmatch(" ".join(line.split())) for line in log.read_text(errors="replace").splitlines()):
+            if process.poll() is not None:
+                pytest.fail(f"README line {command.line}: `{shell}` exited with {process.returncode} before "
+                            f"printing {command.expected[0]!r}:\n{log.read_text(errors='replace')[-4000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"README line {command.line}: `{shell}` did not print {command.expected[0]!r} within "
+                            f"{SERVER_START_TIMEOUT_S} s:\n{log.read_text(errors='replace')[-4000:]}")
+            time.sleep(1)
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            returncode = process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"README line {command.line}: `{shell}` did not stop within 120 s of Ctrl-C")
+    finally:
+        stop(process)
+    output = log.read_text(errors="replace")
+    assert returncode == 0, f"README line {command.line}: `{shell}` exited with {returncode} after Ctrl-C:\n{output[-4000:]}"
+    missing = missing_output(command.expected, output)
+    assert not missing, f"README line {command.line}: `{shell}` did not print {missing}"
+
+
 def run_command(command: Command) -> None:
     shell = without_comment(command.text)
     milvus = os.environ.get("MILVUS_URI")
@@ -248,6 +285,8 @@ def test_readme_command_runs_as_written(command: Command, tmp_path: Path):
         pytest.skip("`make test` runs this test: running it here would recurse")
     if is_server(command.text):
         run_server(command, tmp_path)
+    elif is_watcher(command.text):
+        run_watcher(command, tmp_path)
     else:
         run_command(command)
 
@@ -270,6 +309,8 @@ def test_expected_output_matching_is_strict():
     assert on_port("python -m ui --host 0.0.0.0 --port 80 --auth-file f", 9001) == (
         "python -m ui --host 0.0.0.0 --auth-file f --port 9001")
     assert is_server("python -m ui --index .index/mine") and not is_server("python -m ui hash-password alice")
+    assert is_server("python -m ui --index .index/mine --watch seeds/")
+    assert is_watcher("python -m index watch seeds/ --index .index/mine") and not is_watcher("python -m index build seeds/")
 
 
 if __name__ == "__main__":
