@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from index import IndexMismatch, IndexNotFound
+from index import IndexMismatch, IndexNotFound, IndexStoreError
 from qa import QuestionError, default_engine
 from qa.types import Answer
 
@@ -32,12 +32,28 @@ def format_answer(answer: Answer, width: int = 100) -> str:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m qa", description="Ask a question of your indexed documents.")
     p.add_argument("question", nargs="*", help="the question; leave out for an interactive prompt")
-    p.add_argument("--index", help="index folder (default: the index over seeds/, built on first use)")
+    p.add_argument("--index", help="index folder or Milvus address such as milvus:FILE.db or milvus://HOST:PORT "
+                   "(default: the index over seeds/, built on first use)")
+    p.add_argument("--collection", help="Milvus collection (default: documents)")
+    p.add_argument("--milvus-token-file", help="file holding the Milvus token (else MILVUS_TOKEN)")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--top-k", type=int, help="passages to read and cite")
     p.add_argument("--reader", choices=["auto", "sentence", "neural"], help="which reader extracts the answer")
     p.add_argument("--min-score", type=float, help="abstain below this confidence (0-1)")
     return p
+
+
+def open_location(args: argparse.Namespace):
+    """``args.index`` as ``default_engine`` takes it: a Milvus address opened with its options
+    (collection, token from --milvus-token-file or MILVUS_TOKEN), anything else as given."""
+    from index.backends import is_milvus
+
+    if args.index is None or not is_milvus(args.index):
+        return args.index
+    from index import Index
+    from index.backends.milvus import milvus_options_from
+
+    return Index.open(args.index, **milvus_options_from(args))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = parser().parse_intermixed_args(argv)
     try:
-        engine = default_engine(args.index)
-    except (IndexNotFound, IndexMismatch) as e:
+        engine = default_engine(open_location(args))
+    except (IndexNotFound, IndexMismatch, IndexStoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     overrides = {"top_k": args.top_k, "reader": args.reader, "min_score": args.min_score}

@@ -21,6 +21,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="the index to answer from, as the engine opens it (a folder; default: the index "
                              "over seeds/, built on first use). Repeat as --index NAME=LOCATION for several "
                              "named collections: the page lets users pick one")
+    parser.add_argument("--collection", help="Milvus collection for Milvus locations (default: documents)")
+    parser.add_argument("--milvus-token-file", help="file holding the Milvus token (else MILVUS_TOKEN)")
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to bind (default {DEFAULT_HOST}: this machine only; any other address "
                              "needs --auth-file or --insecure-no-auth)")
@@ -103,19 +105,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    from index import IndexMismatch, IndexNotFound
+    from index import IndexMismatch, IndexNotFound, IndexStoreError
     from qa import Engine, QASettings
     from ui.app import launch
     from ui.collections import Collections
 
     qa_settings = QASettings().with_overrides(reader=args.reader)
+
+    def open_engine(location):
+        from index import Index
+        from index.backends import is_milvus
+
+        if location is not None and is_milvus(str(location)):
+            from index.backends.milvus import milvus_options_from
+
+            location = Index.open(str(location), **milvus_options_from(args))
+        return Engine(location, qa_settings)
+
     locations = locations or {"": None}
     first = next(iter(locations))
     try:  # the first collection opens now, so a wrong path stops the start; the others when picked
-        engine = Engine(locations[first], qa_settings)
-        collections = Collections(locations, open_engine=lambda location: Engine(location, qa_settings),
+        engine = open_engine(locations[first])
+        collections = Collections(locations, open_engine=open_engine,
                                   engines={first: engine})
-    except (IndexNotFound, IndexMismatch, ValueError, OSError) as e:
+    except (IndexNotFound, IndexMismatch, IndexStoreError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     shown = f" in {first!r} ({len(locations)} collections)" if first else ""
