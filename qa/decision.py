@@ -36,6 +36,10 @@ from qa.readers.sentences import split_sentences
 from qa.types import Candidate
 
 FEATURES = ("reader", "runner_up", "agreement", "coverage", "coverage_passage", "dense", "bm25", "type")
+# The ones the shipped model weighs: chosen on the tuning set's out-of-fold F1 (python -m
+# qa.training.decision --features ...): the dense cosine, the largest weight when it was in,
+# depends on how long the chunks are and sank the short seed article, so it is left out.
+DEFAULT_FEATURES = ("reader", "coverage", "bm25")
 DECIDER_FILE = Path(__file__).resolve().parent / "models" / "decider.json"
 
 _DATE = re.compile(r"\b(?:1[0-9]|20)\d{2}s?\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|"
@@ -117,7 +121,7 @@ def decision_features(question: str, candidates: Sequence[Candidate], idf: Calla
 
 @dataclass(frozen=True)
 class Decider:
-    """A logistic model over ``FEATURES``: ``p = sigmoid(bias + sum(weights[f] * x[f]))``.
+    """A logistic model over some of ``FEATURES``: ``p = sigmoid(bias + sum(weights[f] * x[f]))``.
 
     ``threshold`` is the probability at or above which the engine answers. Stored as JSON
     (``qa/models/decider.json``) with the record of how it was fitted.
@@ -129,18 +133,19 @@ class Decider:
     record: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        missing = set(FEATURES) - set(self.weights)
-        if missing:
-            raise ValueError(f"decider weights lack {sorted(missing)}; refit with python -m qa.training.decision")
+        unknown = set(self.weights) - set(FEATURES)
+        if unknown or not self.weights:
+            raise ValueError(f"decider weights name unknown features {sorted(unknown)} (known: {FEATURES}); "
+                             "refit with python -m qa.training.decision")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1]. Currently, threshold is {self.threshold}")
 
     def probability(self, features: dict[str, float]) -> float:
-        z = self.bias + sum(self.weights[f] * features[f] for f in FEATURES)
+        z = self.bias + sum(w * features[f] for f, w in self.weights.items())
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
     def to_dict(self) -> dict:
-        return {"features": list(FEATURES), "weights": self.weights, "bias": self.bias, "threshold": self.threshold,
+        return {"features": list(self.weights), "weights": self.weights, "bias": self.bias, "threshold": self.threshold,
                 "record": self.record}
 
     @classmethod

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.decision import DECIDER_FILE, FEATURES, Decider
+from qa.decision import DECIDER_FILE, DEFAULT_FEATURES, FEATURES, Decider
 from qa.eval.metrics import f1_score
 
 RIGHT_F1 = 0.5  # an answer at least this close to a gold answer counts as right
@@ -60,13 +60,17 @@ def overall_f1(probabilities: np.ndarray, observations: list[Observation], thres
     return float(np.mean(scores)) if scores else 0.0
 
 
-def fit(observations: list[Observation], folds: int = 5, seed: int = 0, c: float = 1.0) -> Decider:
-    """A Decider fitted to ``observations``; its threshold from out-of-fold probabilities."""
+def fit(observations: list[Observation], folds: int = 5, seed: int = 0, c: float = 1.0,
+        features: tuple[str, ...] = DEFAULT_FEATURES) -> Decider:
+    """A Decider over ``features`` fitted to ``observations``; its threshold from out-of-fold probabilities."""
+    unknown = set(features) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"unknown features {sorted(unknown)}; choose among {FEATURES}")
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     scored = [i for i, o in enumerate(observations) if o.features is not None]
-    x = np.array([[observations[i].features[f] for f in FEATURES] for i in scored], dtype=np.float64)
+    x = np.array([[observations[i].features[f] for f in features] for i in scored], dtype=np.float64)
     y = np.array([observations[i].answerable and observations[i].f1 >= RIGHT_F1 for i in scored], dtype=int)
     if len(set(y)) < 2:
         raise ValueError("the observations need both right and wrong answers to fit a decision")
@@ -91,9 +95,10 @@ def fit(observations: list[Observation], folds: int = 5, seed: int = 0, c: float
         "always_abstain_f1": round(100 * (1 - len(answerable) / len(observations)), 2),
         "answer_everything_f1": round(100 * overall_f1(np.ones(len(observations)), observations, 0.5), 2),
         "fitted_at": time.strftime("%Y-%m-%d"),
-        "command": "python -m qa.training.decision",
+        "features": list(features),
+        "command": "python -m qa.training.decision --features " + " ".join(features),
     }
-    return Decider(weights={f: round(float(w), 6) for f, w in zip(FEATURES, model.coef_[0])},
+    return Decider(weights={f: round(float(w), 6) for f, w in zip(features, model.coef_[0])},
                    bias=round(float(model.intercept_[0]), 6), threshold=threshold, record=record)
 
 
@@ -103,19 +108,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds for the threshold (default 5)")
     parser.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength (default 1.0)")
     parser.add_argument("--observations", type=Path, help="also keep each question's features and F1 here (JSONL)")
+    parser.add_argument("--from-observations", type=Path, metavar="FILE",
+                        help="fit on observations kept by an earlier --observations run instead of answering again")
+    parser.add_argument("--features", nargs="+", default=list(DEFAULT_FEATURES), choices=FEATURES,
+                        help=f"what the model weighs (default: {' '.join(DEFAULT_FEATURES)})")
     parser.add_argument("--index-cache", help="index folder for the set's documents (default under eval-output/)")
     args = parser.parse_args(argv)
 
     from qa.eval.longdocs import load_longdocs
     from qa.eval.run import default_index_cache, sync_index
 
-    eval_set = load_longdocs("tune")
-    cache = args.index_cache or default_index_cache(eval_set.documents, "longdocs")
-    index = sync_index(cache, eval_set.documents)
-    observations = observe(eval_set, index)
+    if args.from_observations:
+        observations = [Observation(**json.loads(line)) for line in args.from_observations.read_text().splitlines() if line]
+    else:
+        eval_set = load_longdocs("tune")
+        cache = args.index_cache or default_index_cache(eval_set.documents, "longdocs")
+        index = sync_index(cache, eval_set.documents)
+        observations = observe(eval_set, index)
     if args.observations:
         args.observations.write_text("".join(json.dumps(asdict(o)) + "\n" for o in observations))
-    decider = fit(observations, folds=args.folds, c=args.c)
+    decider = fit(observations, folds=args.folds, c=args.c, features=tuple(args.features))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(decider.to_dict(), indent=2) + "\n")
     print(json.dumps(decider.to_dict(), indent=2))
