@@ -167,6 +167,30 @@ def test_answer_found_in_a_scanned_pdf(tmp_path, scan_file, embedder):
     assert_citations_hold(answer)
 
 
+@needs_tesseract
+def test_the_cited_scanned_page_is_shown_with_the_answer_boxed_over_its_words(tmp_path, scan_file, embedder):
+    """The page view boxes a citation on a page without a text layer from the OCR words."""
+    from index import Index
+    from index.ocr import ocr_page
+    from qa import Engine
+    from ui.pdfpage import citation_page
+
+    index = Index.open(tmp_path / "index", create=True, embedder=embedder)
+    index.add([scan_file], quiet=True)
+    answer = Engine(index).ask("Who is the lighthouse keeper?")
+    shown = citation_page(scan_file, answer.citations[0])
+    assert shown.located and shown.sentence_boxes and shown.answer_boxes
+    words = ocr_page(scan_file.read_bytes(), 1).words
+    name = [w for w in words if w.text.strip(".") in ("Marguerite", "Okafor")]
+    box = shown.answer_boxes[0]
+    left, top = min(w.bbox[0] for w in name) * shown.scale, min(w.bbox[1] for w in name) * shown.scale
+    right = max(w.bbox[2] for w in name) * shown.scale
+    assert abs(box.left - left) <= 4 and abs(box.top - top) <= 4 and abs(box.right - right) <= 4
+    bare = citation_page(scan_file, answer.citations[0], boxes=False).image
+    inside = (box.left + 2, box.top + 2)
+    assert shown.image.getpixel(inside) != bare.getpixel(inside)  # drawn over the words
+
+
 # ---- without Tesseract ------------------------------------------------------------------------
 
 @pytest.fixture

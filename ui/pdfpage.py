@@ -205,6 +205,41 @@ def draw_boxes(image: Image.Image, sentence: tuple[Rect, ...], answer: tuple[Rec
 # ---- the page ------------------------------------------------------------------------------------
 
 
+def _ocr_boxes(path: str | Path, citation: Citation, answer: tuple[int, int] | None, scale: float,
+               size: tuple[int, int]) -> tuple[tuple[Rect, ...], tuple[Rect, ...]]:
+    """Sentence and answer boxes on a page without a text layer, from the words Tesseract
+    reads on it (the same reading the index's text came from); none without Tesseract."""
+    from index.ocr import OcrError, find_tesseract, ocr_page
+
+    if find_tesseract() is None:
+        return (), ()
+    try:
+        read = ocr_page(Path(path).read_bytes(), citation.page)
+    except (OcrError, OSError):
+        return (), ()
+    sentence_at, answer_at = find_quote(read.text, citation.quote, answer)
+
+    def rects(span: tuple[int, int] | None) -> tuple[Rect, ...]:
+        if span is None:
+            return ()
+        first, last = span
+        lines: list[list[float]] = []  # [left, top, right, bottom] in points, one per line of words
+        for word in read.words:
+            if word.end <= first or word.start > last:
+                continue
+            left, top, right, bottom = word.bbox
+            if lines and abs(top - lines[-1][1]) < 0.5 * (bottom - top):
+                line = lines[-1]
+                line[0], line[1], line[2], line[3] = min(line[0], left), min(line[1], top), max(line[2], right), \
+                    max(line[3], bottom)
+            else:
+                lines.append([left, top, right, bottom])
+        return tuple(Rect(max(0, int(a * scale)), max(0, int(b * scale)), min(size[0], int(c * scale) + 1),
+                          min(size[1], int(d * scale) + 1)) for a, b, c, d in lines)
+
+    return rects(sentence_at), rects(answer_at)
+
+
 def citation_page(path: str | Path, citation: Citation, with_answer: bool = True, scale: float = PAGE_SCALE,
                   boxes: bool = True) -> CitedPage:
     """Page ``citation.page`` of the PDF at ``path``, rendered, the citation boxed on it.
@@ -261,6 +296,8 @@ def citation_page(path: str | Path, citation: Citation, with_answer: bool = True
                                      for box in line_boxes(_char_boxes(textpage, text, *answer_at)))
         finally:
             pdf.close()
+    if not text.strip():  # a scanned page: the citation points into the text OCR read
+        sentence_boxes, answer_boxes = _ocr_boxes(path, citation, answer, scale, image.size)
     if boxes:
         image = draw_boxes(image, sentence_boxes, answer_boxes)
     return CitedPage(image=image, page=citation.page, pages=pages, sentence_boxes=sentence_boxes,
