@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import threading
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index import SUPPORTED_SUFFIXES
+from index.hashing import sha256_file
 
 DEFAULT_MAX_UPLOAD_BYTES = 20_000_000  # 20 MB per file
 
@@ -38,14 +38,6 @@ def safe_name(name: str, max_chars: int = 120) -> str:
     stem = _UNSAFE.sub("_", stem).strip("._-")[: max_chars] or "upload"
     suffix = _UNSAFE.sub("", suffix).lower()[:16]
     return f"{stem}.{suffix}" if suffix else stem
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def store_uploads(paths: list[str | Path], folder: str | Path, max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
@@ -88,12 +80,12 @@ def store_uploads(paths: list[str | Path], folder: str | Path, max_bytes: int = 
         if size == 0:
             rejected.append((shown, "file is empty"))
             continue
-        digest = _sha256(src)
+        digest = sha256_file(src)
         with _store_lock:
             target.mkdir(parents=True, exist_ok=True)
             stem = Path(name).stem
             dest, k = target / name, 1
-            while dest.exists() and _sha256(dest) != digest:
+            while dest.exists() and sha256_file(dest) != digest:
                 k += 1
                 dest = target / f"{stem}-{k}{suffix}"
             if not dest.exists():

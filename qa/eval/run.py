@@ -16,6 +16,7 @@ from statistics import mean
 from typing import Callable, Sequence
 
 from index import Index, IndexSettings
+from index.hashing import sha256_bytes
 from index.types import Document
 from qa.engine import QuestionError
 from qa.eval import metrics
@@ -160,15 +161,11 @@ class EvalReport:
 
 # ---- preparing ------------------------------------------------------------------------------------
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def default_index_cache(documents: dict[str, str], name: str, out_root: Path = DEFAULT_OUT_ROOT) -> Path:
     """eval-output/index-cache/<name>-<hash of the document set>: one cache per distinct corpus."""
     h = hashlib.sha256()
     for s in sorted(documents):
-        h.update(s.encode("utf-8") + b"\0" + _sha256(documents[s]).encode() + b"\n")
+        h.update(s.encode("utf-8") + b"\0" + sha256_bytes(documents[s].encode("utf-8")).encode() + b"\n")
     return out_root / "index-cache" / f"{name}-{h.hexdigest()[:10]}"
 
 
@@ -178,7 +175,7 @@ def sync_index(path: str | Path, documents: dict[str, str], kinds: dict[str, str
     kinds = kinds or {}
     index = Index.open(path, IndexSettings(show_progress=progress), create=True, embedder=embedder)
     have = {d.source: d.sha256 for d in index.documents()}
-    want = {s: _sha256(t) for s, t in documents.items()}
+    want = {s: sha256_bytes(t.encode("utf-8")) for s, t in documents.items()}
     stale = [s for s in have if s not in want]
     if stale:
         index.remove(stale)
