@@ -33,6 +33,7 @@ from typing import Callable, Sequence
 
 from index.text import terms
 from qa.readers.sentences import split_sentences
+from qa.readers.spans import DATE_RE, NUMBER_RE, ROLE_WORDS, question_type
 from qa.types import Candidate
 
 FEATURES = ("reader", "runner_up", "agreement", "coverage", "coverage_passage", "dense", "bm25", "type")
@@ -42,10 +43,6 @@ FEATURES = ("reader", "runner_up", "agreement", "coverage", "coverage_passage", 
 DEFAULT_FEATURES = ("reader", "coverage", "bm25")
 DECIDER_FILE = Path(__file__).resolve().parent / "models" / "decider.json"
 
-_DATE = re.compile(r"\b(?:1[0-9]|20)\d{2}s?\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|"
-                   r"\bcentury\b|\b\d{1,2}(?:st|nd|rd|th)\b", re.IGNORECASE)
-_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|"
-                     r"thousand|million|billion|half|several|many|few)\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][\w’'-]*")
 
 
@@ -61,13 +58,13 @@ def _normal(text: str) -> str:
 def type_fits(question: str, answer: str) -> float:
     """1.0 when ``answer`` has the shape ``question`` asks for (or the question asks for no
     particular shape), else 0.0."""
-    q = question.strip().lower()
-    if q.startswith("when") or re.match(r"^(?:in )?what (?:year|date|month|day|century|decade)\b", q):
-        return 1.0 if _DATE.search(answer) else 0.0
-    if re.match(r"^how (?:many|much|long|old|far|big|large|tall|high|often)\b", q) or "what percentage" in q:
-        return 1.0 if _NUMBER.search(answer) else 0.0
-    if re.match(r"^(?:who|whom)\b", q) and not re.match(r"^who (?:is|was|are|were) [A-Z]", question.strip()):
-        return 1.0 if _NAME.search(answer) or any(w in answer.lower() for w in ("official", "president", "chief")) else 0.0
+    kind = question_type(question)  # the rule-based reader's typing, so both readers agree on it
+    if kind == "date":
+        return 1.0 if DATE_RE.search(answer) else 0.0
+    if kind == "number":
+        return 1.0 if NUMBER_RE.search(answer) else 0.0
+    if kind == "person":
+        return 1.0 if _NAME.search(answer) or ROLE_WORDS & set(answer.lower().split()) else 0.0
     return 1.0
 
 
