@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "watch":
         from index.watch import watch_command
 
-        return watch_command(args.index, args.folder, args.quiet)
+        return watch_command(args.index, args.folder, args.quiet, **store_options(args))
     settings = IndexSettings(
         chunk_size=getattr(args, "chunk_size", DEFAULT_CHUNK_SIZE),
         chunk_overlap=getattr(args, "chunk_overlap", DEFAULT_CHUNK_OVERLAP),

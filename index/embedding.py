@@ -233,6 +233,19 @@ class Embedder:
             self._impl = _OnnxBackend(self.model_path, onnx_file, self.backend, threads or usable_cpus())
         self.dimension = self._impl.dimension
         self._lock = _FairLock()
+        self._cache_dir = cache_dir
+
+    def new_session(self) -> Embedder:
+        """Another embedder of the same model with a model session of its own.
+
+        ONNX Runtime starts a session's worker threads when the session is made, on the
+        calling thread, so they inherit that thread's CPU priority: made on a low-priority
+        thread (``index.background``), the whole session computes at low priority. The torch
+        backend shares one process-wide thread pool, so it returns this embedder itself.
+        """
+        if self.backend == "torch":
+            return self
+        return Embedder(self.model_path, self.name, self.batch_size, self.backend, self._cache_dir)
 
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Embed ``texts``; returns a float32 array of shape (len(texts), dimension), rows in input order.

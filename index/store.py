@@ -165,11 +165,14 @@ class Index:
             with self._embedder_lock:
                 if self._embedder is None:
                     s = self.settings
-                    if s.embedder == "auto":
-                        self._embedder = shared_embedder(s.model_path, s.model_name, backend=s.embedder)
-                    else:
-                        self._embedder = shared_embedder(s.model_path, s.model_name, backend=s.embedder)
+                    self._embedder = shared_embedder(s.model_path, s.model_name, backend=s.embedder)
         return self._embedder
+
+    def with_embedder(self, embedder: Embedder) -> Index:
+        """This index (the same store and page cache) embedding with ``embedder``, e.g. a background session."""
+        twin = Index(self.store, self.settings, embedder)
+        twin._pages = self._pages  # either one's writes clear the cache both read
+        return twin
 
     @property
     def manifest(self) -> dict | None:

@@ -50,6 +50,7 @@ from watchdog import events as ev
 from watchdog.observers import Observer
 
 from index import SUPPORTED_SUFFIXES, Index, IndexReport
+from index.background import lower_thread_priority
 
 log = logging.getLogger("index.watch")
 
@@ -145,6 +146,9 @@ class FolderWatcher:
             even while events keep coming (default: ``max(10 * debounce, 5)``).
         rescan_above: when more paths than this changed at once (or the operating system
             dropped events), the update is one ``build`` of the folder instead (default 200).
+        background: run updates at low CPU priority with an embedder session of their own, for a
+            process that answers questions meanwhile (``python -m ui --watch``); see
+            ``index.background``.
 
     Example:
         >>> watcher = FolderWatcher(index, "docs/", debounce=0.5)   # doctest: +SKIP
@@ -154,7 +158,7 @@ class FolderWatcher:
 
     def __init__(self, index: Index, folder: str | Path, debounce: float = 1.0, settle: float = 2.0,
                  on_change: Callable[[IndexReport], None] | None = None, max_wait: float | None = None,
-                 rescan_above: int = 200) -> None:
+                 rescan_above: int = 200, background: bool = False) -> None:
         if debounce < 0:
             raise ValueError(f"debounce must be 0 or more seconds. Currently, debounce is {debounce}")
         if settle < 0:
@@ -172,6 +176,7 @@ class FolderWatcher:
         if self.max_wait < self.debounce:
             raise ValueError(f"max_wait must be at least debounce ({self.debounce}). Currently, max_wait is {self.max_wait}")
         self.rescan_above = rescan_above
+        self.background = background
         self.on_change = on_change
         self.ready = threading.Event()  # set once the first build of the folder is done
         self.error: BaseException | None = None  # what stopped the worker, if anything did
@@ -295,6 +300,9 @@ class FolderWatcher:
 
     def _run(self) -> None:
         try:
+            if self.background:
+                lower_thread_priority()
+                self.index = self.index.with_embedder(self.index.embedder.new_session())
             self._apply(self._initial_build())
             self.ready.set()
             while True:
@@ -448,8 +456,12 @@ def _walk(folder: Path):
             yield Path(root) / name
 
 
-def watch_command(location: str | Path, folder: str | Path, quiet: bool = False) -> int:
+def watch_command(location: str | Path, folder: str | Path, quiet: bool = False, **store_options) -> int:
     """``python -m index watch FOLDER --index LOCATION``: keep the index in step until Ctrl-C.
+
+    Args:
+        location, folder, quiet: the command's index, folder and ``--quiet``.
+        **store_options: the store's own options (``collection``, ``token`` for Milvus).
 
     Returns:
         The exit status: 0 after Ctrl-C, 2 when the folder or the index cannot be used.
@@ -467,12 +479,12 @@ def watch_command(location: str | Path, folder: str | Path, quiet: bool = False)
         print(report.summary(), flush=True)
 
     try:
-        index = Index.open(location, create=True)
+        index = Index.open(location, create=True, **store_options)
         watcher = FolderWatcher(index, folder, on_change=show)
     except (IndexNotFound, IndexMismatch, NotADirectoryError, ValueError) as e:
         print(f"error: {e}", flush=True)
         return 2
-    print(f"watching {watcher.folder} for index {index.path} (Ctrl-C stops)", flush=True)
+    print(f"watching {watcher.folder} for index {index.location} (Ctrl-C stops)", flush=True)
     try:
         watcher.run_forever()
     except (IndexMismatch, NotADirectoryError, OSError) as e:

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.watch:
         from index.watch import FolderWatcher
 
-        watcher = FolderWatcher(engine.index, args.watch)
+        watcher = FolderWatcher(engine.index, args.watch, background=True)
         watcher.start()
         print(f"Watching {args.watch}: its changes are indexed within seconds.", flush=True)
     try:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from index.background import BackgroundIndexer
 from qa import Answer, Engine, QuestionError
 from qa.conversation import Conversation, Turn
 from ui import render
@@ -191,6 +192,7 @@ class PageHandlers:
     def __init__(self, engine: Engine, settings: UISettings, upload_cache: str | Path | None = None) -> None:
         self.engine = engine
         self.settings = settings
+        self.indexer = BackgroundIndexer(engine.index)  # uploads and removals, beside the questions
         self.feedback = FeedbackLog(settings.feedback_path)
         self.upload_cache = Path(upload_cache).resolve() if upload_cache else None
         self.feedback_shown = display_path(settings.feedback_path)
@@ -394,7 +396,7 @@ class PageHandlers:
             if progress:
                 progress(i, total, f"Indexing {path.name}")
             try:
-                report = self.engine.add_files([path])
+                report = self.indexer.add([path])
             except Exception as e:  # a fault, not the user's: the log gets the traceback, the page one line
                 log.exception("indexing the upload %s failed", path.name)
                 failed = [(str(path), f"could not be indexed ({type(e).__name__})")]
@@ -430,7 +432,7 @@ class PageHandlers:
         known = [s for s in sources if s is not None]
         removed, chunks, skipped = [], 0, []
         if known:
-            report = self.engine.remove_documents(known)
+            report = self.indexer.remove(known)
             removed, chunks, skipped = list(report.removed), report.chunks_removed, list(report.skipped)
         uploads = self.settings.uploads_dir.resolve()
         for s in removed:

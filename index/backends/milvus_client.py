@@ -21,6 +21,10 @@ _lite_lock = threading.Lock()
 
 
 def connect(uri: str, lite: bool, token: str | None):
+    # gRPC logs on its own to stderr, e.g. "too_many_pings" when Milvus Lite throttles pymilvus'
+    # keep-alive pings; none of it is an error of this store (pymilvus raises those). Set
+    # GRPC_VERBOSITY=INFO to see the lines again.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     from pymilvus import MilvusClient
     from pymilvus.exceptions import MilvusException
 

@@ -1,0 +1,77 @@
+"""Index changes made beside questions: low-priority worker, own model session, same index."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from index import Index
+from index.background import BackgroundIndexer, lower_thread_priority
+from tests.conftest import SEEDS
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+
+
+def thread_nice(tid: int) -> int:
+    fields = Path(f"/proc/{os.getpid()}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[16])  # field 19 of stat(5), counted after the command name
+
+
+@linux_only
+def test_lowering_priority_touches_only_the_calling_thread():
+    seen = {}
+
+    def worker():
+        seen["lowered"] = lower_thread_priority(5)
+        seen["tid"] = threading.get_native_id()
+        seen["nice"] = thread_nice(seen["tid"])
+
+    before = thread_nice(threading.get_native_id())
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen["lowered"] and seen["nice"] == before + 5
+    assert thread_nice(threading.get_native_id()) == before
+
+
+@linux_only
+def test_background_adds_with_its_own_low_priority_session(tmp_path, embedder):
+    docs = tmp_path / "docs"
+    shutil.copytree(SEEDS, docs)
+    index = Index.open(tmp_path / "index", create=True, embedder=embedder)
+    index.build(docs, quiet=True)
+    extra = tmp_path / "more" / "note.txt"
+    extra.parent.mkdir()
+    extra.write_text("The harbour master of Eastport is Mira Okafor, appointed in 2021.\n", encoding="utf-8")
+
+    indexer = BackgroundIndexer(index)
+    try:
+        report = indexer.add([extra])
+        assert report.indexed == (str(extra),)
+        # The caller's index sees the commit at once, and finds the new text.
+        assert str(extra) in {d.source for d in index.documents()}
+        top = index.search_terms("harbour master Eastport", k=1)
+        assert index.store.chunks([top[0][0]])[top[0][0]].source == str(extra)
+
+        worker = indexer._pool.submit(threading.get_native_id).result()
+        assert indexer.lowered and thread_nice(worker) >= 10
+        # The worker embeds with a session of its own; questions keep the shared one.
+        worker_embedder = indexer._index().embedder
+        assert worker_embedder is not index.embedder
+        assert worker_embedder.encode(["harbour"]) == pytest.approx(index.embedder.encode(["harbour"]), abs=1e-5)
+
+        assert indexer.remove([str(extra)]).removed == (str(extra),)
+        assert str(extra) not in {d.source for d in index.documents()}
+    finally:
+        indexer.close()
+
+
+def test_nice_must_not_be_negative(tmp_path, embedder):
+    index = Index.open(tmp_path / "index", create=True, embedder=embedder)
+    with pytest.raises(ValueError, match="nice must be 0 or more"):
+        BackgroundIndexer(index, nice=-1)
