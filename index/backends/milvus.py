@@ -55,6 +55,7 @@ from index.types import Chunk, Document, DocumentInfo
 DEFAULT_COLLECTION = "documents"
 PART_CHARS = 60000           # characters of ASCII-only JSON per document part
 BATCH = 500                  # rows per insert or ``in [...]`` filter
+DOC_PARTS_BATCH = 64         # document parts per insert: at most ~4 MB in one gRPC message
 DF_CACHE = 50_000            # document frequencies remembered per generation
 _process_locks: dict[str, threading.Lock] = {}
 _registry_lock = threading.Lock()
@@ -398,6 +399,7 @@ class MilvusWriter:
         self._added = self._removed = 0
         self._delta: Counter = Counter()                # term -> change in the chunks holding it
         self._doc_terms: dict[int, Counter] = {}        # the same, per document this writer added
+        self._pending: dict[str, list[dict]] = {store._chunks_name: [], store._docs_name: []}  # rows not yet inserted
         self._changed = False
 
     def hashes(self) -> dict[str, str]:
@@ -410,6 +412,7 @@ class MilvusWriter:
         doc = int(record["doc"])
         self._changed = True
         if record.get("generation") == self.generation:   # added by this writer: its rows are still invisible
+            self._insert_pending()
             self._store._client.delete(self._store._chunks_name, filter=f"doc == {doc}")
             self._store._client.delete(self._store._docs_name, filter=f"doc == {doc}")
             self._added -= int(record["chunks"])
@@ -442,20 +445,32 @@ class MilvusWriter:
         counts = Counter(t for row in rows for t in chunk_terms(row["terms"]))
         self._doc_terms[doc] = counts
         self._delta.update(counts)
-        client = self._store._client
-        for b in range(0, len(rows), BATCH):
-            client.insert(self._store._chunks_name, rows[b:b + BATCH])
         payload = json.dumps(document.to_dict())                     # ASCII only: characters == bytes
         parts = [payload[i:i + PART_CHARS] for i in range(0, len(payload), PART_CHARS)] or [""]
         record = {"doc": doc, "source": document.source, "sha256": document.sha256, "kind": document.kind,
                   "chars": len(document.text), "chunks": len(chunks), "generation": self.generation}
-        client.insert(self._store._docs_name, [
-            {**record, "id": (doc << 20) + n, "part": n, "data": part, "v": [1.0, 0.0]} for n, part in enumerate(parts)])
+        self._pending[self._store._chunks_name] += rows
+        self._pending[self._store._docs_name] += [
+            {**record, "id": (doc << 20) + n, "part": n, "data": part, "v": [1.0, 0.0]} for n, part in enumerate(parts)]
+        if len(self._pending[self._store._chunks_name]) >= BATCH or len(self._pending[self._store._docs_name]) >= DOC_PARTS_BATCH:
+            self._insert_pending()
         self._records[document.source] = record
         self._added += len(chunks)
         return ids
 
+    def _insert_pending(self) -> None:
+        """Insert the rows kept so far (still invisible: their generation is not committed).
+
+        Rows of many small documents go in together: one call per document would cost a
+        round trip each."""
+        for name, rows in self._pending.items():
+            step = DOC_PARTS_BATCH if name == self._store._docs_name else BATCH
+            for b in range(0, len(rows), step):
+                self._store._client.insert(name, rows[b:b + step])
+            rows.clear()
+
     def commit(self, manifest: dict) -> None:
+        self._insert_pending()
         store, state = self._store, self._store._state
         if not self._changed and store.manifest() is not None:
             return                                               # nothing to commit: no new generation
