@@ -39,3 +39,47 @@ def seed_engine(seed_index):
     from qa import Engine, QASettings
 
     return Engine(seed_index, QASettings(reader="sentence"))
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """``milvus://127.0.0.1:PORT``: a Milvus gRPC server on a loopback port for this test session.
+
+    It is Milvus Lite's own server (``milvus-lite server``), so the store's server code path
+    (``milvus://`` addresses, writer leases, several processes on one index) runs without
+    Docker; ``MILVUS_URI`` points the same tests at a real Milvus instead.
+    """
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("milvus_lite", reason="Milvus Lite is in requirements.txt; pip install -r requirements.txt")
+    if os.environ.get("MILVUS_URI"):
+        yield os.environ["MILVUS_URI"]
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tmp_path_factory.mktemp("milvus-server")
+    server = subprocess.Popen([str(Path(sys.executable).parent / "milvus-lite"), "server", "--data-dir", str(data / "db"),
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=(data / "server.log").open("w"))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"milvus-lite server did not start: {(data / 'server.log').read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield f"milvus://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()

@@ -1,6 +1,8 @@
-"""The engine's behaviours on every store: a folder (FAISS + BM25 + SQLite) and Milvus Lite.
+"""The engine's behaviours on every store: a folder, Milvus Lite, and a Milvus server.
 
-The same tests run on both backends (parametrised): the seed answer with a citation that
+The server is Milvus Lite's own gRPC server on a loopback port (``milvus_server`` in
+conftest), or the Milvus that ``MILVUS_URI`` names. The same tests run on every backend
+(parametrised): the seed answer with a citation that
 holds, abstention, incremental builds, removal, and a store built with another model refused.
 """
 
@@ -14,25 +16,33 @@ from index import Index, IndexMismatch, IndexSettings
 from qa import Engine, QASettings
 from tests.conftest import SEED_FILE, SEEDS
 
-BACKENDS = ("folder", "milvus")
-
-
-def location(backend: str, root) -> str:
-    return str(root / "index") if backend == "folder" else f"milvus:{root / 'index.db'}"
+BACKENDS = ("folder", "milvus", "milvus-server")
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
-    if request.param == "milvus":
+    if request.param.startswith("milvus"):
         pytest.importorskip("milvus_lite", reason="Milvus Lite is in requirements.txt; pip install -r requirements.txt")
     return request.param
 
 
 @pytest.fixture
-def built(backend, tmp_path, embedder):
+def open_at(backend, tmp_path, request):
+    """Opens the test's index on ``backend`` (a fresh collection on the session's Milvus server)."""
+    if backend == "folder":
+        return lambda **kw: Index.open(tmp_path / "index", **kw)
+    if backend == "milvus":
+        return lambda **kw: Index.open(f"milvus:{tmp_path / 'index.db'}", **kw)
+    server = request.getfixturevalue("milvus_server")
+    collection = "t_" + tmp_path.name.replace("-", "_")[-40:]
+    return lambda **kw: Index.open(server, collection=collection, lease_settle=0.2, **kw)
+
+
+@pytest.fixture
+def built(open_at, tmp_path, embedder):
     docs = tmp_path / "docs"
     shutil.copytree(SEEDS, docs)
-    index = Index.open(location(backend, tmp_path), create=True, embedder=embedder)
+    index = open_at(create=True, embedder=embedder)
     report = index.build(docs, quiet=True)
     assert len(report.indexed) == 1
     yield index, docs
@@ -68,8 +78,8 @@ def test_builds_are_incremental_and_removal_drops_a_document(built):
     assert not any("Okafor" in index.chunks([cid])[cid].text for cid, _ in index.search_terms("Okafor lighthouse", 5))
 
 
-def test_a_store_built_with_another_model_is_refused(built, backend, tmp_path, embedder):
+def test_a_store_built_with_another_model_is_refused(built, open_at, embedder):
     index, _ = built
     index.close()
     with pytest.raises(IndexMismatch, match="(?i)rebuild"):
-        Index.open(location(backend, tmp_path), IndexSettings(model_name="another/model"), embedder=embedder)
+        open_at(settings=IndexSettings(model_name="another/model"), embedder=embedder)

@@ -296,9 +296,8 @@ def test_collections_keep_indexes_apart(location, embedder, corpus):
         second.close()
 
 
-@pytest.mark.skipif(not os.environ.get("MILVUS_URI"), reason="set MILVUS_URI=milvus://HOST:19530 to test a Milvus server")
-def test_a_real_server(embedder, corpus):
-    location = os.environ["MILVUS_URI"]
+def test_a_server(milvus_server, embedder, corpus):
+    location = milvus_server
     collection = f"test_{os.getpid()}"
     store = open_store(location, create=True, collection=collection, token=os.environ.get("MILVUS_TOKEN"))
     try:
@@ -310,6 +309,6 @@ def test_a_real_server(embedder, corpus):
             w.remove(SHORT.source)
         assert SHORT.source not in store.hashes()
     finally:
-        for suffix in ("chunks", "docs", "meta"):
+        for suffix in ("chunks", "docs", "df", "meta"):
             store._client.drop_collection(f"{collection}_{suffix}")
         store.close()

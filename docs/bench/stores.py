@@ -3,10 +3,10 @@
     python docs/bench/stores.py --scifact /path/to/beir-scifact --docs 1000 --queries 100
 
 Every chunk is embedded once up front; both stores are then given the same vectors, so
-the figures measure the stores, not the model. The folder side goes through ``Index``
-(chunking, SQLite catalog, FAISS, BM25, writing a generation); the Milvus side chunks the
-same documents and writes them through ``MilvusStore``'s writer in one commit. A query is
-what retrieval asks of a store: dense top 30, BM25 top 30 and the texts of the fused top 5.
+the figures measure the stores, not the model. Both sides go through ``Index``
+(``Index.add_documents``: chunking and committing every 200 documents), one opened on a
+folder and one on ``milvus:FILE.db``. A query is what retrieval asks of a store: dense top
+30, BM25 top 30 and the texts of the fused top 5.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from index import Index, IndexSettings  # noqa: E402
-from index.backends.base import FORMAT_VERSION  # noqa: E402
-from index.backends.milvus import MilvusStore  # noqa: E402
 from index.chunking import chunk_document  # noqa: E402
 from index.embedding import shared_embedder  # noqa: E402
 from index.loaders import load_document  # noqa: E402
@@ -119,24 +117,19 @@ def bench(name: str, docs: list[Document], questions: list[str], embedder, setti
     folder_ingest = time.perf_counter() - t
     folder_q = query_times(index, questions, qvectors)
     folder_df = df_times(index, questions)
-    rows.append(f"| {name} | folder (FAISS + bm25s + SQLite) | {len(docs)} | {index.count()} | {folder_ingest:.2f} | "
+    rows.append(f"| {name} | folder | {len(docs)} | {index.count()} | {folder_ingest:.2f} | "
                 f"{ms(folder_q, .5)} | {ms(folder_q, .95)} | {1000 * statistics.mean(folder_df):.2f} |")
 
-    manifest = {"format_version": FORMAT_VERSION, "model": embedder.name, "dimension": embedder.dimension,
-                "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap}
     t = time.perf_counter()
-    store = MilvusStore.open(f"milvus:{work / (name + '.db')}", create=True)
-    with store.writer(manifest) as w:
-        for d in docs:
-            chunks = chunk_document(d, settings.chunk_size, settings.chunk_overlap)
-            w.add(d, chunks, fake.encode([c.text for c in chunks]))
+    milvus = Index.open(f"milvus:{work / (name + '.db')}", create=True, settings=settings, embedder=fake)
+    milvus.add_documents(docs)
     milvus_ingest = time.perf_counter() - t
-    query_times(store, questions[:3], qvectors[:3])       # the first searches build the index
-    milvus_q = query_times(store, questions, qvectors)
-    milvus_df = df_times(store, questions)
-    rows.append(f"| {name} | Milvus Lite (MilvusStore) | {len(docs)} | {store.count()} | {milvus_ingest:.2f} | "
+    query_times(milvus, questions[:3], qvectors[:3])       # the first searches build Milvus Lite's indexes
+    milvus_q = query_times(milvus, questions, qvectors)
+    milvus_df = df_times(milvus, questions)
+    rows.append(f"| {name} | Milvus Lite | {len(docs)} | {milvus.count()} | {milvus_ingest:.2f} | "
                 f"{ms(milvus_q, .5)} | {ms(milvus_q, .95)} | {1000 * statistics.mean(milvus_df):.2f} |")
-    store.close()
+    milvus.close()
     print(f"{name}: embedding {len(chunk_texts)} chunks took {embed_s:.1f} s (not in the table)")
     return rows
 

@@ -113,25 +113,32 @@ def create_meta_and_docs(client, prefix: str) -> None:
 
 def create_chunks(client, name: str, dimension: int, lite: bool) -> None:
     from pymilvus import DataType, Function, FunctionType
+    from pymilvus.exceptions import MilvusException
 
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    for field in ("doc", "start", "end", "page", "generation"):
-        schema.add_field(field, DataType.INT64)
-    schema.add_field("source", DataType.VARCHAR, max_length=MAX_VARCHAR)
-    schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
-    # The terms are already the project's stemmed terms: split on spaces only (Lite's standard
-    # tokenizer splits on non-word characters, which the stored terms do not contain).
-    analyzer = {"tokenizer": "standard"} if lite else {"tokenizer": "whitespace"}
-    schema.add_field("terms", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
-                     analyzer_params=analyzer)
-    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
-    schema.add_function(Function(name="terms_bm25", function_type=FunctionType.BM25,
-                                 input_field_names=["terms"], output_field_names=["sparse"]))
     index = client.prepare_index_params()
     index.add_index(field_name="vector", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 200})
     index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                     params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
     index.add_index(field_name="doc", index_type="INVERTED")
-    client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+    # The terms are already the project's stemmed terms: split on spaces only. Milvus has a
+    # whitespace tokenizer; Milvus Lite (embedded, or its gRPC server) has only "standard",
+    # which splits on non-word characters, and the stored terms contain none.
+    for tokenizer in ("standard",) if lite else ("whitespace", "standard"):
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        for field in ("doc", "start", "end", "page", "generation"):
+            schema.add_field(field, DataType.INT64)
+        schema.add_field("source", DataType.VARCHAR, max_length=MAX_VARCHAR)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
+        schema.add_field("terms", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
+                         analyzer_params={"tokenizer": tokenizer})
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+        schema.add_function(Function(name="terms_bm25", function_type=FunctionType.BM25,
+                                     input_field_names=["terms"], output_field_names=["sparse"]))
+        try:
+            client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+            return
+        except MilvusException as e:
+            if tokenizer == "standard" or "tokenizer" not in str(e):
+                raise
