@@ -312,3 +312,40 @@ def test_a_server(milvus_server, embedder, corpus):
         for suffix in ("chunks", "docs", "df", "meta"):
             store._client.drop_collection(f"{collection}_{suffix}")
         store.close()
+
+
+def test_a_removal_longer_than_one_row_can_list_is_one_commit(location, embedder, monkeypatch):
+    import index.backends.milvus as milvus_module
+
+    monkeypatch.setattr(milvus_module, "HIDDEN_PER_ROW", 2)  # 5 removals then need 3 rows of their own
+    vector = embedder.encode(["a note"])
+    notes = [Document(source=f"/notes/{n}.txt", text=f"Note {n} is about otter number {n}.", kind="txt",
+                      sha256=f"{n:064d}") for n in range(7)]
+    store = open_store(location, create=True)
+    try:
+        with store.writer(manifest(embedder)) as w:
+            for doc in notes:
+                w.add(doc, chunk_document(doc, 200, 20), vector)
+        upserted = []
+        upsert = store._client.upsert
+        monkeypatch.setattr(store._client, "upsert", lambda name, rows: (upserted.extend(
+            (r["key"], json.loads(r["value"])) for r in rows if name == store._meta_name and r["key"] != "lease"),
+            upsert(name, rows))[1])
+        with store.writer(manifest(embedder)) as w:
+            for doc in notes[:5]:
+                w.remove(doc.source)
+        # One commit: three rows list the five documents, then the state row names the rows.
+        assert [k for k, _ in upserted[:4]] == [f"hidden-{upserted[3][1]['generation']}-{n}" for n in range(3)] + ["state"]
+        assert upserted[3][1]["hidden_rows"] == [k for k, _ in upserted[:3]]
+        assert len({d for _, ids in upserted[:3] for d in ids}) == 5
+        assert set(store.hashes()) == {d.source for d in notes[5:]}
+        assert store.count() == 2
+        keys = store._client.query(store._meta_name, filter='key like "hidden-%"', output_fields=["key"])
+        assert keys == []  # the rows that listed them are gone with them
+    finally:
+        store.close()
+    reopened = open_store(location)
+    try:
+        assert set(reopened.hashes()) == {d.source for d in notes[5:]}
+    finally:
+        reopened.close()

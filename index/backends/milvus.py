@@ -11,7 +11,8 @@ Four collections share a prefix (``collection``, default ``documents``):
 * ``PREFIX_df``: how many chunks hold each term, kept by the writers
   (``index.backends.milvus_df``), for ``document_frequency``.
 * ``PREFIX_meta``: the ``state`` row (committed generation, next id, manifest, chunk
-  count, documents still to delete) and the writer ``lease`` row.
+  count, documents still to delete, or the ``hidden-*`` rows that list them when there
+  are many) and the writer ``lease`` row.
 
 Commits. Milvus has no multi-row transactions, so every row carries the ``generation``
 of the commit that wrote it and readers only see rows of generations up to the one the
@@ -55,6 +56,7 @@ from index.types import Chunk, Document, DocumentInfo
 DEFAULT_COLLECTION = "documents"
 PART_CHARS = 60000           # characters of ASCII-only JSON per document part
 BATCH = 500                  # rows per insert or ``in [...]`` filter
+HIDDEN_PER_ROW = 4000        # removed document ids per meta row (well under a VARCHAR's 64 KiB)
 DOC_PARTS_BATCH = 64         # document parts per insert: at most ~4 MB in one gRPC message
 DF_CACHE = 50_000            # document frequencies remembered per generation
 _process_locks: dict[str, threading.Lock] = {}
@@ -177,6 +179,10 @@ class MilvusStore:
     def refresh(self) -> bool:
         raw = self._meta("state")
         state = json.loads(raw) if raw else {"generation": 0, "next_id": 1, "hidden": [], "manifest": None, "chunks": 0}
+        if state.get("hidden_rows"):  # a long list of removed documents, kept in rows of its own
+            rows = self._client.get(self._meta_name, ids=state["hidden_rows"], output_fields=["key", "value"])
+            parts = {r["key"]: json.loads(r["value"]) for r in rows}
+            state["hidden"] = [d for key in state["hidden_rows"] for d in parts[key]]
         with self._read_lock:
             changed = (state.get("generation"), state.get("hidden")) != (self._state.get("generation"), self._state.get("hidden"))
             self._state = state
@@ -346,10 +352,21 @@ class MilvusStore:
         self._client.delete(self._meta_name, ids=[LEASE_KEY])
 
     def _write_state(self, state: dict) -> None:
-        value = json.dumps(state)
-        if len(value) > MAX_VARCHAR:
-            raise StoreError(f"{len(state.get('hidden', []))} documents removed at once is more than one commit can list; remove fewer per run")
-        self._client.upsert(self._meta_name, [{"key": "state", "value": value, "v": [1.0, 0.0]}])
+        """Upsert the ``state`` row: the commit point.
+
+        The documents a commit removes are listed in the row itself, or, when that would not
+        fit one VARCHAR (more than ``HIDDEN_PER_ROW``), in ``hidden-GENERATION-N`` rows written first (invisible until the
+        state row names them); rows no state names are deleted by the next clean-up.
+        """
+        state = {k: v for k, v in state.items() if k != "hidden_rows"}
+        hidden = [int(d) for d in state.get("hidden") or ()]
+        if len(hidden) > HIDDEN_PER_ROW:
+            keys = [f"hidden-{int(state['generation'])}-{n}" for n in range(-(-len(hidden) // HIDDEN_PER_ROW))]
+            self._client.upsert(self._meta_name, [
+                {"key": key, "value": json.dumps(hidden[n * HIDDEN_PER_ROW:(n + 1) * HIDDEN_PER_ROW]), "v": [1.0, 0.0]}
+                for n, key in enumerate(keys)])
+            state = {**state, "hidden": [], "hidden_rows": keys}
+        self._client.upsert(self._meta_name, [{"key": "state", "value": json.dumps(state), "v": [1.0, 0.0]}])
         self.refresh()
 
     def _check_manifest(self, manifest: dict) -> None:
@@ -374,6 +391,7 @@ class MilvusStore:
             self._client.delete(self._docs_name, filter=expr)
         if hidden:
             self._write_state({**self._state, "hidden": []})
+        self._client.delete(self._meta_name, filter='key like "hidden-%"')  # lists no state row names now
         self._delete_generation_above(int(self._state["generation"]))
 
     def _delete(self, name: str, expr: str) -> None:
