@@ -37,11 +37,12 @@ HNSW_EF_SEARCH = 128
 HNSW_EF_CONSTRUCTION = 80
 
 
-def index_kind(n: int, threshold: int = HNSW_THRESHOLD) -> str:
-    """The index type for a segment of ``n`` vectors: "flat" (exact) or "hnsw" (see the module docstring)."""
+def index_kind(n: int, threshold: int | None = None) -> str:
+    """The index type for a segment of ``n`` vectors: "flat" (exact) up to ``threshold``
+    (``HNSW_THRESHOLD``), "hnsw" above it (see the module docstring for why)."""
     if n < 0:
         raise ValueError(f"n must be 0 or more. Currently, n is {n}")
-    return "hnsw" if n > threshold else "flat"
+    return "hnsw" if n > (HNSW_THRESHOLD if threshold is None else threshold) else "flat"
 
 
 class FaissVectorStore:

@@ -136,9 +136,8 @@ def write_segment(root: Path, name: str, catalog: Catalog, ids: np.ndarray, vect
     return Segment(name, Catalog.open(final), np.asarray(ids, dtype=np.int64), vectors, terms, final)
 
 
-def plan_merge(sizes: Sequence[int], deleted: Sequence[int] | None = None,
-               max_segments: int = MAX_SEGMENTS, factor: int = MERGE_FACTOR,
-               large: int = HNSW_THRESHOLD) -> list[int]:
+def plan_merge(sizes: Sequence[int], deleted: Sequence[int] | None = None, max_segments: int | None = None,
+               factor: int | None = None, large: int | None = None) -> list[int]:
     """Which segments to merge into one, by index (``[]``: none).
 
     ``sizes``: live chunks per segment; ``deleted``: removed rows per segment. See the module
@@ -150,6 +149,9 @@ def plan_merge(sizes: Sequence[int], deleted: Sequence[int] | None = None,
         >>> sorted(plan_merge([50, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]))
         [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     """
+    max_segments = MAX_SEGMENTS if max_segments is None else max_segments
+    factor = MERGE_FACTOR if factor is None else factor
+    large = HNSW_THRESHOLD if large is None else large
     deleted = list(deleted) if deleted is not None else [0] * len(sizes)
     for i, (n, d) in enumerate(zip(sizes, deleted)):
         if n > large and d >= EXPUNGE_SHARE * (n + d):
