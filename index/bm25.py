@@ -83,12 +83,20 @@ class Bm25:
                 norm = K1 * (1 - B + B * p.terms.lengths[positions] / self.avg_length)
                 rows.append(positions)
                 values.append(weight * tfs / (tfs + norm))
-            rows_all = np.concatenate(rows)
-            if not len(rows_all):
+            touched = sum(len(r) for r in rows)
+            if not touched:
                 continue
-            unique, inverse = np.unique(rows_all, return_inverse=True)
-            ids.append(p.ids[unique])
-            scores.append(np.bincount(inverse, weights=np.concatenate(values)))
+            if touched * 8 < len(p.live):   # few postings: sum them per row
+                unique, inverse = np.unique(np.concatenate(rows), return_inverse=True)
+                ids.append(p.ids[unique])
+                scores.append(np.bincount(inverse, weights=np.concatenate(values)))
+            else:                           # many: one accumulator over the segment's rows
+                acc = np.zeros(len(p.live))
+                for r, v in zip(rows, values):
+                    acc[r] += v             # a term's rows are distinct
+                hit = np.flatnonzero(acc)
+                ids.append(p.ids[hit])
+                scores.append(acc[hit])
         if not ids:
             return []
         all_ids, all_scores = np.concatenate(ids), np.concatenate(scores)

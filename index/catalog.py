@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);
+CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
 """
 
 DOC_COLUMNS = "id, source, kind, sha256, chars, chunks, pages, raw_segments, text"
@@ -141,6 +142,11 @@ class Catalog:
         """``(doc id, source, kind, chars, chunks, sha256)`` of every document."""
         with self._lock:
             return self._conn.execute("SELECT id, source, kind, chars, chunks, sha256 FROM documents").fetchall()
+
+    def find(self, source: str) -> list[tuple[int, str]]:
+        """``(doc id, sha256)`` of the documents stored under ``source`` (removed ones included)."""
+        with self._lock:
+            return self._conn.execute("SELECT id, sha256 FROM documents WHERE source = ?", (source,)).fetchall()
 
     def document(self, doc_id: int) -> Document | None:
         with self._lock:

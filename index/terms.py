@@ -1,8 +1,8 @@
 """One segment's BM25 postings: for each stemmed term, the chunks holding it and how often.
 
 Postings are a CSR matrix in plain NumPy arrays (no scipy, no pickle): ``indptr`` over the
-segment's vocabulary, ``positions`` (the chunk's row in its segment) and ``tfs`` (term
-frequency) per posting, and ``lengths`` (terms per chunk). They hold no global statistic:
+segment's vocabulary, ``positions`` (the chunk's row in its segment, int32) and ``tfs`` (term
+frequency, uint16) per posting, and ``lengths`` (terms per chunk). They hold no global statistic:
 ``index.bm25`` scores over the live chunks of every segment at query time, so adding or
 removing chunks never rewrites other segments' postings, and merging concatenates postings
 without reading chunk texts again.
@@ -32,7 +32,7 @@ class TermIndex:
     Example:
         >>> t = TermIndex.build(["red lamps and red potatoes", "a fire"])
         >>> t.postings("red")
-        (array([0], dtype=int32), array([2.], dtype=float32))
+        (array([0], dtype=int32), array([2], dtype=uint16))
     """
 
     DIRNAME = "terms"
@@ -44,7 +44,7 @@ class TermIndex:
         self._rows = {t: i for i, t in enumerate(vocab)}
         self.indptr = np.asarray(indptr, dtype=np.int64)
         self.positions = np.asarray(positions, dtype=np.int32)
-        self.tfs = np.asarray(tfs, dtype=np.float32)
+        self.tfs = np.minimum(np.asarray(tfs), np.iinfo(np.uint16).max).astype(np.uint16)
         self.lengths = np.asarray(lengths, dtype=np.int32)
 
     @classmethod
@@ -63,7 +63,7 @@ class TermIndex:
                 cols.append(position)
                 tfs.append(tf)
         return cls._from_coo(list(vocab), np.asarray(rows, np.int64), np.asarray(cols, np.int64),
-                             np.asarray(tfs, np.float32), np.asarray(lengths, np.int32))
+                             np.asarray(tfs, np.int64), np.asarray(lengths, np.int32))
 
     @classmethod
     def _from_coo(cls, vocab: list[str], rows: np.ndarray, cols: np.ndarray, tfs: np.ndarray,
@@ -100,7 +100,7 @@ class TermIndex:
         inverse[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
         cat = (lambda xs, dtype: np.concatenate(xs) if xs else np.zeros(0, dtype))  # noqa: E731
         return cls._from_coo(list(vocab), cat(rows, np.int64), inverse[cat(cols, np.int64)],
-                             cat(tfs, np.float32), cat(lengths, np.int32)[np.asarray(order, dtype=np.int64)])
+                             cat(tfs, np.uint16), cat(lengths, np.int32)[np.asarray(order, dtype=np.int64)])
 
     def count(self) -> int:
         """Number of chunk rows."""
@@ -110,7 +110,7 @@ class TermIndex:
         """Rows holding ``term`` (ascending) and the term's frequency in each."""
         row = self._rows.get(term)
         if row is None:
-            return np.zeros(0, np.int32), np.zeros(0, np.float32)
+            return np.zeros(0, np.int32), np.zeros(0, np.uint16)
         a, b = self.indptr[row], self.indptr[row + 1]
         return self.positions[a:b], self.tfs[a:b]
 

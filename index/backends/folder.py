@@ -83,6 +83,16 @@ class _State:
             self.cache["where"] = found
         return self.cache["where"]
 
+    def find(self, source: str) -> tuple[int, int, str] | None:
+        """``(segment index, document id, sha256)`` of live ``source``, without listing every document."""
+        if "where" in self.cache:
+            return self.cache["where"].get(source)
+        for i, live in enumerate(self.segments):
+            for doc_id, sha in live.segment.catalog.find(source):
+                if doc_id not in live.deleted_docs:
+                    return i, doc_id, sha
+        return None
+
     def bm25(self) -> Bm25:
         if "bm25" not in self.cache:
             self.cache["bm25"] = Bm25([Part(s.segment.terms, s.live, s.segment.ids) for s in self.segments])
@@ -246,7 +256,7 @@ class FolderStore:
 
     def document(self, source: str) -> Document | None:
         state = self._state
-        found = state.where().get(source)
+        found = state.find(source)
         return state.segments[found[0]].segment.catalog.document(found[1]) if found else None
 
     def _located(self, ids: Sequence[int]) -> Iterator[tuple[Live, np.ndarray, np.ndarray]]:
@@ -268,7 +278,7 @@ class FolderStore:
 
     def chunks_of(self, source: str) -> list[Chunk]:
         state = self._state
-        found = state.where().get(source)
+        found = state.find(source)
         return state.segments[found[0]].segment.catalog.chunks_of(found[1]) if found else []
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
@@ -391,8 +401,10 @@ class FolderStore:
             seg = write_segment(root, f"seg-{number:06d}", catalog, ids, FaissVectorStore.build(vectors, dimension=w.dimension),
                                 TermIndex.build(texts))
             entries.append(load_live(seg, None))
+        kept = {id(e.segment) for e in entries}
         entries = self._merged(entries, number, w.dimension)
-        self.publish(number, entries, {**manifest, "dimension": w.dimension}, w.next_id)
+        where = w.where_after([e.segment for e in entries]) if all(id(e.segment) in kept for e in entries) else None
+        self.publish(number, entries, {**manifest, "dimension": w.dimension}, w.next_id, where)
 
     def _materialized(self, segments: Sequence[Live], number: int) -> list[Live]:
         """``segments`` with any held only in memory (an old-format index) written as segments."""
@@ -414,8 +426,12 @@ class FolderStore:
         merged = merge([entries[i] for i in plan], self.path / SEGMENTS, f"seg-{number:06d}-m", dimension)
         return [e for i, e in enumerate(entries) if i not in plan] + [load_live(merged, None)]
 
-    def publish(self, number: int, entries: Sequence[Live], manifest: dict, next_id: int) -> None:
-        """Write generation ``number`` listing ``entries`` and switch to it (call with the lock held)."""
+    def publish(self, number: int, entries: Sequence[Live], manifest: dict, next_id: int,
+                where: dict | None = None) -> None:
+        """Write generation ``number`` listing ``entries`` and switch to it (call with the lock held).
+
+        ``where``: the new generation's ``source -> (segment index, doc id, sha256)`` when the
+        caller knows it (a commit does), so it is not listed again from every catalog."""
         stored = {**manifest, "format_version": FOLDER_FORMAT, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   "next_id": int(next_id),
                   "segments": [{"name": e.segment.name, "deletes": e.deletes, "rows": len(e.segment.ids),
@@ -433,7 +449,8 @@ class FolderStore:
         os.rename(tmp, self.path / generation)
         fsync_dir(self.path)
         self._switch(generation)
-        self._state = _State(generation, self._stamp(), stored, tuple(entries), int(next_id))
+        self._state = _State(generation, self._stamp(), stored, tuple(entries), int(next_id),
+                             {"where": where} if where is not None else {})
         self.collect(self._state)
 
     def _next_generation(self) -> int:

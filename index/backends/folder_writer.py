@@ -70,6 +70,19 @@ class FolderWriter:
         self.changed = True
         return ids
 
+    def where_after(self, segments: list) -> dict[str, tuple[int, int, str]] | None:
+        """The documents after this change as ``source -> (segment index, doc id, sha256)``,
+        given the new generation's segments in order (the new one last, when something was added)."""
+        index_of = {id(live.segment): i for i, live in enumerate(self.state.segments)}
+        position = {id(seg): j for j, seg in enumerate(segments)}
+        old_to_new = {i: position[sid] for sid, i in index_of.items() if sid in position}
+        if any(i not in old_to_new for i, _, _ in self._where.values()):
+            return None  # a segment was rewritten (converted from an old format): list it afresh
+        found = {source: (old_to_new[i], doc_id, sha) for source, (i, doc_id, sha) in self._where.items()}
+        for source, (doc_id, sha, _, _) in self._added.items():
+            found[source] = (len(segments) - 1, doc_id, sha)
+        return found
+
     def segment_parts(self) -> tuple[Catalog, np.ndarray, np.ndarray, list[str]] | None:
         """What the new segment holds: catalog, chunk ids (ascending), vectors, chunk texts; None when nothing was added."""
         added = sorted(self._added.values(), key=lambda a: a[0])

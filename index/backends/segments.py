@@ -16,9 +16,12 @@ valid for readers of older generations until they are collected.
 
 Merges (``plan_merge``, ``merge``) follow Lucene's tiered policy: once a commit leaves more
 than ``MAX_SEGMENTS`` segments, the ``MERGE_FACTOR`` smallest are rewritten as one, without
-their removed chunks. Segments already past ``index.vectors.HNSW_THRESHOLD`` live chunks
-are not merged (rebuilding a large HNSW graph is what merges must not do on every commit);
-a large segment of which at least half was removed is rewritten alone to drop them.
+their removed chunks. "Large" segments, past ``index.vectors.HNSW_THRESHOLD`` live chunks
+(HNSW-indexed), are not merged: rebuilding a large HNSW graph is what a commit must not do
+often. Two more rules keep searches fast: when the small (exactly searched) segments together
+hold more than that threshold, they are merged into one large HNSW segment, so a dense query
+never scans more than about ``HNSW_THRESHOLD`` vectors exactly; and a large segment of which
+at least half was removed is rewritten alone to drop them.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ import numpy as np
 
 from index.catalog import Catalog
 from index.terms import TermIndex
-from index.vectors import HNSW_THRESHOLD, FaissVectorStore
+from index import vectors as vector_rules
+from index.vectors import FaissVectorStore
 
 MAX_SEGMENTS = 10
 MERGE_FACTOR = 10
@@ -151,14 +155,16 @@ def plan_merge(sizes: Sequence[int], deleted: Sequence[int] | None = None, max_s
     """
     max_segments = MAX_SEGMENTS if max_segments is None else max_segments
     factor = MERGE_FACTOR if factor is None else factor
-    large = HNSW_THRESHOLD if large is None else large
+    large = vector_rules.HNSW_THRESHOLD if large is None else large
     deleted = list(deleted) if deleted is not None else [0] * len(sizes)
     for i, (n, d) in enumerate(zip(sizes, deleted)):
         if n > large and d >= EXPUNGE_SHARE * (n + d):
             return [i]
+    small = sorted((i for i, n in enumerate(sizes) if n <= large), key=lambda i: (sizes[i], i))
+    if len(small) >= 2 and sum(sizes[i] for i in small) > large:
+        return small  # the small segments together outgrew exact search: one HNSW segment from them
     if len(sizes) <= max_segments:
         return []
-    small = sorted((i for i, n in enumerate(sizes) if n <= large), key=lambda i: (sizes[i], i))
     chosen = small[:factor]
     return chosen if len(chosen) >= 2 else []
 
