@@ -157,6 +157,7 @@ def test_the_merge_policy():
     assert plan_merge([5] * 10) == []                                       # ten segments are allowed
     assert sorted(plan_merge([4, 3, 2], large=8)) == [0, 1, 2]              # small ones outgrew exact search
     assert plan_merge([4, 3], large=8) == []
+    assert sorted(plan_merge([20_000] * 4 + [5] * 7)) == [4, 5, 6, 7, 8, 9, 10]  # tiny ones, not the big ones
     assert sorted(plan_merge([900, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])) == list(range(1, 11))
     big = HNSW_THRESHOLD + 1
     assert sorted(plan_merge([big, big, 3, 1, 2, 9, 9, 9, 9, 9, 9])) == list(range(2, 11))  # large ones stay

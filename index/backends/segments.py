@@ -15,8 +15,10 @@ that is current for each segment (as Lucene's ``.liv`` files). Older deletion fi
 valid for readers of older generations until they are collected.
 
 Merges (``plan_merge``, ``merge``) follow Lucene's tiered policy: once a commit leaves more
-than ``MAX_SEGMENTS`` segments, the ``MERGE_FACTOR`` smallest are rewritten as one, without
-their removed chunks. "Large" segments, past ``index.vectors.HNSW_THRESHOLD`` live chunks
+than ``MAX_SEGMENTS`` segments, up to ``MERGE_FACTOR`` of the smallest are rewritten as one,
+without their removed chunks; the merge stops before a segment more than ``SKEW`` times the
+size of those already chosen (small ones counting as ``FLOOR``), so a few one-file segments are
+not merged into one of 100,000 chunks (Lucene's balanced merges, simplified). "Large" segments, past ``index.vectors.HNSW_THRESHOLD`` live chunks
 (HNSW-indexed), are not merged: rebuilding a large HNSW graph is what a commit must not do
 often. Two more rules keep searches fast: when the small (exactly searched) segments together
 hold more than that threshold, they are merged into one large HNSW segment, so a dense query
@@ -41,6 +43,8 @@ from index.vectors import FaissVectorStore
 
 MAX_SEGMENTS = 10
 MERGE_FACTOR = 10
+FLOOR = 1_000   # segments below this many chunks count as this size when merges are balanced
+SKEW = 10       # a merge stops before a segment more than this many times the rest together
 EXPUNGE_SHARE = 0.5  # a large segment with this share of removed rows is rewritten without them
 IDS_FILE = "ids.npy"
 
@@ -163,10 +167,14 @@ def plan_merge(sizes: Sequence[int], deleted: Sequence[int] | None = None, max_s
     small = sorted((i for i, n in enumerate(sizes) if n <= large), key=lambda i: (sizes[i], i))
     if len(small) >= 2 and sum(sizes[i] for i in small) > large:
         return small  # the small segments together outgrew exact search: one HNSW segment from them
-    if len(sizes) <= max_segments:
+    if len(sizes) <= max_segments or len(small) < 2:
         return []
-    chosen = small[:factor]
-    return chosen if len(chosen) >= 2 else []
+    chosen = small[:1]
+    for i in small[1:factor]:
+        if sizes[i] > max(FLOOR, SKEW * sum(sizes[j] for j in chosen)):
+            break   # much larger than what is merged so far: not rewritten for a few small segments
+        chosen.append(i)
+    return chosen if len(chosen) >= 2 else small[:2]
 
 
 def merge(parts: Sequence[Live], root: Path, name: str, dimension: int) -> Segment:
