@@ -166,7 +166,7 @@ def test_old_format_folders_are_read_and_converted_by_their_next_change(tmp_path
     assert "commander 3" in index.chunks([index.search_terms("commander 3", 1)[0][0]]).popitem()[1].text
     index.remove([docs / "s0.txt"])
     converted = Index.open(ix, embedder=embedder)
-    assert converted.manifest["format_version"] == 3 and not (ix / "gen-000003").exists()
+    assert converted.manifest["folder_format"] == 3 and not (ix / "gen-000003").exists()
     assert len(converted.documents()) == 3 and converted.check() == []
     counting = CountingEmbedder(embedder)
     report = Index.open(ix, embedder=counting).build(docs, quiet=True)      # nothing embedded again but s0

@@ -23,92 +23,41 @@ BM25 statistics (chunk count, document frequencies, average length) are computed
 live chunks at query time (``index.bm25``), so scores equal those of one bm25s index over
 the same chunks.
 
-Format versions: 3 is this layout. Versions 1 and 2 (whole copies of catalog, FAISS and
-bm25s per generation) are read (``index.backends.legacy``) and converted by their next commit.
+Format versions (``format_version`` in ``manifest.json``): 3 is this layout. Versions 1 and
+2 (whole copies of catalog, FAISS and bm25s per generation) are read (``index.backends.legacy``)
+and converted by their next commit. A program that reads only 1 and 2 refuses version 3 with
+the command that rebuilds the index.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from index.backends.base import StoreBusy, StoreMismatch, StoreNotFound
+from index.backends.base import FORMAT_VERSION, StoreBusy, StoreMismatch, StoreNotFound
+from index.backends.folder_state import _identity, _State, generation_number, write_lock
 from index.backends.folder_writer import FolderWriter
 from index.backends.legacy import LEGACY_VERSIONS, read_generation
 from index.backends.segments import (IDS_FILE, Live, Segment, fsync_dir, load_live, load_segment, merge, plan_merge,
                                      write_deletes, write_segment)
-from index.bm25 import Bm25, Part
 from index.terms import TermIndex
 from index.types import Chunk, Document, DocumentInfo
-from index.vectors import FaissVectorStore, live_bitmap
+from index.vectors import FaissVectorStore
 
 FOLDER_FORMAT = 3
 READABLE_VERSIONS = (*LEGACY_VERSIONS, FOLDER_FORMAT)
 DEFAULT_LOCK_TIMEOUT = 600.0  # seconds a writer waits for another before giving up
 STAGING = ".rebuild"  # where a rebuild is built beside the live index (see ``replace_with``)
 SEGMENTS = "segments"
-INTERNAL = ("segments", "next_id")  # manifest keys the store keeps for itself
-
-
-@dataclass(frozen=True, eq=False)
-class _State:
-    """One loaded generation; readers take the whole object, so they never see a mix of two."""
-
-    generation: str | None
-    stamp: tuple[int, int] | None  # CURRENT's (inode, mtime) when it was read
-    manifest: dict | None
-    segments: tuple[Live, ...] = ()
-    next_id: int = 1
-    cache: dict = field(default_factory=dict)
-
-    def where(self) -> dict[str, tuple[int, int, str]]:
-        """``source -> (segment index, document id, sha256)`` of every live document."""
-        if "where" not in self.cache:
-            found = {}
-            for i, live in enumerate(self.segments):
-                for doc_id, source, _, _, _, sha in live.segment.catalog.document_rows():
-                    if doc_id not in live.deleted_docs:
-                        found[source] = (i, doc_id, sha)
-            self.cache["where"] = found
-        return self.cache["where"]
-
-    def find(self, source: str) -> tuple[int, int, str] | None:
-        """``(segment index, document id, sha256)`` of live ``source``, without listing every document."""
-        if "where" in self.cache:
-            return self.cache["where"].get(source)
-        for i, live in enumerate(self.segments):
-            for doc_id, sha in live.segment.catalog.find(source):
-                if doc_id not in live.deleted_docs:
-                    return i, doc_id, sha
-        return None
-
-    def bm25(self) -> Bm25:
-        if "bm25" not in self.cache:
-            self.cache["bm25"] = Bm25([Part(s.segment.terms, s.live, s.segment.ids) for s in self.segments])
-        return self.cache["bm25"]
-
-    def bitmap(self, i: int) -> np.ndarray | None:
-        key = ("bitmap", i)
-        if key not in self.cache:
-            live = self.segments[i]
-            self.cache[key] = live_bitmap(live.live) if live.deleted.any() else None
-        return self.cache[key]
-
-
-def generation_number(name: str) -> int | None:
-    head, _, number = name.partition("-")
-    return int(number) if head == "gen" and number.isdigit() else None
+INTERNAL = ("segments", "next_id", "folder_format")  # manifest keys the store keeps for itself
 
 
 class FolderStore:
@@ -232,8 +181,16 @@ class FolderStore:
         return self._state.generation
 
     def manifest(self) -> dict | None:
+        """The stored manifest. Its ``format_version`` is the ``Store`` interface's
+        (``base.FORMAT_VERSION``, what ``index copy`` hands another store); this layout's own
+        version, stored as ``format_version`` in ``manifest.json``, is ``folder_format``."""
         m = self._state.manifest
-        return {k: v for k, v in m.items() if k not in INTERNAL} if m else None
+        if not m:
+            return None
+        out = {k: v for k, v in m.items() if k not in INTERNAL}
+        if out.get("format_version") == FOLDER_FORMAT:
+            out.update(format_version=FORMAT_VERSION, folder_format=FOLDER_FORMAT)
+        return out
 
     def segments(self) -> list[dict]:
         """Each live segment: name, rows, live chunks, index kind (for ``status`` and benchmarks)."""
@@ -324,43 +281,10 @@ class FolderStore:
 
     # ---- writing -------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold this folder's write lock (threads of this process, then other processes).
-
-        A writer that has to wait says so once on stderr; after ``lock_timeout`` seconds
-        it gives up with ``StoreBusy``.
-        """
-        began, told = time.monotonic(), False
-
-        def wait_or_give_up() -> bool:
-            if time.monotonic() - began > self.lock_timeout:
-                raise StoreBusy(
-                    f"Another writer has held the index at {self.path} for over {self.lock_timeout:.0f} s. "
-                    f"Let it finish (or stop it) and try again."
-                )
-            if not told:
-                print(f"waiting for another writer on {self.path} ...", file=sys.stderr, flush=True)
-            return True
-
-        while not self._write_lock.acquire(timeout=0.2):
-            told = wait_or_give_up()
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            with open(self.path / ".lock", "a+") as fh:
-                while True:
-                    try:
-                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        told = wait_or_give_up()
-                        time.sleep(0.1)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
-        finally:
-            self._write_lock.release()
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold this folder's write lock (threads of this process, then other processes); see
+        ``folder_state.write_lock``."""
+        return write_lock(self.path, self._write_lock, self.lock_timeout)
 
     def _latest(self) -> _State:
         """The live generation as of now (call with the lock held)."""
@@ -541,14 +465,6 @@ class FolderStore:
     def close(self) -> None:
         """Nothing to release: segment files stay open while a state uses them, the lock is held
         only inside ``writer``."""
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_mtime_ns
 
 
 def check_manifest(path: Path, stored: dict | None, wanted: dict) -> None:

@@ -100,8 +100,9 @@ def check_folder(store: FolderStore, repair: bool = False) -> list[str]:
             if problems or loaded.manifest["format_version"] in LEGACY_VERSIONS:
                 number = store._next_generation()
                 entries = [_rewrite(store, e, number, i) if isinstance(e, tuple) else e for i, e in enumerate(entries)]
+                entries = store._materialized([e for e in entries if e is not None], number)
                 manifest = {k: v for k, v in loaded.manifest.items() if k not in ("segments", "next_id", "saved_at")}
-                store.publish(number, [e for e in entries if e is not None], manifest, loaded.next_id)
+                store.publish(number, entries, manifest, loaded.next_id)
             else:
                 store.collect(store._state)
     return findings
