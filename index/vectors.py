@@ -6,19 +6,22 @@ ids). Removed chunks stay in the index until a merge drops them; a search skips 
 
 Index type rule (``index_kind``):
 
-* up to ``HNSW_THRESHOLD`` (200,000) vectors: exact inner-product search (``IndexFlatIP``).
-  A flat scan of 200,000 MiniLM vectors (384 floats, 300 MB) costs about 77 million
-  multiply-adds, a few milliseconds on one laptop core, needs no training and is exact, and
-  most segments are far smaller (merges keep the small ones few).
+* up to ``HNSW_THRESHOLD`` (50,000) vectors: exact inner-product search (``IndexFlatIP``).
+  It needs no training and is exact. A flat scan for one query costs about 0.1 ms per
+  thousand MiniLM vectors (384 floats) on one core (measured: 2 ms for 20,000 on a busy
+  two-core machine), so 50,000 costs about 5 ms, half the 10 ms a dense query may take.
+  The segment merge policy keeps all exactly searched segments together under this size.
 * above it: HNSW (``IndexHNSWFlat``, inner product). A flat scan grows linearly (a million
-  vectors is 1.5 GB read per query, tens of milliseconds), HNSW visits a few thousand
-  vectors per query. ``HNSW_M`` = 32 links per node: for 384-dimensional text embeddings,
-  whose intrinsic dimension is high, 16 loses recall and 64 doubles the graph (32 costs 256
-  bytes per vector beside the vector's own 1,536). ``HNSW_EF_SEARCH`` = 128 candidates: the
-  smallest power of two that keeps recall@10 at or above 0.95 against exact search on real
-  MiniLM embeddings with removed chunks filtered (tested in ``tests/test_segments.py``);
-  ``HNSW_EF_CONSTRUCTION`` = 80 builds the graph about twice as fast as 200 for a loss of
-  recall that efSearch 128 makes up.
+  vectors is 1.5 GB read per query, about 100 ms at the rate above); HNSW visits a few
+  thousand vectors per query whatever the size. ``HNSW_M`` = 32 links per node, the middle
+  of the range FAISS suggests (4 to 64) for high-dimensional vectors: the graph costs 256
+  bytes per vector beside the vector's own 1,536. ``HNSW_EF_SEARCH`` = 128
+  candidates: recall@10 against exact search must stay at or above 0.95 with removed rows
+  filtered out; on 20,000 noisy real MiniLM embeddings (10% removed) efSearch 8 gave 0.93,
+  16 gave 0.99 and 32 or more 1.00, so 128 leaves margin for segments fifty times larger
+  (tested in ``tests/test_segments.py``); a query over 100,000 vectors took about 2 ms.
+  ``HNSW_EF_CONSTRUCTION`` = 80, twice FAISS's default of 40: a better graph for a slower
+  build, which happens only in merges.
 
 Both kinds keep the vectors themselves (HNSW over flat storage), so a merge rebuilds any
 index from them and ``python -m index copy`` reads them back exactly.
@@ -31,7 +34,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-HNSW_THRESHOLD = 200_000
+HNSW_THRESHOLD = 50_000
 HNSW_M = 32
 HNSW_EF_SEARCH = 128
 HNSW_EF_CONSTRUCTION = 80
@@ -103,17 +106,18 @@ class FaissVectorStore:
         if n == 0:
             return []
         query = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(1, -1))
-        params = None
+        # A selector is always passed: besides skipping removed rows, it makes FAISS scan a flat
+        # index for one query on this thread (without one it starts OpenMP threads, which made a
+        # 20,000-vector scan 16 ms instead of 2 on a busy two-core machine).
         if live is not None and not live.all():
             bitmap = live_bitmap(live) if bitmap is None else bitmap
             selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
-            if self.kind == "hnsw":
-                params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
-            else:
-                params = faiss.SearchParameters(sel=selector)
-            k = min(k, int(live.sum()))
-            if k == 0:
-                return []
+        else:
+            selector = faiss.IDSelectorAll()
+        if self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
+        else:
+            params = faiss.SearchParameters(sel=selector)
         scores, rows = self._index.search(query, min(k, n), params=params)
         return [(int(i), float(s)) for i, s in zip(rows[0], scores[0]) if i != -1]
 

@@ -14,16 +14,17 @@ Removing a document never touches a segment's files: the commit writes a new del
 that is current for each segment (as Lucene's ``.liv`` files). Older deletion files stay
 valid for readers of older generations until they are collected.
 
-Merges (``plan_merge``, ``merge``) follow Lucene's tiered policy: once a commit leaves more
-than ``MAX_SEGMENTS`` segments, up to ``MERGE_FACTOR`` of the smallest are rewritten as one,
-without their removed chunks; the merge stops before a segment more than ``SKEW`` times the
-size of those already chosen (small ones counting as ``FLOOR``), so a few one-file segments are
-not merged into one of 100,000 chunks (Lucene's balanced merges, simplified). "Large" segments, past ``index.vectors.HNSW_THRESHOLD`` live chunks
-(HNSW-indexed), are not merged: rebuilding a large HNSW graph is what a commit must not do
-often. Two more rules keep searches fast: when the small (exactly searched) segments together
-hold more than that threshold, they are merged into one large HNSW segment, so a dense query
-never scans more than about ``HNSW_THRESHOLD`` vectors exactly; and a large segment of which
-at least half was removed is rewritten alone to drop them.
+Merges (``plan_merge``, ``merge``) follow Lucene's tiered policy, simplified. Once a commit
+leaves more than ``MAX_SEGMENTS`` segments, up to ``MERGE_FACTOR`` of the smallest are
+rewritten as one, without their removed chunks; the merge stops before a segment more than
+``SKEW`` times the size of those already chosen (small ones counting as ``FLOOR``), so a few
+one-file segments are never merged into one of 100,000 chunks, and segments of similar sizes
+merge ten at a time (each chunk is rewritten about log10(N) times over an index's life).
+Two more rules keep searches fast: when the small segments (up to
+``index.vectors.HNSW_THRESHOLD`` live chunks, searched exactly) together hold more than that
+threshold, they are merged into one HNSW segment, so a dense query never scans more than
+about that many vectors exactly; and a large segment of which at least half was removed is
+rewritten alone to drop them.
 """
 
 from __future__ import annotations
@@ -167,14 +168,15 @@ def plan_merge(sizes: Sequence[int], deleted: Sequence[int] | None = None, max_s
     small = sorted((i for i, n in enumerate(sizes) if n <= large), key=lambda i: (sizes[i], i))
     if len(small) >= 2 and sum(sizes[i] for i in small) > large:
         return small  # the small segments together outgrew exact search: one HNSW segment from them
-    if len(sizes) <= max_segments or len(small) < 2:
+    if len(sizes) <= max_segments:
         return []
-    chosen = small[:1]
-    for i in small[1:factor]:
+    ranked = sorted(range(len(sizes)), key=lambda i: (sizes[i], i))
+    chosen = ranked[:1]
+    for i in ranked[1:factor]:
         if sizes[i] > max(FLOOR, SKEW * sum(sizes[j] for j in chosen)):
             break   # much larger than what is merged so far: not rewritten for a few small segments
         chosen.append(i)
-    return chosen if len(chosen) >= 2 else small[:2]
+    return chosen if len(chosen) >= 2 else ranked[:2]
 
 
 def merge(parts: Sequence[Live], root: Path, name: str, dimension: int) -> Segment:
