@@ -13,7 +13,8 @@ vector is not its text's: the store's costs do not depend on that pairing.
 
 Measured (the model is loaded before and never timed):
 
-* ``build_s``: writing the store in commits of ``--batch`` chunks (merges included).
+* ``build_s``: writing the store in commits of ``--batch`` chunks, and ``build_commits``: each
+  commit's seconds and whether it merged segments (a merge into HNSW builds the graph).
 * ``add_file_s`` / ``remove_file_s``: committing one more document of ``--per-doc`` chunks,
   then removing one document, repeated ``--repeat`` times (median and max).
 * in a fresh process, as a reader would: ``open_s`` (``FolderStore.open`` and a count),
@@ -116,18 +117,25 @@ class Exact:
         self.scores, self.ids = np.take_along_axis(scores, keep, 1), np.take_along_axis(ids, keep, 1)
 
 
-def build(store: FolderStore, corpus: Corpus, n_docs: int, batch_docs: int, exact: Exact) -> None:
-    """Commit ``n_docs`` documents in batches of ``batch_docs``."""
+def build(store: FolderStore, corpus: Corpus, n_docs: int, batch_docs: int, exact: Exact) -> list[dict]:
+    """Commit ``n_docs`` documents in batches of ``batch_docs``; returns each commit's time and
+    whether it merged."""
     manifest = {"model": MODEL, "dimension": corpus.base.shape[1]}
+    commits = []
     for start in range(0, n_docs, batch_docs):
         ids, vectors = [], []
+        before = {s["name"] for s in store.segments()}
+        t = time.perf_counter()
         with store.writer(manifest) as w:
             for number in range(start, min(n_docs, start + batch_docs)):
                 doc, chunks, vecs = corpus.document(number)
                 ids += w.add(doc, chunks, vecs)
                 vectors.append(vecs)
+        commits.append({"chunks": store.count(), "s": time.perf_counter() - t,
+                        "merged": any(s["name"].endswith("-m") and s["name"] not in before for s in store.segments())})
         exact.update(ids, np.concatenate(vectors))
         print(f"  {store.count():,} chunks, {len(store.segments())} segments", file=sys.stderr, flush=True)
+    return commits
 
 
 def updates(store: FolderStore, corpus: Corpus, n_docs: int, repeat: int, exact: Exact) -> dict:
@@ -237,11 +245,11 @@ def main(argv: list[str] | None = None) -> dict:
     store = FolderStore.open(location, create=True)
     t = time.perf_counter()
     exact = Exact(qvecs)
-    build(store, corpus, n_docs, max(1, args.batch // args.per_doc), exact)
+    commits = build(store, corpus, n_docs, max(1, args.batch // args.per_doc), exact)
     build_s = time.perf_counter() - t
     result = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "reader"},
               "hnsw_threshold": vector_rules.HNSW_THRESHOLD, "paragraphs": len(texts),
-              "sample_embed_s": embed_s, "build_s": build_s}
+              "sample_embed_s": embed_s, "build_s": build_s, "build_commits": commits}
     removed = {c.id for r in range(args.repeat) for c in store.chunks_of(f"/scale/doc{r * 7:07d}.txt")}
     result.update(updates(store, corpus, n_docs, args.repeat, exact))
     queries_file = work / "queries.npz"

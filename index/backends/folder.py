@@ -15,9 +15,9 @@ manifest of a few hundred bytes. ``CURRENT`` then switches to it (an atomic rena
 Nothing a generation lists is ever changed, so a writer killed at any moment leaves the
 previous generation live and whole (what it had written is unlisted and collected by the
 next commit), and a reader holding the previous generation keeps answering from it until it
-refreshes (its segments stay open even when a later merge removes their files). When more
-than ``segments.MAX_SEGMENTS`` segments are live, the commit also merges the smallest into
-one (``segments.plan_merge``), inside the same switch.
+refreshes (its segments stay open even when a later merge removes their files). A commit
+also merges segments when ``segments.plan_merge`` says so (chiefly: the smallest, once more
+than ``segments.MAX_SEGMENTS`` are live), before the same switch.
 
 BM25 statistics (chunk count, document frequencies, average length) are computed over the
 live chunks at query time (``index.bm25``), so scores equal those of one bm25s index over

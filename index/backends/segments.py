@@ -11,8 +11,8 @@ A segment is a folder written once and never changed::
 Removing a document never touches a segment's files: the commit writes a new deletion file
 ``del-GEN.npz`` into the segment's folder (``rows``: the removed rows as a bit array,
 ``docs``: the removed document ids), and the generation's manifest names the deletion file
-that is current for each segment (as Lucene's ``.liv`` files). Older deletion files stay
-valid for readers of older generations until they are collected.
+that is current for each segment (as Lucene's ``.liv`` files). A reader holds its
+generation's deletion masks in memory, so collecting superseded files never changes what it sees.
 
 Merges (``plan_merge``, ``merge``) follow Lucene's tiered policy, simplified. Once a commit
 leaves more than ``MAX_SEGMENTS`` segments, up to ``MERGE_FACTOR`` of the smallest are
