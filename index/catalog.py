@@ -1,7 +1,12 @@
-"""Metadata in SQLite: documents, their content hashes, and chunks with their spans.
+"""One segment's metadata in SQLite: its documents (text, hash, pages) and chunks (spans, text).
 
-The catalog lives in memory while an index is open and is written to a new file on
-save (see ``index.backends.folder``), so a half-finished change never touches the file on disk.
+A folder index is a list of immutable segments (``index.backends.segments``); each holds
+a ``catalog.sqlite`` with the documents it added and their chunks. Ids are global: the
+store hands out document and chunk ids from one counter, so a chunk keeps its id when
+segments are merged. A writer fills a catalog in memory and ``save``s it into the new
+segment's folder; readers ``open`` saved catalogs read-only (SQLite's ``immutable`` mode:
+no locks, the file never changes). Removed documents stay in their segment's catalog until a
+merge drops them; the segment's deletion file says which are gone.
 """
 
 from __future__ import annotations
@@ -10,60 +15,75 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Iterable, Iterator, Sequence
 
-from index.types import Chunk, Document, DocumentInfo
+from index.types import Chunk, Document
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
-    source TEXT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
     kind TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     chars INTEGER NOT NULL,
+    chunks INTEGER NOT NULL,
     pages TEXT NOT NULL,
     raw_segments TEXT NOT NULL,
     text TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY,
-    source TEXT NOT NULL REFERENCES documents(source) ON DELETE CASCADE,
+    doc INTEGER NOT NULL,
+    source TEXT NOT NULL,
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
     page INTEGER,
     text TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);
+CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
 """
+
+DOC_COLUMNS = "id, source, kind, sha256, chars, chunks, pages, raw_segments, text"
+CHUNK_COLUMNS = "id, doc, source, start, end, page, text"
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
 
 
 class Catalog:
+    """The documents and chunks of one segment.
+
+    Example:
+        >>> cat = Catalog()
+        >>> doc = Document(source="a.txt", text="Hello there.", sha256="0" * 64, kind="txt")
+        >>> cat.add_document(1, doc, [Chunk(2, "a.txt", 0, 12, "Hello there.")])
+        >>> cat.chunks([2])[2].text
+        'Hello there.'
+    """
+
     FILENAME = "catalog.sqlite"
 
     def __init__(self, conn: sqlite3.Connection | None = None) -> None:
         self._conn = conn or sqlite3.connect(":memory:", check_same_thread=False)
-        self._conn.execute("PRAGMA foreign_keys = ON")
-        self._conn.executescript(SCHEMA)
+        if conn is None:
+            self._conn.executescript(SCHEMA)
         self._lock = threading.RLock()
 
     @classmethod
-    def load(cls, path: Path) -> Catalog:
-        src = sqlite3.connect(f"file:{Path(path) / cls.FILENAME}?mode=ro", uri=True)
-        mem = sqlite3.connect(":memory:", check_same_thread=False)
-        try:
-            src.backup(mem)
-        finally:
-            src.close()
-        return cls(mem)
+    def open(cls, folder: Path) -> Catalog:
+        """The saved catalog in ``folder``, read-only (raises ``sqlite3.Error`` when unreadable)."""
+        path = Path(folder) / cls.FILENAME
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing")
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        conn.execute("SELECT COUNT(*) FROM documents").fetchone()  # opens the file now: it stays readable if unlinked
+        return cls(conn)
 
-    def copy(self) -> Catalog:
-        """An independent in-memory copy (a writer changes the copy; readers keep the original)."""
-        mem = sqlite3.connect(":memory:", check_same_thread=False)
-        with self._lock:
-            self._conn.commit()
-            self._conn.backup(mem)
-        return Catalog(mem)
-
-    def save(self, path: Path) -> None:
-        dst = sqlite3.connect(Path(path) / self.FILENAME)
+    def save(self, folder: Path) -> None:
+        """Write this catalog to ``folder/catalog.sqlite`` (a new file)."""
+        dst = sqlite3.connect(Path(folder) / self.FILENAME)
         try:
             with self._lock:
                 self._conn.commit()
@@ -71,114 +91,117 @@ class Catalog:
         finally:
             dst.close()
 
-    def hashes(self) -> dict[str, str]:
-        with self._lock:
-            return dict(self._conn.execute("SELECT source, sha256 FROM documents"))
+    def close(self) -> None:
+        self._conn.close()
 
-    def add_document(self, document: Document, chunks: list[Chunk]) -> list[Chunk]:
-        """Store ``document`` and its chunks; returns the chunks with their new ids."""
+    # ---- writing (in memory, before ``save``) ---------------------------------------------------
+
+    def add_document(self, doc_id: int, document: Document, chunks: Sequence[Chunk]) -> None:
+        """Store ``document`` under ``doc_id`` with its chunks (whose ids are already given)."""
         with self._lock:
             self._conn.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    document.source,
-                    document.kind,
-                    document.sha256,
-                    len(document.text),
-                    json.dumps(list(document.pages)),
-                    json.dumps([list(s) for s in document.raw_segments]),
-                    document.text,
-                ),
-            )
-            stored = []
-            for c in chunks:
-                cur = self._conn.execute(
-                    "INSERT INTO chunks (source, start, end, page, text) VALUES (?, ?, ?, ?, ?)",
-                    (c.source, c.start, c.end, c.page, c.text),
-                )
-                stored.append(Chunk(cur.lastrowid, c.source, c.start, c.end, c.text, c.page))
-            return stored
+                f"INSERT INTO documents ({DOC_COLUMNS}) VALUES ({_marks(9)})",
+                (doc_id, document.source, document.kind, document.sha256, len(document.text), len(chunks),
+                 json.dumps(list(document.pages)), json.dumps([list(s) for s in document.raw_segments]),
+                 document.text))
+            self._conn.executemany(
+                f"INSERT INTO chunks ({CHUNK_COLUMNS}) VALUES ({_marks(7)})",
+                [(c.id, doc_id, c.source, c.start, c.end, c.page, c.text) for c in chunks])
 
-    def remove_document(self, source: str) -> list[int]:
-        """Delete ``source`` and its chunks; returns the removed chunk ids."""
+    def remove_document(self, doc_id: int) -> None:
         with self._lock:
-            ids = [r[0] for r in self._conn.execute("SELECT id FROM chunks WHERE source = ?", (source,))]
-            self._conn.execute("DELETE FROM chunks WHERE source = ?", (source,))
-            self._conn.execute("DELETE FROM documents WHERE source = ?", (source,))
-            return ids
+            self._conn.execute("DELETE FROM chunks WHERE doc = ?", (doc_id,))
+            self._conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
 
-    def chunks(self, ids: list[int]) -> dict[int, Chunk]:
-        if not ids:
-            return {}
+    def copy_from(self, other: Catalog, doc_ids: Sequence[int]) -> None:
+        """Copy these documents of ``other`` and their chunks (a merge keeps ids as they are)."""
+        for b in range(0, len(doc_ids), 500):
+            batch = [int(d) for d in doc_ids[b:b + 500]]
+            with other._lock:
+                docs = other._conn.execute(
+                    f"SELECT {DOC_COLUMNS} FROM documents WHERE id IN ({_marks(len(batch))})", batch).fetchall()
+                chunks = other._conn.execute(
+                    f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE doc IN ({_marks(len(batch))})", batch).fetchall()
+            with self._lock:
+                self._conn.executemany(f"INSERT INTO documents ({DOC_COLUMNS}) VALUES ({_marks(9)})", docs)
+                self._conn.executemany(f"INSERT INTO chunks ({CHUNK_COLUMNS}) VALUES ({_marks(7)})", chunks)
+
+    def delete_chunks(self, ids: Iterable[int]) -> None:
+        ids = [int(i) for i in ids]
+        with self._lock:
+            for b in range(0, len(ids), 500):
+                self._conn.execute(f"DELETE FROM chunks WHERE id IN ({_marks(len(ids[b:b + 500]))})", ids[b:b + 500])
+
+    def delete_documents(self, doc_ids: Iterable[int]) -> None:
+        for d in doc_ids:
+            self.remove_document(int(d))
+
+    # ---- reading ---------------------------------------------------------------------------------
+
+    def document_rows(self) -> list[tuple[int, str, str, int, int, str]]:
+        """``(doc id, source, kind, chars, chunks, sha256)`` of every document."""
+        with self._lock:
+            return self._conn.execute("SELECT id, source, kind, chars, chunks, sha256 FROM documents").fetchall()
+
+    def find(self, source: str) -> list[tuple[int, str]]:
+        """``(doc id, sha256)`` of the documents stored under ``source`` (removed ones included)."""
+        with self._lock:
+            return self._conn.execute("SELECT id, sha256 FROM documents WHERE source = ?", (source,)).fetchall()
+
+    def document(self, doc_id: int) -> Document | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT source, text, sha256, kind, pages, raw_segments FROM documents WHERE id = ?", (doc_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        return Document(source=row[0], text=row[1], sha256=row[2], kind=row[3], pages=tuple(json.loads(row[4])),
+                        raw_segments=tuple(tuple(s) for s in json.loads(row[5])))
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
+        ids = [int(i) for i in ids]
+        out: dict[int, Chunk] = {}
+        for b in range(0, len(ids), 500):
+            batch = ids[b:b + 500]
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT id, source, start, end, text, page FROM chunks WHERE id IN ({_marks(len(batch))})",
+                    batch).fetchall()
+            out.update({r[0]: Chunk(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows})
+        return out
+
+    def chunks_of(self, doc_id: int) -> list[Chunk]:
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT id, source, start, end, text, page FROM chunks WHERE id IN ({','.join('?' * len(ids))})",
-                [int(i) for i in ids],
+                "SELECT id, source, start, end, text, page FROM chunks WHERE doc = ? ORDER BY start", (doc_id,)
             ).fetchall()
-        return {r[0]: Chunk(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows}
+        return [Chunk(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    def chunk_ids_of(self, doc_id: int) -> list[int]:
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT id FROM chunks WHERE doc = ?", (doc_id,))]
 
     def chunk_ids(self) -> list[int]:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT id FROM chunks ORDER BY id")]
 
+    def chunk_docs(self) -> list[tuple[int, int]]:
+        """``(chunk id, doc id)`` of every chunk, by chunk id."""
+        with self._lock:
+            return self._conn.execute("SELECT id, doc FROM chunks ORDER BY id").fetchall()
+
+    def texts(self) -> Iterator[tuple[int, str]]:
+        """``(chunk id, text)`` of every chunk, by chunk id, streamed."""
+        with self._lock:
+            rows = self._conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
+        yield from rows
+
     def orphan_chunk_ids(self) -> list[int]:
         """Chunks whose document row is missing."""
         with self._lock:
             return [r[0] for r in self._conn.execute(
-                "SELECT id FROM chunks WHERE source NOT IN (SELECT source FROM documents) ORDER BY id")]
+                "SELECT id FROM chunks WHERE doc NOT IN (SELECT id FROM documents) ORDER BY id")]
 
-    def sources_of(self, ids: list[int]) -> list[str]:
-        """The distinct sources of these chunk ids."""
-        if not ids:
-            return []
+    def integrity(self) -> str:
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT DISTINCT source FROM chunks WHERE id IN ({','.join('?' * len(ids))}) ORDER BY source",
-                [int(i) for i in ids]).fetchall()
-        return [r[0] for r in rows]
-
-    def delete_chunks(self, ids: list[int]) -> None:
-        if not ids:
-            return
-        with self._lock:
-            self._conn.execute(f"DELETE FROM chunks WHERE id IN ({','.join('?' * len(ids))})", [int(i) for i in ids])
-
-    def all_chunk_texts(self) -> tuple[list[int], list[str]]:
-        with self._lock:
-            rows = self._conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
-        return [r[0] for r in rows], [r[1] for r in rows]
-
-    def chunks_of(self, source: str) -> list[Chunk]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, source, start, end, text, page FROM chunks WHERE source = ? ORDER BY start", (source,)
-            ).fetchall()
-        return [Chunk(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
-
-    def document(self, source: str) -> Document | None:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT source, text, sha256, kind, pages, raw_segments FROM documents WHERE source = ?", (source,)
-            ).fetchone()
-        if row is None:
-            return None
-        return Document(
-            source=row[0],
-            text=row[1],
-            sha256=row[2],
-            kind=row[3],
-            pages=tuple(json.loads(row[4])),
-            raw_segments=tuple(tuple(s) for s in json.loads(row[5])),
-        )
-
-    def documents(self) -> list[DocumentInfo]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT d.source, d.kind, d.chars, COUNT(c.id), d.sha256 FROM documents d "
-                "LEFT JOIN chunks c ON c.source = d.source GROUP BY d.source ORDER BY d.source"
-            ).fetchall()
-        return [DocumentInfo(*r) for r in rows]
-
-    def count_chunks(self) -> int:
-        with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+            return self._conn.execute("PRAGMA integrity_check").fetchone()[0]

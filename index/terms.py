@@ -1,86 +1,132 @@
-"""BM25 over chunk terms (bm25s), with the document frequencies answer scoring needs.
+"""One segment's BM25 postings: for each stemmed term, the chunks holding it and how often.
 
-bm25s has no incremental update, so the term index is rebuilt from the catalog's
-chunk texts whenever chunks change; at 100k chunks that takes seconds, far less
-than embedding them. Saved with bm25s' own JSON/NumPy format (no pickle).
+Postings are a CSR matrix in plain NumPy arrays (no scipy, no pickle): ``indptr`` over the
+segment's vocabulary, ``positions`` (the chunk's row in its segment, int32) and ``tfs`` (term
+frequency, uint16) per posting, and ``lengths`` (terms per chunk). They hold no global statistic:
+``index.bm25`` scores over the live chunks of every segment at query time, so adding or
+removing chunks never rewrites other segments' postings, and merging concatenates postings
+without reading chunk texts again.
+
+Terms are ``index.text.terms`` (stemmed, stop words dropped). A chunk with no term counts
+one empty term, as bm25s does with its ``[""]`` placeholder, so document lengths and average
+length agree with a bm25s index over the same chunks.
+
+On disk, ``terms/postings.npz``: ``vocab`` (the terms, UTF-8, newline-separated, as bytes),
+``indptr``, ``positions``, ``tfs``, ``lengths``.
 """
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 from pathlib import Path
+from typing import Iterable, Sequence
 
-import bm25s
 import numpy as np
 
 from index.text import terms as text_terms
 
 
 class TermIndex:
-    """BM25 ranking of chunk ids by the stemmed terms of a query."""
+    """Postings of one segment's chunks, rows ``0..count()-1`` in segment order.
+
+    Example:
+        >>> t = TermIndex.build(["red lamps and red potatoes", "a fire"])
+        >>> t.postings("red")
+        (array([0], dtype=int32), array([2], dtype=uint16))
+    """
 
     DIRNAME = "terms"
+    FILENAME = "postings.npz"
 
-    def __init__(self) -> None:
-        self._bm25: bm25s.BM25 | None = None
-        self._ids = np.zeros(0, dtype=np.int64)
-        self._df: dict[str, int] = {}
+    def __init__(self, vocab: list[str], indptr: np.ndarray, positions: np.ndarray, tfs: np.ndarray,
+                 lengths: np.ndarray) -> None:
+        self.vocab = vocab
+        self._rows = {t: i for i, t in enumerate(vocab)}
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.positions = np.asarray(positions, dtype=np.int32)
+        self.tfs = np.minimum(np.asarray(tfs), np.iinfo(np.uint16).max).astype(np.uint16)
+        self.lengths = np.asarray(lengths, dtype=np.int32)
 
-    def fit(self, ids: list[int], texts: list[str]) -> None:
-        """Index ``texts`` (one per chunk id), replacing whatever was indexed."""
-        self._ids = np.asarray(ids, dtype=np.int64)
-        if not texts:
-            self._bm25, self._df = None, {}
-            return
-        corpus = [text_terms(t) or [""] for t in texts]
-        bm25 = bm25s.BM25()
-        bm25.index(corpus, show_progress=False)
-        self._bm25 = bm25
-        self._df = self._frequencies(bm25)
+    @classmethod
+    def build(cls, texts: Iterable[str]) -> TermIndex:
+        """Postings of ``texts``, one chunk each, in order."""
+        vocab: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        tfs: list[int] = []
+        lengths: list[int] = []
+        for position, text in enumerate(texts):
+            terms = text_terms(text)
+            lengths.append(max(len(terms), 1))
+            for term, tf in Counter(terms).items():
+                rows.append(vocab.setdefault(term, len(vocab)))
+                cols.append(position)
+                tfs.append(tf)
+        return cls._from_coo(list(vocab), np.asarray(rows, np.int64), np.asarray(cols, np.int64),
+                             np.asarray(tfs, np.int64), np.asarray(lengths, np.int32))
 
-    @staticmethod
-    def _frequencies(bm25: bm25s.BM25) -> dict[str, int]:
-        indptr = np.asarray(bm25.scores["indptr"])
-        counts = np.diff(indptr)
-        return {term: int(counts[i]) for term, i in bm25.vocab_dict.items() if term}
+    @classmethod
+    def _from_coo(cls, vocab: list[str], rows: np.ndarray, cols: np.ndarray, tfs: np.ndarray,
+                  lengths: np.ndarray) -> TermIndex:
+        order = np.lexsort((cols, rows))
+        rows, cols, tfs = rows[order], cols[order], tfs[order]
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(vocab)), out=indptr[1:])
+        return cls(vocab, indptr, cols, tfs, lengths)
+
+    @classmethod
+    def merge(cls, parts: Sequence[tuple[TermIndex, np.ndarray]], order: np.ndarray) -> TermIndex:
+        """The postings of several segments' kept rows as one segment.
+
+        ``parts``: each segment's postings with a bool mask of the rows kept. The kept rows
+        are numbered in part order, then ``order`` (a permutation of them) gives the merged
+        segment's row order: merged row ``i`` is kept row ``order[i]``.
+        """
+        vocab: dict[str, int] = {}
+        rows, cols, tfs, lengths = [], [], [], []
+        offset = 0
+        for terms, keep in parts:
+            keep = np.asarray(keep, dtype=bool)
+            renumber = np.cumsum(keep) - 1 + offset
+            ids = np.asarray([vocab.setdefault(t, len(vocab)) for t in terms.vocab], dtype=np.int64)
+            term_of = np.repeat(ids, np.diff(terms.indptr))
+            kept = keep[terms.positions]
+            rows.append(term_of[kept])
+            cols.append(renumber[terms.positions[kept]])
+            tfs.append(terms.tfs[kept])
+            lengths.append(terms.lengths[keep])
+            offset += int(keep.sum())
+        inverse = np.empty(len(order), dtype=np.int64)
+        inverse[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+        cat = (lambda xs, dtype: np.concatenate(xs) if xs else np.zeros(0, dtype))  # noqa: E731
+        return cls._from_coo(list(vocab), cat(rows, np.int64), inverse[cat(cols, np.int64)],
+                             cat(tfs, np.uint16), cat(lengths, np.int32)[np.asarray(order, dtype=np.int64)])
 
     def count(self) -> int:
-        return int(len(self._ids))
+        """Number of chunk rows."""
+        return int(len(self.lengths))
 
-    def ids(self) -> np.ndarray:
-        """The chunk ids indexed, in fit order."""
-        return self._ids.copy()
-
-    def document_frequency(self, term: str) -> int:
-        """How many chunks contain the stemmed ``term``."""
-        return self._df.get(term, 0)
-
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Top ``k`` chunk ids with BM25 score > 0."""
-        if self._bm25 is None or k <= 0:
-            return []
-        q = [t for t in text_terms(query) if t in self._df]
-        if not q:
-            return []
-        scores = self._bm25.get_scores(q)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(self._ids[i]), float(scores[i])) for i in top if scores[i] > 0]
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """Rows holding ``term`` (ascending) and the term's frequency in each."""
+        row = self._rows.get(term)
+        if row is None:
+            return np.zeros(0, np.int32), np.zeros(0, np.uint16)
+        a, b = self.indptr[row], self.indptr[row + 1]
+        return self.positions[a:b], self.tfs[a:b]
 
     def save(self, path: Path) -> None:
         folder = Path(path) / self.DIRNAME
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "ids.json").write_text(json.dumps(self._ids.tolist()))
-        if self._bm25 is not None:
-            self._bm25.save(str(folder), allow_pickle=False)
+        vocab = np.frombuffer("\n".join(self.vocab).encode("utf-8"), dtype=np.uint8)
+        with open(folder / self.FILENAME, "wb") as fh:
+            np.savez(fh, vocab=vocab, indptr=self.indptr, positions=self.positions, tfs=self.tfs, lengths=self.lengths)
 
     @classmethod
     def load(cls, path: Path) -> TermIndex:
-        folder = Path(path) / cls.DIRNAME
-        index = cls()
-        index._ids = np.asarray(json.loads((folder / "ids.json").read_text()), dtype=np.int64)
-        if len(index._ids):
-            index._bm25 = bm25s.BM25.load(str(folder), allow_pickle=False)
-            index._df = cls._frequencies(index._bm25)
+        with np.load(Path(path) / cls.DIRNAME / cls.FILENAME, allow_pickle=False) as z:
+            text = z["vocab"].tobytes().decode("utf-8")
+            vocab = text.split("\n") if text or len(z["indptr"]) > 1 else []
+            index = cls(vocab, z["indptr"], z["positions"], z["tfs"], z["lengths"])
+        if len(index.indptr) != len(vocab) + 1 or index.indptr[-1] != len(index.positions):
+            raise ValueError(f"{Path(path) / cls.DIRNAME / cls.FILENAME} is inconsistent (vocabulary and postings differ)")
         return index

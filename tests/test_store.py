@@ -105,17 +105,72 @@ def test_killed_build_resumes_without_embedding_committed_files(tmp_path, embedd
     assert len(counting.texts) == 2
 
 
-def test_version_1_folders_are_read_and_written_as_version_2(tmp_path, embedder):
+OLD_SCHEMA = """
+CREATE TABLE documents (source TEXT PRIMARY KEY, kind TEXT NOT NULL, sha256 TEXT NOT NULL, chars INTEGER NOT NULL,
+                        pages TEXT NOT NULL, raw_segments TEXT NOT NULL, text TEXT NOT NULL);
+CREATE TABLE chunks (id INTEGER PRIMARY KEY, source TEXT NOT NULL REFERENCES documents(source) ON DELETE CASCADE,
+                     start INTEGER NOT NULL, end INTEGER NOT NULL, page INTEGER, text TEXT NOT NULL);
+"""
+
+
+def _old_format_index(ix, docs, embedder, version):
+    """An index as format versions 1 and 2 wrote it: one generation holding whole copies of a
+    SQLite catalog, an ``IndexIDMap2`` over exact search, and a bm25s index."""
+    import sqlite3
+
+    import bm25s
+    import faiss
+
+    from index.embedding import DEFAULT_MODEL_NAME
+    from index.hashing import sha256_file
+    from index.text import terms
+
+    generation = ix / "gen-000003"
+    generation.mkdir(parents=True)
+    conn = sqlite3.connect(generation / "catalog.sqlite")
+    conn.executescript(OLD_SCHEMA)
+    ids, texts = [], []
+    for p in sorted(docs.iterdir()):
+        text = p.read_text()
+        conn.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (str(p), "txt", sha256_file(p), len(text), "[]", "[]", text))
+        cur = conn.execute("INSERT INTO chunks (source, start, end, page, text) VALUES (?, ?, ?, ?, ?)",
+                           (str(p), 0, len(text), None, text))
+        ids.append(cur.lastrowid)
+        texts.append(text)
+    conn.commit()
+    conn.close()
+    vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.dimension))
+    vectors.add_with_ids(embedder.encode(texts), np.asarray(ids, dtype=np.int64))
+    faiss.write_index(vectors, str(generation / "vectors.faiss"))
+    (generation / "terms").mkdir()
+    (generation / "terms" / "ids.json").write_text(json.dumps(ids))
+    bm25 = bm25s.BM25()
+    bm25.index([terms(t) or [""] for t in texts], show_progress=False)
+    bm25.save(str(generation / "terms"), allow_pickle=False)
+    (generation / "manifest.json").write_text(json.dumps({
+        "format_version": version, "model": DEFAULT_MODEL_NAME, "dimension": embedder.dimension,
+        "chunk_size": 800, "chunk_overlap": 100}))
+    (ix / "CURRENT").write_text("gen-000003\n")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_old_format_folders_are_read_and_converted_by_their_next_change(tmp_path, embedder, version):
     docs = _corpus(tmp_path / "docs")
-    Index.open(tmp_path / "ix", create=True, embedder=embedder).build(docs, quiet=True)
-    generation = (tmp_path / "ix" / "CURRENT").read_text().strip()
-    path = tmp_path / "ix" / generation / "manifest.json"
-    manifest = json.loads(path.read_text())
-    path.write_text(json.dumps({**manifest, "format_version": 1}))
-    index = Index.open(tmp_path / "ix", embedder=embedder)
-    assert index.manifest["format_version"] == 1 and len(index.documents()) == 4
+    ix = tmp_path / "ix"
+    _old_format_index(ix, docs, embedder, version)
+    index = Index.open(ix, embedder=embedder)
+    assert index.manifest["format_version"] == version and len(index.documents()) == 4
+    hits = index.search_dense(embedder.encode(["who runs station 2?"])[0], 1)
+    assert "Station 2" in index.chunks([hits[0][0]])[hits[0][0]].text
+    assert "commander 3" in index.chunks([index.search_terms("commander 3", 1)[0][0]]).popitem()[1].text
     index.remove([docs / "s0.txt"])
-    assert Index.open(tmp_path / "ix", embedder=embedder).manifest["format_version"] == 2
+    converted = Index.open(ix, embedder=embedder)
+    assert converted.manifest["folder_format"] == 3 and not (ix / "gen-000003").exists()
+    assert len(converted.documents()) == 3 and converted.check() == []
+    counting = CountingEmbedder(embedder)
+    report = Index.open(ix, embedder=counting).build(docs, quiet=True)      # nothing embedded again but s0
+    assert len(report.unchanged) == 3 and len(report.indexed) == 1 and len(counting.texts) == 1
 
 
 def test_copy_moves_documents_chunks_and_vectors_without_embedding(tmp_path, embedder):
@@ -146,20 +201,22 @@ def test_copy_moves_documents_chunks_and_vectors_without_embedding(tmp_path, emb
 
 
 def _damage(ix, what):
-    """Damage the live generation of ``ix`` the way a bug or a disk fault could."""
-    store = FolderStore.open(ix)
-    state = store._state
-    catalog, vectors = state.catalog.copy(), state.vectors.copy()
-    if what == "orphan vector":
-        vectors.add(np.array([999]), np.ones((1, vectors.dimension), np.float32) / np.sqrt(vectors.dimension))
-    elif what == "missing vector":
-        vectors.remove(np.array([sorted(catalog.chunk_ids())[0]]))
+    """Damage the live segment of ``ix`` the way a bug or a disk fault could."""
     from index.terms import TermIndex
-    terms = TermIndex()
-    ids, texts = catalog.all_chunk_texts()
-    terms.fit(ids[1:], texts[1:]) if what == "stale terms" else terms.fit(ids, texts)
-    with store.locked():
-        store.commit(catalog, vectors, state.manifest, terms=terms)
+    from index.vectors import FaissVectorStore
+
+    segment = FolderStore.open(ix)._state.segments[0].segment
+    ids, texts = segment.ids, [t for _, t in segment.catalog.texts()]
+    vectors = segment.vectors.vectors(np.arange(len(ids)))
+    if what == "orphan vector":
+        ids, vectors, texts = np.append(ids, 999), np.vstack([vectors, vectors[:1]]), texts + ["no chunk has this"]
+    elif what == "missing vector":
+        ids, vectors, texts = ids[1:], vectors[1:], texts[1:]
+    elif what == "stale terms":
+        texts = ["words of another text"] + texts[1:]
+    np.save(segment.path / "ids.npy", ids)
+    FaissVectorStore.build(vectors).save(segment.path)
+    TermIndex.build(texts).save(segment.path)
 
 
 @pytest.mark.parametrize("what, fix", [
@@ -221,9 +278,14 @@ def test_add_or_remove_killed_while_committing_leaves_the_old_index(tmp_path, em
     before = _hashes(ix)
     _killed(f"""
         import os, signal
+        import index.backends.folder as folder
         from index.vectors import FaissVectorStore
         from index.__main__ import main
-        FaissVectorStore.save = lambda self, path: os.kill(os.getpid(), signal.SIGKILL)
+        die = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        if {command!r} == "add":
+            FaissVectorStore.save = die    # while the new segment is written
+        else:
+            folder.write_deletes = die     # while the deletion file is written
         main([{command!r}, {str(target)!r}, "--index", {str(ix)!r}, "--quiet"])
     """, tmp_path)
     assert _hashes(ix) == before and Index.open(ix, embedder=embedder).store.ids()["vectors"]

@@ -1,92 +1,63 @@
-"""The folder store: FAISS vectors, BM25 terms and a SQLite catalog in generations.
+"""The folder store: immutable segments (SQLite catalog, FAISS vectors, BM25 postings) and
+small generation manifests that list them.
 
 On disk::
 
-    DIR/CURRENT            names the live generation, e.g. "gen-000004"
-    DIR/gen-000004/        manifest.json, catalog.sqlite, vectors.faiss, terms/
-    DIR/.lock              the writers' lock (fcntl), taken before the state is read
+    DIR/CURRENT              names the live generation, e.g. "gen-000004"
+    DIR/gen-000004/          manifest.json: model, chunking, next free id, and the live
+                             segments, each with its current deletion file
+    DIR/segments/seg-NNNNNN/ one immutable segment (``index.backends.segments``)
+    DIR/.lock                the writers' lock (fcntl), taken before the state is read
 
-A writer changes in-memory copies of the live parts and writes them as a new
-generation; only then does ``CURRENT`` switch to it (an atomic rename, fsynced).
-Readers keep the previous generation until the switch, and a writer killed at any
-moment leaves the previous generation live and consistent.
+A commit costs what it changes: the documents it adds become one new segment, the documents
+it removes one small deletion file per segment they were in, and the new generation is a
+manifest of a few hundred bytes. ``CURRENT`` then switches to it (an atomic rename, fsynced).
+Nothing a generation lists is ever changed, so a writer killed at any moment leaves the
+previous generation live and whole (what it had written is unlisted and collected by the
+next commit), and a reader holding the previous generation keeps answering from it until it
+refreshes (its segments stay open even when a later merge removes their files). A commit
+also merges segments when ``segments.plan_merge`` says so (chiefly: the smallest, once more
+than ``segments.MAX_SEGMENTS`` are live), before the same switch.
 
-Format versions: version 1 and version 2 folders have the same files; version 2 only
-says the folder was written through the ``Store`` interface. Both are read; every
-commit writes version 2.
+BM25 statistics (chunk count, document frequencies, average length) are computed over the
+live chunks at query time (``index.bm25``), so scores equal those of one bm25s index over
+the same chunks.
+
+Format versions (``format_version`` in ``manifest.json``): 3 is this layout. Versions 1 and
+2 (whole copies of catalog, FAISS and bm25s per generation) are read (``index.backends.legacy``)
+and converted by their next commit. A program that reads only 1 and 2 refuses version 3 with
+the command that rebuilds the index.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
-import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 
 from index.backends.base import FORMAT_VERSION, StoreBusy, StoreMismatch, StoreNotFound
-from index.catalog import Catalog
+from index.backends.folder_state import _identity, _State, generation_number, write_lock
+from index.backends.folder_writer import FolderWriter
+from index.backends.legacy import LEGACY_VERSIONS, read_generation
+from index.backends.segments import (IDS_FILE, Live, Segment, fsync_dir, load_live, load_segment, merge, plan_merge,
+                                     write_deletes, write_segment)
 from index.terms import TermIndex
 from index.types import Chunk, Document, DocumentInfo
 from index.vectors import FaissVectorStore
 
-READABLE_VERSIONS = (1, FORMAT_VERSION)
+FOLDER_FORMAT = 3
+READABLE_VERSIONS = (*LEGACY_VERSIONS, FOLDER_FORMAT)
 DEFAULT_LOCK_TIMEOUT = 600.0  # seconds a writer waits for another before giving up
 STAGING = ".rebuild"  # where a rebuild is built beside the live index (see ``replace_with``)
-
-
-@dataclass(frozen=True)
-class _State:
-    """One loaded generation; readers take the whole object, so they never see a mix of two."""
-
-    generation: str | None
-    stamp: tuple[int, int] | None  # CURRENT's (inode, mtime) when it was read
-    manifest: dict | None
-    catalog: Catalog
-    vectors: FaissVectorStore | None
-    terms: TermIndex
-
-
-def generation_number(name: str) -> int | None:
-    head, _, number = name.partition("-")
-    return int(number) if head == "gen" and number.isdigit() else None
-
-
-class FolderWriter:
-    """The change one ``FolderStore.writer`` block makes, applied to copies of the live parts."""
-
-    def __init__(self, catalog: Catalog, vectors: FaissVectorStore) -> None:
-        self.catalog = catalog
-        self.vectors = vectors
-        self.changed = False
-
-    def hashes(self) -> dict[str, str]:
-        return self.catalog.hashes()
-
-    def remove(self, source: str) -> int:
-        present = source in self.catalog.hashes()
-        ids = self.catalog.remove_document(source)
-        self.vectors.remove(np.asarray(ids, dtype=np.int64))
-        self.changed = self.changed or present
-        return len(ids)
-
-    def add(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> list[int]:
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if len(vectors) != len(chunks):
-            raise ValueError(f"got {len(vectors)} vectors for {len(chunks)} chunks of {document.source}")
-        stored = self.catalog.add_document(document, list(chunks))
-        ids = [c.id for c in stored]
-        self.vectors.add(np.asarray(ids, dtype=np.int64), vectors.reshape(len(ids), self.vectors.dimension))
-        self.changed = True
-        return ids
+SEGMENTS = "segments"
+INTERNAL = ("segments", "next_id", "folder_format")  # manifest keys the store keeps for itself
 
 
 class FolderStore:
@@ -112,7 +83,7 @@ class FolderStore:
         self.lock_timeout = lock_timeout
         self._write_lock = threading.Lock()
         self._load_lock = threading.Lock()
-        self._state = self._load() if load else _State(None, None, None, Catalog(), None, TermIndex())
+        self._state = self._load() if load else _State(None, None, None)
 
     @classmethod
     def open(cls, location: str | Path, create: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> FolderStore:
@@ -138,40 +109,54 @@ class FolderStore:
             return None
         return st.st_ino, st.st_mtime_ns
 
-    def _load(self) -> _State:
+    def _load(self, previous: _State | None = None) -> _State:
         """The live generation; retried when a writer switches it while it is being read."""
         for _ in range(20):
             stamp = self._stamp()
             if stamp is None:
-                return _State(None, None, None, Catalog(), None, TermIndex())
+                return _State(None, None, None)
             try:
                 generation = (self.path / "CURRENT").read_text().strip()
-                return self._load_generation(generation, stamp)
+                return self.load_generation(generation, stamp, previous)
             except StoreMismatch:
                 raise
-            except (OSError, ValueError, RuntimeError) as e:
+            except Exception as e:
                 if self._stamp() != stamp:
-                    continue  # a writer switched generations meanwhile (and may have removed this one)
+                    continue  # a writer switched generations meanwhile (and may have collected this one)
                 raise StoreMismatch(
                     f"Index at {self.path} is damaged ({type(e).__name__}: {e}). Repair it with: "
                     f"python -m index check --repair --index {self.path} (or rebuild it with --rebuild)"
                 ) from None
         raise StoreBusy(f"Index at {self.path} changed 20 times while being opened; try again")
 
-    def _load_generation(self, generation: str, stamp: tuple[int, int] | None) -> _State:
+    def load_generation(self, generation: str, stamp: tuple[int, int] | None = None,
+                        previous: _State | None = None) -> _State:
+        """The generation ``generation`` (raises when any part of it is missing or unreadable);
+        segments ``previous`` already holds are shared, not read again."""
         folder = self.path / generation
         manifest = json.loads((folder / "manifest.json").read_text())
         version = manifest.get("format_version")
         if version not in READABLE_VERSIONS:
             raise StoreMismatch(
                 f"Index at {self.path} has format version {version}, this program reads "
-                f"{' and '.join(map(str, READABLE_VERSIONS))}. "
+                f"{', '.join(map(str, READABLE_VERSIONS))}. "
                 f"Rebuild it: python -m index build FOLDER --index {self.path} --rebuild"
             )
-        catalog = Catalog.load(folder)
-        vectors = FaissVectorStore.load(folder, int(manifest["dimension"]))
-        terms = TermIndex.load(folder)
-        return _State(generation, stamp, manifest, catalog, vectors, terms)
+        dimension = int(manifest["dimension"])
+        if version in LEGACY_VERSIONS:
+            segment, next_id = read_generation(folder, dimension)
+            return _State(generation, stamp, manifest, (load_live(segment, None),), next_id)
+        known = {}
+        for live in previous.segments if previous else ():
+            seg = live.segment
+            if seg.path is not None:
+                known[(seg.name, _identity(seg.path / IDS_FILE))] = seg
+        segments = []
+        for entry in manifest["segments"]:
+            path = self.path / SEGMENTS / entry["name"]
+            seg = known.get((entry["name"], _identity(path / IDS_FILE))) or load_segment(path, dimension)
+            segments.append(load_live(seg, entry["deletes"]))
+        return _State(generation, stamp, manifest, tuple(segments), int(manifest["next_id"]))
 
     def refresh(self) -> bool:
         stamp = self._stamp()
@@ -183,9 +168,10 @@ class FolderStore:
                 return False
             generation = (self.path / "CURRENT").read_text().strip() if stamp else None
             if generation == state.generation:
-                self._state = _State(state.generation, stamp, state.manifest, state.catalog, state.vectors, state.terms)
+                self._state = _State(state.generation, stamp, state.manifest, state.segments, state.next_id,
+                                     state.cache)
                 return False
-            self._state = self._load()
+            self._state = self._load(state)
             return True
 
     # ---- reading -------------------------------------------------------------------------------
@@ -195,96 +181,116 @@ class FolderStore:
         return self._state.generation
 
     def manifest(self) -> dict | None:
-        return dict(self._state.manifest) if self._state.manifest else None
+        """The stored manifest. Its ``format_version`` is the ``Store`` interface's
+        (``base.FORMAT_VERSION``, what ``index copy`` hands another store); this layout's own
+        version, stored as ``format_version`` in ``manifest.json``, is ``folder_format``."""
+        m = self._state.manifest
+        if not m:
+            return None
+        out = {k: v for k, v in m.items() if k not in INTERNAL}
+        if out.get("format_version") == FOLDER_FORMAT:
+            out.update(format_version=FORMAT_VERSION, folder_format=FOLDER_FORMAT)
+        return out
+
+    def segments(self) -> list[dict]:
+        """Each live segment: name, rows, live chunks, index kind (for ``status`` and benchmarks)."""
+        return [{"name": s.segment.name, "rows": len(s.segment.ids), "live": s.live_count(),
+                 "kind": s.segment.vectors.kind} for s in self._state.segments]
 
     def count(self) -> int:
-        return self._state.catalog.count_chunks()
+        return sum(s.live_count() for s in self._state.segments)
 
     def hashes(self) -> dict[str, str]:
-        return self._state.catalog.hashes()
+        return {source: sha for source, (_, _, sha) in self._state.where().items()}
 
     def documents(self) -> list[DocumentInfo]:
-        return self._state.catalog.documents()
+        out = []
+        for live in self._state.segments:
+            for doc_id, source, kind, chars, chunks, sha in live.segment.catalog.document_rows():
+                if doc_id not in live.deleted_docs:
+                    out.append(DocumentInfo(source, kind, chars, chunks, sha))
+        return sorted(out, key=lambda d: d.source)
 
     def document(self, source: str) -> Document | None:
-        return self._state.catalog.document(source)
+        state = self._state
+        found = state.find(source)
+        return state.segments[found[0]].segment.catalog.document(found[1]) if found else None
+
+    def _located(self, ids: Sequence[int]) -> Iterator[tuple[Live, np.ndarray, np.ndarray]]:
+        """For each segment holding some of ``ids`` live: the segment, those ids, their rows."""
+        wanted = np.asarray(list(ids), dtype=np.int64)
+        for live in self._state.segments:
+            if not len(wanted):
+                return
+            rows, found = live.segment.rows_of(wanted)
+            alive = live.live[rows]
+            if alive.any():
+                yield live, wanted[found][alive], rows[alive]
 
     def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
-        return self._state.catalog.chunks(list(ids))
+        out: dict[int, Chunk] = {}
+        for live, held, _ in self._located(ids):
+            out.update(live.segment.catalog.chunks(held.tolist()))
+        return out
 
     def chunks_of(self, source: str) -> list[Chunk]:
-        return self._state.catalog.chunks_of(source)
+        state = self._state
+        found = state.find(source)
+        return state.segments[found[0]].segment.catalog.chunks_of(found[1]) if found else []
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        state = self._state
-        if state.vectors is None:
-            if len(ids):
-                raise KeyError(f"no vectors stored in {self.path}")
-            return np.zeros((0, 0), dtype=np.float32)
-        return state.vectors.vectors(np.asarray(ids, dtype=np.int64))
+        ids = [int(i) for i in ids]
+        if not ids:
+            manifest = self._state.manifest
+            return np.zeros((0, int(manifest["dimension"]) if manifest else 0), dtype=np.float32)
+        rows: dict[int, np.ndarray] = {}
+        for live, held, where in self._located(ids):
+            for cid, vec in zip(held.tolist(), live.segment.vectors.vectors(where)):
+                rows[cid] = vec
+        missing = [i for i in ids if i not in rows]
+        if missing:
+            raise KeyError(f"chunk ids {missing[:5]} are not in {self.path}")
+        return np.vstack([rows[i] for i in ids])
 
     def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         state = self._state
-        return state.vectors.search(vector, k) if state.vectors is not None else []
+        hits: list[tuple[int, float]] = []
+        for i, live in enumerate(state.segments):
+            seg = live.segment
+            bitmap = state.bitmap(i)
+            found = seg.vectors.search(vector, k, live.live if bitmap is not None else None, bitmap)
+            hits += [(int(seg.ids[row]), score) for row, score in found]
+        return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
 
     def search_terms(self, query: str, k: int) -> list[tuple[int, float]]:
-        return self._state.terms.search(query, k)
+        return self._state.bm25().search(query, k)
 
     def document_frequency(self, term: str) -> int:
-        return self._state.terms.document_frequency(term)
+        return self._state.bm25().document_frequency(term)
 
     def ids(self) -> dict[str, set[int]]:
-        """The chunk ids each part holds (``catalog``, ``vectors``, ``terms``); equal when sound."""
-        state = self._state
-        return {"catalog": set(state.catalog.chunk_ids()),
-                "vectors": set(state.vectors.ids().tolist()) if state.vectors is not None else set(),
-                "terms": set(state.terms.ids().tolist())}
+        """The live chunk ids each part holds (``catalog``, ``vectors``, ``terms``); equal when sound."""
+        out: dict[str, set[int]] = {"catalog": set(), "vectors": set(), "terms": set()}
+        for live in self._state.segments:
+            seg = live.segment
+            docs = {row[0] for row in seg.catalog.document_rows()} - live.deleted_docs
+            out["catalog"] |= {cid for cid, doc in seg.catalog.chunk_docs() if doc in docs}
+            out["vectors"] |= set(seg.ids[live.live][:seg.vectors.count()].tolist())
+            out["terms"] |= set(seg.ids[live.live][:seg.terms.count()].tolist())
+        return out
 
     # ---- writing -------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold this folder's write lock (threads of this process, then other processes).
-
-        A writer that has to wait says so once on stderr; after ``lock_timeout`` seconds
-        it gives up with ``StoreBusy``.
-        """
-        began, told = time.monotonic(), False
-
-        def wait_or_give_up() -> bool:
-            if time.monotonic() - began > self.lock_timeout:
-                raise StoreBusy(
-                    f"Another writer has held the index at {self.path} for over {self.lock_timeout:.0f} s. "
-                    f"Let it finish (or stop it) and try again."
-                )
-            if not told:
-                print(f"waiting for another writer on {self.path} ...", file=sys.stderr, flush=True)
-            return True
-
-        while not self._write_lock.acquire(timeout=0.2):
-            told = wait_or_give_up()
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            with open(self.path / ".lock", "a+") as fh:
-                while True:
-                    try:
-                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        told = wait_or_give_up()
-                        time.sleep(0.1)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
-        finally:
-            self._write_lock.release()
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold this folder's write lock (threads of this process, then other processes); see
+        ``folder_state.write_lock``."""
+        return write_lock(self.path, self._write_lock, self.lock_timeout)
 
     def _latest(self) -> _State:
         """The live generation as of now (call with the lock held)."""
         if self._stamp() != self._state.stamp:
             with self._load_lock:
-                self._state = self._load()
+                self._state = self._load(self._state)
         return self._state
 
     @contextlib.contextmanager
@@ -293,39 +299,90 @@ class FolderStore:
             state = self._latest()
             check_manifest(self.path, state.manifest, manifest)
             dimension = int(state.manifest["dimension"]) if state.manifest else int(manifest["dimension"])
-            vectors = state.vectors.copy() if state.vectors is not None else FaissVectorStore(dimension)
-            w = FolderWriter(state.catalog.copy(), vectors)
+            w = FolderWriter(state, dimension)
             yield w
             if w.changed or state.manifest is None:
-                self.commit(w.catalog, w.vectors, manifest)
+                self._commit(w, {k: v for k, v in manifest.items() if k not in INTERNAL})
 
-    def commit(self, catalog: Catalog, vectors: FaissVectorStore, manifest: dict,
-               terms: TermIndex | None = None) -> None:
-        """Write these parts as the next generation and switch to it (call with the lock held)."""
-        if terms is None:
-            terms = TermIndex()
-            terms.fit(*catalog.all_chunk_texts())
-        stored = {**manifest, "format_version": FORMAT_VERSION, "dimension": vectors.dimension,
-                  "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        generation = self._next_generation()
+    def _commit(self, w: FolderWriter, manifest: dict) -> None:
+        """Write what ``w`` changed as new files and switch to a generation listing them
+        (call with the lock held)."""
+        state, number = w.state, self._next_generation()
+        root = self.path / SEGMENTS
+        root.mkdir(exist_ok=True)
+        self.collect(state)
+        entries: list[Live] = []
+        for i, live in enumerate(self._materialized(state.segments, number)):
+            if i in w.deleted:
+                deleted, docs = w.deleted[i]
+                if deleted.all():
+                    continue  # nothing of it is left: the generation no longer lists it
+                live = Live(live.segment, deleted, frozenset(docs), write_deletes(live.segment, deleted, docs, number))
+            entries.append(live)
+        added = w.segment_parts()
+        if added is not None:
+            catalog, ids, vectors, texts = added
+            seg = write_segment(root, f"seg-{number:06d}", catalog, ids, FaissVectorStore.build(vectors, dimension=w.dimension),
+                                TermIndex.build(texts))
+            entries.append(load_live(seg, None))
+        kept = {id(e.segment) for e in entries}
+        entries = self._merged(entries, number, w.dimension)
+        where = w.where_after([e.segment for e in entries]) if all(id(e.segment) in kept for e in entries) else None
+        self.publish(number, entries, {**manifest, "dimension": w.dimension}, w.next_id, where)
+
+    def _materialized(self, segments: Sequence[Live], number: int) -> list[Live]:
+        """``segments`` with any held only in memory (an old-format index) written as segments."""
+        out = []
+        for i, live in enumerate(segments):
+            seg = live.segment
+            if seg.path is None:
+                seg = write_segment(self.path / SEGMENTS, f"seg-{number:06d}-c{i}", seg.catalog, seg.ids, seg.vectors,
+                                    seg.terms)
+                name = write_deletes(seg, live.deleted, live.deleted_docs, number) if live.deleted.any() else None
+                live = Live(seg, live.deleted, live.deleted_docs, name)
+            out.append(live)
+        return out
+
+    def _merged(self, entries: list[Live], number: int, dimension: int) -> list[Live]:
+        plan = plan_merge([e.live_count() for e in entries], [int(e.deleted.sum()) for e in entries])
+        if not plan:
+            return entries
+        merged = merge([entries[i] for i in plan], self.path / SEGMENTS, f"seg-{number:06d}-m", dimension)
+        return [e for i, e in enumerate(entries) if i not in plan] + [load_live(merged, None)]
+
+    def publish(self, number: int, entries: Sequence[Live], manifest: dict, next_id: int,
+                where: dict | None = None) -> None:
+        """Write generation ``number`` listing ``entries`` and switch to it (call with the lock held).
+
+        ``where``: the new generation's ``source -> (segment index, doc id, sha256)`` when the
+        caller knows it (a commit does), so it is not listed again from every catalog."""
+        stored = {**manifest, "format_version": FOLDER_FORMAT, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                  "next_id": int(next_id),
+                  "segments": [{"name": e.segment.name, "deletes": e.deletes, "rows": len(e.segment.ids),
+                                "live": e.live_count()} for e in entries]}
+        generation = f"gen-{number:06d}"
         tmp = self.path / f".tmp-{generation}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        catalog.save(tmp)
-        vectors.save(tmp)
-        terms.save(tmp)
-        (tmp / "manifest.json").write_text(json.dumps(stored, indent=2))
-        fsync_tree(tmp)
+        with open(tmp / "manifest.json", "w") as fh:
+            fh.write(json.dumps(stored, indent=2))
+            fh.flush()
+            os.fsync(fh.fileno())
+        fsync_dir(tmp)
+        shutil.rmtree(self.path / generation, ignore_errors=True)  # a killed writer's, never made live
         os.rename(tmp, self.path / generation)
+        fsync_dir(self.path)
         self._switch(generation)
-        self._state = _State(generation, self._stamp(), stored, catalog, vectors, terms)
+        self._state = _State(generation, self._stamp(), stored, tuple(entries), int(next_id),
+                             {"where": where} if where is not None else {})
+        self.collect(self._state)
 
-    def _next_generation(self) -> str:
+    def _next_generation(self) -> int:
         numbers = [generation_number(p.name) for p in self.path.iterdir()]
-        return f"gen-{max((n for n in numbers if n is not None), default=0) + 1:06d}"
+        return max((n for n in numbers if n is not None), default=0) + 1
 
     def _switch(self, generation: str) -> None:
-        """Point CURRENT at ``generation`` atomically, then drop older generations and leftovers."""
+        """Point CURRENT at ``generation`` atomically."""
         pointer = self.path / "CURRENT.tmp"
         with open(pointer, "w") as fh:
             fh.write(generation + "\n")
@@ -333,9 +390,27 @@ class FolderStore:
             os.fsync(fh.fileno())
         os.replace(pointer, self.path / "CURRENT")
         fsync_dir(self.path)
+
+    def collect(self, state: _State) -> None:
+        """Delete what ``state`` (the live generation) does not list: older generations, merged
+        or unfinished segments, superseded deletion files (call with the lock held)."""
+        if state.generation is None:
+            return
         for old in self.path.iterdir():
-            if (generation_number(old.name) is not None or old.name.startswith(".tmp-")) and old.name != generation:
-                shutil.rmtree(old, ignore_errors=True)
+            if (generation_number(old.name) is not None and old.name != state.generation) \
+                    or old.name.startswith(".tmp-") or old.name == "CURRENT.tmp":
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+        root = self.path / SEGMENTS
+        if not root.is_dir():
+            return
+        listed = {live.segment.name: live.deletes for live in state.segments if live.segment.path is not None}
+        for p in root.iterdir():
+            if p.name not in listed:
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+                continue
+            for f in p.iterdir():
+                if (f.name.startswith("del-") and f.name != listed[p.name]) or f.name.startswith(".tmp-"):
+                    f.unlink(missing_ok=True)
 
     def staging(self, fresh: bool = False) -> FolderStore:
         """The store a rebuild is built in, beside this one (``DIR/.rebuild``).
@@ -355,8 +430,9 @@ class FolderStore:
     def replace_with(self, other: FolderStore) -> None:
         """Make ``other``'s live generation this store's, atomically (``build --rebuild``).
 
-        ``other`` must live inside this folder (``DIR/.rebuild``), so its generation moves
-        here with one rename; killed before the switch, this store keeps its old generation.
+        ``other`` must live inside this folder (``DIR/.rebuild``): its segments move here by
+        renames, then one generation lists them; killed before the switch, this store keeps
+        its old generation (and the moved segments, unlisted, are collected later).
         """
         if other.path.resolve().parent != self.path.resolve():
             raise ValueError(f"{other.path} is not inside {self.path}")
@@ -364,12 +440,20 @@ class FolderStore:
             source = other._latest()
             if source.generation is None:
                 raise StoreNotFound(f"nothing was built in {other.path}")
-            generation = self._next_generation()
-            os.rename(other.path / source.generation, self.path / generation)
-            fsync_dir(self.path)
-            self._switch(generation)
-            with self._load_lock:
-                self._state = self._load()
+            state = self._latest()
+            number = self._next_generation()
+            root = self.path / SEGMENTS
+            root.mkdir(exist_ok=True)
+            self.collect(state)
+            entries = []
+            for i, live in enumerate(other._materialized(source.segments, number)):
+                seg, name = live.segment, f"seg-{number:06d}-r{i}"
+                os.rename(seg.path, root / name)
+                moved = Segment(name, seg.catalog, seg.ids, seg.vectors, seg.terms, root / name)
+                entries.append(Live(moved, live.deleted, live.deleted_docs, live.deletes))
+            fsync_dir(root)
+            manifest = {k: v for k, v in source.manifest.items() if k not in INTERNAL}
+            self.publish(number, entries, manifest, source.next_id)
         shutil.rmtree(other.path, ignore_errors=True)
 
     def check(self, repair: bool = False) -> list[str]:
@@ -379,7 +463,8 @@ class FolderStore:
         return check_folder(self, repair)
 
     def close(self) -> None:
-        """Nothing to release: files are read whole and the lock is held only inside ``writer``."""
+        """Nothing to release: segment files stay open while a state uses them, the lock is held
+        only inside ``writer``."""
 
 
 def check_manifest(path: Path, stored: dict | None, wanted: dict) -> None:
@@ -393,19 +478,3 @@ def check_manifest(path: Path, stored: dict | None, wanted: dict) -> None:
     if "dimension" in wanted and int(stored["dimension"]) != int(wanted["dimension"]):
         raise StoreMismatch(f"Index at {path} holds {stored['dimension']}-dimensional vectors, "
                             f"this engine makes {wanted['dimension']}. {rebuild}")
-
-
-def fsync_tree(folder: Path) -> None:
-    for root, _, files in os.walk(folder):
-        for name in files:
-            with open(Path(root) / name, "rb") as fh:
-                os.fsync(fh.fileno())
-        fsync_dir(Path(root))
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,0 +1,214 @@
+"""Immutable segments of a folder store, their deletion files, and merges.
+
+A segment is a folder written once and never changed::
+
+    segments/seg-000012/   catalog.sqlite   its documents and chunks (``index.catalog``)
+                           ids.npy          chunk id of each row, ascending
+                           vectors.faiss    one unit vector per row (``index.vectors``)
+                           terms/           BM25 postings per row (``index.terms``)
+                           del-000015.npz   removals as of generation 15 (see below)
+
+Removing a document never touches a segment's files: the commit writes a new deletion file
+``del-GEN.npz`` into the segment's folder (``rows``: the removed rows as a bit array,
+``docs``: the removed document ids), and the generation's manifest names the deletion file
+that is current for each segment (as Lucene's ``.liv`` files). A reader holds its
+generation's deletion masks in memory, so collecting superseded files never changes what it sees.
+
+Merges (``plan_merge``, ``merge``) follow Lucene's tiered policy, simplified. Once a commit
+leaves more than ``MAX_SEGMENTS`` segments, up to ``MERGE_FACTOR`` of the smallest are
+rewritten as one, without their removed chunks; the merge stops before a segment more than
+``SKEW`` times the size of those already chosen (small ones counting as ``FLOOR``), so a few
+one-file segments are never merged into one of 100,000 chunks, and segments of similar sizes
+merge ten at a time (each chunk is rewritten about log10(N) times over an index's life).
+Two more rules keep searches fast: when the small segments (up to
+``index.vectors.HNSW_THRESHOLD`` live chunks, searched exactly) together hold more than that
+threshold, they are merged into one HNSW segment, so a dense query never scans more than
+about that many vectors exactly; and a large segment of which at least half was removed is
+rewritten alone to drop them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from index.catalog import Catalog
+from index.terms import TermIndex
+from index import vectors as vector_rules
+from index.vectors import FaissVectorStore
+
+MAX_SEGMENTS = 10
+MERGE_FACTOR = 10
+FLOOR = 1_000   # segments below this many chunks count as this size when merges are balanced
+SKEW = 10       # a merge stops before a segment more than this many times the rest together
+EXPUNGE_SHARE = 0.5  # a large segment with this share of removed rows is rewritten without them
+IDS_FILE = "ids.npy"
+
+
+@dataclass(eq=False)
+class Segment:
+    """One loaded segment: shared by every state that lists it (it never changes)."""
+
+    name: str
+    catalog: Catalog
+    ids: np.ndarray  # int64 chunk id per row, ascending
+    vectors: FaissVectorStore
+    terms: TermIndex
+    path: Path | None = None  # None while it lives only in memory (an old-format index being read)
+
+    def rows_of(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, found)``: the rows of those chunk ids held here, and which of the ids were found."""
+        chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
+        rows = np.searchsorted(self.ids, chunk_ids)
+        rows = np.minimum(rows, max(len(self.ids) - 1, 0))
+        found = (self.ids[rows] == chunk_ids) if len(self.ids) else np.zeros(len(chunk_ids), bool)
+        return rows[found], found
+
+
+@dataclass(frozen=True, eq=False)
+class Live:
+    """A segment as of one generation: which rows and documents were removed."""
+
+    segment: Segment
+    deleted: np.ndarray  # bool per row
+    deleted_docs: frozenset[int]
+    deletes: str | None  # the deletion file holding them (None: nothing removed)
+    cache: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def live(self) -> np.ndarray:
+        if "live" not in self.cache:
+            self.cache["live"] = ~self.deleted
+        return self.cache["live"]
+
+    def live_count(self) -> int:
+        return int(len(self.deleted) - self.deleted.sum())
+
+
+def load_segment(folder: Path, dimension: int) -> Segment:
+    """The segment saved in ``folder``; raises when a part is missing or they disagree."""
+    catalog = Catalog.open(folder)
+    ids = np.load(folder / IDS_FILE, allow_pickle=False).astype(np.int64)
+    vectors = FaissVectorStore.load(folder, dimension)
+    terms = TermIndex.load(folder)
+    if not (len(ids) == vectors.count() == terms.count()):
+        raise ValueError(f"segment {folder.name} is inconsistent: {len(ids)} ids, {vectors.count()} vectors, "
+                         f"{terms.count()} BM25 rows")
+    return Segment(folder.name, catalog, ids, vectors, terms, folder)
+
+
+def load_live(segment: Segment, deletes: str | None) -> Live:
+    """``segment`` with the removals of its deletion file ``deletes``."""
+    deleted = np.zeros(len(segment.ids), dtype=bool)
+    docs: frozenset[int] = frozenset()
+    if deletes is not None:
+        with np.load(segment.path / deletes, allow_pickle=False) as z:
+            deleted = np.unpackbits(z["rows"], count=len(segment.ids), bitorder="little").astype(bool)
+            docs = frozenset(int(d) for d in z["docs"])
+    return Live(segment, deleted, docs, deletes)
+
+
+def write_deletes(segment: Segment, deleted: np.ndarray, docs: frozenset[int], generation: int) -> str:
+    """Write a deletion file for ``segment`` as of ``generation``; returns its name."""
+    name = f"del-{generation:06d}.npz"
+    tmp = segment.path / f".tmp-{name}"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, rows=np.packbits(deleted, bitorder="little"), docs=np.asarray(sorted(docs), dtype=np.int64))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, segment.path / name)
+    fsync_dir(segment.path)
+    return name
+
+
+def write_segment(root: Path, name: str, catalog: Catalog, ids: np.ndarray, vectors: FaissVectorStore,
+                  terms: TermIndex) -> Segment:
+    """Write a new segment ``root/name`` (built beside it, then renamed into place) and load it."""
+    final = root / name
+    tmp = root / f".tmp-{name}-{os.getpid()}"
+    for leftover in (tmp, final):   # a killed writer's, never listed by a generation
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with open(tmp / IDS_FILE, "wb") as fh:
+        np.save(fh, np.asarray(ids, dtype=np.int64))
+    catalog.save(tmp)
+    vectors.save(tmp)
+    terms.save(tmp)
+    fsync_tree(tmp)
+    os.rename(tmp, final)
+    fsync_dir(root)
+    return Segment(name, Catalog.open(final), np.asarray(ids, dtype=np.int64), vectors, terms, final)
+
+
+def plan_merge(sizes: Sequence[int], deleted: Sequence[int] | None = None, max_segments: int | None = None,
+               factor: int | None = None, large: int | None = None) -> list[int]:
+    """Which segments to merge into one, by index (``[]``: none).
+
+    ``sizes``: live chunks per segment; ``deleted``: removed rows per segment. See the module
+    docstring for the policy.
+
+    Example:
+        >>> plan_merge([5] * 10)
+        []
+        >>> sorted(plan_merge([50, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]))
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    """
+    max_segments = MAX_SEGMENTS if max_segments is None else max_segments
+    factor = MERGE_FACTOR if factor is None else factor
+    large = vector_rules.HNSW_THRESHOLD if large is None else large
+    deleted = list(deleted) if deleted is not None else [0] * len(sizes)
+    for i, (n, d) in enumerate(zip(sizes, deleted)):
+        if n > large and d >= EXPUNGE_SHARE * (n + d):
+            return [i]
+    small = sorted((i for i, n in enumerate(sizes) if n <= large), key=lambda i: (sizes[i], i))
+    if len(small) >= 2 and sum(sizes[i] for i in small) > large:
+        return small  # the small segments together outgrew exact search: one HNSW segment from them
+    if len(sizes) <= max_segments:
+        return []
+    ranked = sorted(range(len(sizes)), key=lambda i: (sizes[i], i))
+    chosen = ranked[:1]
+    for i in ranked[1:factor]:
+        if sizes[i] > max(FLOOR, SKEW * sum(sizes[j] for j in chosen)):
+            break   # much larger than what is merged so far: not rewritten for a few small segments
+        chosen.append(i)
+    return chosen if len(chosen) >= 2 else ranked[:2]
+
+
+def merge(parts: Sequence[Live], root: Path, name: str, dimension: int) -> Segment:
+    """Write the live rows of ``parts`` as one new segment ``root/name`` (ids kept, rows by id)."""
+    catalog = Catalog()
+    ids, vectors, term_parts = [], [], []
+    for part in parts:
+        seg, keep = part.segment, part.live
+        live_docs = [row[0] for row in seg.catalog.document_rows() if row[0] not in part.deleted_docs]
+        catalog.copy_from(seg.catalog, live_docs)
+        ids.append(seg.ids[keep])
+        vectors.append(seg.vectors.vectors(np.flatnonzero(keep)))
+        term_parts.append((seg.terms, keep))
+    all_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    order = np.argsort(all_ids, kind="stable")
+    matrix = np.concatenate(vectors)[order] if vectors else np.zeros((0, dimension), np.float32)
+    terms = TermIndex.merge(term_parts, order)
+    return write_segment(root, name, catalog, all_ids[order], FaissVectorStore.build(matrix, dimension=dimension),
+                         terms)
+
+
+def fsync_tree(folder: Path) -> None:
+    for where, _, files in os.walk(folder):
+        for name in files:
+            with open(Path(where) / name, "rb") as fh:
+                os.fsync(fh.fileno())
+        fsync_dir(Path(where))
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
