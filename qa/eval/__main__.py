@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the neural reader's arithmetic (default auto: bf16 where the CPU has it natively, else fp32)")
     p.add_argument("--reader-dir", metavar="DIR", help="neural reader weights to use (from `python -m qa.train_reader "
                    "--out DIR`; default: the shipped qa/models/reader)")
+    p.add_argument("--embedder", choices=("auto", "onnx", "onnx-int8", "torch"), default="auto",
+                   help="how the embedding model runs, for the test set's index and the questions (default auto: "
+                        "ONNX Runtime fp32 where exported; an index cache keeps the vectors it was built with)")
     p.add_argument("--limit", type=int, default=None, help="evaluate a random sample of N questions (queries for --beir)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample and --add-unanswerable (default 0)")
     p.add_argument("--add-unanswerable", type=float, default=0.0, metavar="FRACTION",
@@ -93,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
             add_unanswerable=args.add_unanswerable, unanswerable_kind=args.unanswerable_kind, heldout_per_mille=args.heldout_only,
             progress=not args.quiet,
         )
-        report = evaluate_beir(args.beir, config) if args.beir else evaluate(args.dataset, config)
+        embedder = None
+        if args.embedder != "auto":
+            from index.embedding import Embedder
+
+            embedder = Embedder(backend=args.embedder)
+        report = evaluate_beir(args.beir, config, embedder) if args.beir else evaluate(args.dataset, config, embedder)
     except (DatasetError, ValueError, FileNotFoundError, IndexStoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
