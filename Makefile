@@ -49,15 +49,20 @@ ocr-tools:
 test: setup chromium ocr-tools
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
-# SIGKILL during build, --rebuild, add and remove, 20 trials each (minutes; CI does not run it).
+# SIGKILL during build, --rebuild, add and remove, 20 trials each, then questions on the page
+# during a 20 MB upload (an hour or more; CI does not run it).
+DATA ?= ../shared/data
 reliability: setup
 	$(PY) docs/bench/reliability.py --trials 20
+	$(PY) docs/bench/upload_latency.py --data $(DATA) --out bench-output/upload-latency.json
 
-# Performance figures of docs/BENCHMARKS.md: ingestion against the LangChain baseline, the two
-# stores side by side (slow; not part of CI). make reliability runs the kill trials.
+# Performance figures of docs/BENCHMARKS.md and SCALE.md: ingestion against the LangChain
+# baseline, the two stores side by side, the folder store at a million chunks (hours on a
+# laptop; not part of CI). make reliability runs the kill trials and the upload benchmark.
 bench: setup
 	$(PY) docs/bench/ingest.py
-	$(PY) docs/bench/stores.py --scifact ../shared/data/beir-scifact
+	$(PY) docs/bench/stores.py --scifact $(DATA)/beir-scifact
+	$(PY) docs/bench/scale.py --data $(DATA) --chunks 1000000 --out bench-output/scale-1m.json
 
 clean:
-	rm -rf .index test-output eval-output
+	rm -rf .index test-output eval-output bench-output
