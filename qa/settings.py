@@ -52,12 +52,12 @@ class QASettings:
         max_question_chars: longer questions are refused with a clear error.
         reader_precision: arithmetic of the neural reader: "auto" (the default: fp32 on the
             ONNX backend; on torch, bfloat16 matrix products where the CPU has them natively,
-            AVX512-BF16 or AMX, else fp32), "fp32", "bf16" or "int8" (both torch only). bf16 reads 1.3-1.9x faster there and scores within 0.1 F1
+            AVX512-BF16 or AMX, else fp32), "fp32", "bf16" (torch only) or "int8". bf16 reads 1.3-1.9x faster there and scores within 0.1 F1
             of fp32 on SQuAD; int8 reads 1.3-2x as fast as fp32 (on a 2-core EPYC) and scores
             1.9 F1 lower on SQuAD for the shipped reader (docs/BENCHMARKS.md).
         reader_backend: what runs the neural reader: "auto" (the default: ONNX Runtime when
-            onnxruntime is installed, ``reader_precision`` is "auto" or "fp32" and ``make setup``
-            has exported the reader to ``.cache/models``; else torch), "onnx" (exports it first
+            onnxruntime is installed, ``reader_precision`` is not "bf16" and ``make setup`` has
+            exported the reader to ``.cache/models``; else torch), "onnx" (exports it first
             when missing; answering then imports neither torch nor transformers) or "torch"
             (transformers over the safetensors weights: the reference, slower to start).
         reader_dir: folder of the neural reader's weights (one written by

@@ -113,7 +113,7 @@ def test_without_the_export_auto_reads_with_torch_and_onnx_exports_it(tmp_path):
     assert exported.backend == "onnx" and exported.model.onnx_file == onnx_dir(MODEL_DIR, cache) / ONNX_FILE
     assert [p.name for p in exported.model.onnx_file.parent.iterdir()] == [ONNX_FILE]  # no temporary file left
     assert neural.resolve_backend("auto", "auto", MODEL_DIR, cache) == "onnx"
-    assert neural.resolve_backend("auto", "int8", MODEL_DIR, cache) == "torch"  # only torch computes int8
+    assert neural.resolve_backend("auto", "bf16", MODEL_DIR, cache) == "torch"  # only torch computes bf16
     (best, *_) = exported.extract("Who designed the bridge?", [passage])
     (ref, *_) = fallback.extract("Who designed the bridge?", [passage])
     assert best.answer == "Maria Lopez" and best.score == pytest.approx(ref.score, abs=1e-4)
@@ -130,9 +130,20 @@ def test_the_export_is_keyed_by_the_reader_files(tmp_path):
     assert onnx_dir(copy, tmp_path) != onnx_dir(MODEL_DIR, tmp_path)  # other files: another export
 
 
+def test_int8_graph_reads_the_same_answer(onnx_reader):
+    doc = "Intro.\nThe new bridge, which opened in 2004, was designed by the architect Maria Lopez."
+    passage = Passage(chunk_id=0, source="bridge.txt", start=7, end=len(doc), text=doc[7:], score=1.0)
+    int8 = NeuralReader.load(precision="int8")
+    assert (int8.backend, int8.precision) == ("onnx", "int8") and int8.model.onnx_file.name == "model-int8.onnx"
+    (best, *_) = int8.extract("Who designed the bridge?", [passage])
+    (ref, *_) = onnx_reader.extract("Who designed the bridge?", [passage])
+    assert best.answer == "Maria Lopez" and doc[best.answer_start:best.answer_end] == best.answer
+    assert abs(best.score - ref.score) < 0.05  # quantised weights move the logits a little
+
+
 def test_onnx_refuses_what_only_torch_computes():
     with pytest.raises(ValueError, match="reader_backend='torch'"):
-        NeuralReader.load(precision="int8", backend="onnx")
+        NeuralReader.load(precision="bf16", backend="onnx")
     with pytest.raises(ValueError, match="reader_backend must be one of"):
         NeuralReader.load(backend="tensorrt")
     with pytest.raises(ValueError, match="reader_backend must be one of"):

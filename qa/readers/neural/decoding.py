@@ -110,7 +110,7 @@ def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: 
     if not contexts:
         return out_windows
     if bf16 and isinstance(model, OnnxReaderModel):
-        raise ValueError("bf16 needs the torch model; the ONNX reader computes in fp32")
+        raise ValueError("bf16 needs the torch model; the ONNX reader computes in fp32 or int8")
     run = model if isinstance(model, OnnxReaderModel) else torch_logits(model, bf16)
     enc = encode_windows(tokenizer, question, contexts, cfg)
     ids = np.asarray(enc["input_ids"], dtype=np.int64)

@@ -5,8 +5,9 @@ and returns ``start_logits`` and ``end_logits`` (float32, windows x tokens): wha
 ``AutoModelForQuestionAnswering`` computes over the same weights in fp32. Running it needs only
 ``onnxruntime`` and ``tokenizers``; exporting it needs torch and transformers, once.
 
-Where the file lives: ``<repository>/.cache/models/<reader folder name>-<first 16 hex of the
-SHA-256 of the folder's SHA256SUMS>/model.onnx``, beside the embedding model's export
+Where the files live: ``<repository>/.cache/models/<reader folder name>-<first 16 hex of the
+SHA-256 of the folder's SHA256SUMS>/`` holding ``model.onnx`` (fp32) and, when asked for,
+``model-int8.onnx`` (per-channel dynamic int8, made from the fp32 file without torch), beside the embedding model's export
 (``index.onnx_model``). ``SHA256SUMS`` lists the SHA-256 of every reader file and the files are
 checked against it before an export, so the key changes whenever the weights, the architecture
 or the tokenizer do, and hashing it is instant. The file is written under a temporary name and
@@ -22,10 +23,11 @@ import hashlib
 import warnings
 from pathlib import Path
 
-from index.onnx_model import DEFAULT_CACHE_DIR, OPSET, write_atomically
+from index.onnx_model import DEFAULT_CACHE_DIR, OPSET, quantize_int8, write_atomically
 from qa.readers.neural.files import CHECKSUM_FILE, MODEL_DIR, REQUIRED_FILES, is_available, verify_checksums
 
-ONNX_FILE = "model.onnx"
+VARIANTS = {"fp32": "model.onnx", "int8": "model-int8.onnx"}
+ONNX_FILE = VARIANTS["fp32"]
 
 
 def onnx_dir(path: str | Path, cache_dir: str | Path | None = None) -> Path:
@@ -90,24 +92,35 @@ def export_reader(path: str | Path, target: str | Path) -> Path:
     return target
 
 
-def exported_reader(path: str | Path | None = None, cache_dir: str | Path | None = None,
-                    create: bool = True) -> Path | None:
+def exported_reader(path: str | Path | None = None, cache_dir: str | Path | None = None, create: bool = True,
+                    variant: str = "fp32") -> Path | None:
     """The ONNX file of the reader in ``path``, exporting it first when missing and ``create`` is true.
 
     Args:
         path: the reader folder (default: the shipped ``qa/models/reader``).
         cache_dir: where exported models are kept (default: ``.cache/models`` at the repository root).
-        create: export when missing (needs torch and transformers, ~10 s); False returns None instead.
+        create: export when missing (the fp32 graph needs torch and transformers, ~10 s; the int8
+            one is quantised from it by onnxruntime); False returns None instead.
+        variant: "fp32" or "int8".
 
     Returns:
         The path of the ONNX file, or None when it is missing and ``create`` is false.
     """
-    target = onnx_dir(path if path is not None else MODEL_DIR, cache_dir) / ONNX_FILE
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}. Currently, variant is {variant!r}")
+    source = path if path is not None else MODEL_DIR
+    folder = onnx_dir(source, cache_dir)
+    target = folder / VARIANTS[variant]
     if target.exists():
         return target
     if not create:
         return None
-    return export_reader(path if path is not None else MODEL_DIR, target)
+    fp32 = folder / VARIANTS["fp32"]
+    if not fp32.exists():
+        export_reader(source, fp32)
+    if variant == "int8":
+        quantize_int8(fp32, target)
+    return target
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -115,8 +128,9 @@ def main(argv: list[str] | None = None) -> None:
                                      description="Export the neural reader to ONNX (once; later calls reuse the file).")
     parser.add_argument("--reader-dir", default=None, help=f"reader folder (default: {MODEL_DIR})")
     parser.add_argument("--cache-dir", default=None, help=f"default: {DEFAULT_CACHE_DIR}")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="fp32")
     args = parser.parse_args(argv)
-    print(exported_reader(args.reader_dir, args.cache_dir))
+    print(exported_reader(args.reader_dir, args.cache_dir, variant=args.variant))
 
 
 if __name__ == "__main__":

@@ -70,13 +70,13 @@ class NeuralReader:
                 non-answers), so it returns [] when no passage answers at all.
             batch_size: windows per forward pass.
             precision: "fp32", "bf16" or "int8" (how ``model`` computes; see ``NeuralReader.load``);
-                the ONNX model computes in "fp32" only.
+                an ONNX model computes in "fp32" or "int8" (the graph it was given).
         """
         if precision not in PRECISIONS[1:]:
             raise ValueError(f"precision must be one of {PRECISIONS[1:]} here (resolve 'auto' first). Currently, it is {precision!r}")
         self.backend = "onnx" if isinstance(model, OnnxReaderModel) else "torch"
-        if self.backend == "onnx" and precision != "fp32":
-            raise ValueError(f"the ONNX reader computes in fp32; precision {precision!r} needs the torch model")
+        if self.backend == "onnx" and precision == "bf16":
+            raise ValueError("the ONNX reader computes in fp32 or int8; bf16 needs the torch model")
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
@@ -105,10 +105,11 @@ class NeuralReader:
             path: reader folder; defaults to ``qa/models/reader``.
             precision: how the reader computes. "fp32"; "bf16" (torch only: weights stay fp32,
                 matrix products run in bfloat16: 1.3-1.9x faster where the CPU has AVX512-BF16
-                or AMX, within 0.1 F1 of fp32; emulated and slower elsewhere); "int8" (torch
-                only: dynamic quantisation of the Linear layers, 1.3-2x as fast as fp32 on this
-                project's CPU, 1.9 F1 lower on SQuAD for the shipped reader); "auto" (the
-                default: fp32 on the ONNX backend; on torch bf16 where native, else fp32).
+                or AMX, within 0.1 F1 of fp32; emulated and slower elsewhere); "int8" (dynamic
+                quantisation: on torch of the Linear layers, 1.3-2x as fast as fp32 on this
+                project's CPU, 1.9 F1 lower on SQuAD for the shipped reader; on ONNX of the
+                graph's matrix products, per channel); "auto" (the default: fp32 on the ONNX
+                backend; on torch bf16 where native, else fp32).
             cached: reuse an already loaded reader for the same folder, backend and precision.
             backend: "auto" (the default: ONNX Runtime when the exported graph is there, see
                 ``qa.readers.neural.runtime``), "onnx" (exports the graph first when missing) or
@@ -132,7 +133,10 @@ class NeuralReader:
                 "package or train it with `python -m qa.train_reader`; or use reader='sentence'."
             )
         backend = resolve_backend(backend, precision, d, cache_dir)
-        precision = "fp32" if backend == "onnx" else resolve_precision(precision)
+        if backend == "onnx":
+            precision = "int8" if precision == "int8" else "fp32"
+        else:
+            precision = resolve_precision(precision)
         key = (str(d.resolve()), backend, precision)
         if cached and key in cls._cache:
             return cls._cache[key]
@@ -141,7 +145,8 @@ class NeuralReader:
         if backend == "onnx":
             from qa.readers.neural.export import exported_reader
 
-            model, tokenizer = OnnxReaderModel(exported_reader(d, cache_dir)), WordPieceTokenizer(d)
+            onnx_file = exported_reader(d, cache_dir, variant=precision)
+            model, tokenizer = OnnxReaderModel(onnx_file), WordPieceTokenizer(d)
         else:
             model, tokenizer = load_torch_model(d, precision), load_tokenizer(d)
         cfg = ReaderConfig.from_dict(json.loads((d / READER_CONFIG_FILE).read_text()))

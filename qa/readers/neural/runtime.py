@@ -2,13 +2,14 @@
 
 Backends (``QASettings.reader_backend``):
     ``"onnx"``   the graph exported once by ``qa.readers.neural.export`` (``make setup``), run by
-                 onnxruntime in fp32 and tokenised by the ``tokenizers`` library: answering
-                 imports neither torch nor transformers. Exports the graph first when it is missing.
+                 onnxruntime and tokenised by the ``tokenizers`` library: answering imports
+                 neither torch nor transformers. Computes in fp32, or in int8 (the graph's
+                 per-channel dynamic quantisation); exports the graph first when it is missing.
     ``"torch"``  transformers' model over the safetensors weights: the reference, and the only
-                 backend for the "bf16" and "int8" precisions.
-    ``"auto"``   ``"onnx"`` when onnxruntime and tokenizers are installed, the precision is "auto"
-                 or "fp32" and the exported file is already there; ``"torch"`` otherwise (a fresh
-                 checkout without ``make setup`` answers as before, only slower to start).
+                 backend for the "bf16" precision.
+    ``"auto"``   ``"onnx"`` when onnxruntime and tokenizers are installed, the precision is not
+                 "bf16" and the exported fp32 graph is already there; ``"torch"`` otherwise (a
+                 fresh checkout without ``make setup`` answers as before, only slower to start).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from index.offline import offline
 from qa.readers.neural.files import WEIGHTS_FILE, ReaderIntegrityError
 
 BACKENDS = ("auto", "onnx", "torch")
-ONNX_PRECISIONS = ("auto", "fp32")  # the ONNX graph computes in fp32
+ONNX_PRECISIONS = ("auto", "fp32", "int8")  # "auto" is fp32 on ONNX
 
 
 def onnx_installed() -> bool:
@@ -51,7 +52,8 @@ def resolve_backend(backend: str, precision: str, path: Path, cache_dir: str | P
         return "torch"
     if backend == "onnx":
         if precision not in ONNX_PRECISIONS:
-            raise ValueError(f"the ONNX reader computes in fp32; precision {precision!r} needs reader_backend='torch'")
+            raise ValueError(f"the ONNX reader computes in fp32 or int8; precision {precision!r} needs "
+                             "reader_backend='torch'")
         if not onnx_installed():
             raise RuntimeError("reader_backend='onnx' needs onnxruntime and tokenizers: pip install -r requirements.txt "
                                "(or use reader_backend='torch')")
