@@ -13,6 +13,7 @@ import numpy as np
 from qa.readers.neural.agreement import scored_typed_alternative, sentence_around, typed_span_wins
 from qa.readers.neural.calibration import calibrated
 from qa.readers.neural.decoding import WindowLogits, best_of_windows, read_windows
+from qa.readers.neural.export import exported_reader
 from qa.readers.neural.files import (MODEL_DIR, READER_CONFIG_FILE, REQUIRED_FILES, ReaderConfig, is_available,
                                      load_tokenizer, verify_checksums)
 from qa.readers.neural.precision import resolve_precision
@@ -122,7 +123,7 @@ class NeuralReader:
         Raises:
             FileNotFoundError: the weights are not installed.
             ReaderIntegrityError: a file does not match ``SHA256SUMS``.
-            ValueError: an unknown precision or backend, or "onnx" with "bf16"/"int8".
+            ValueError: an unknown precision or backend, or backend "onnx" with precision "bf16".
         """
         d = Path(path) if path is not None else MODEL_DIR
         if precision not in PRECISIONS:
@@ -143,8 +144,6 @@ class NeuralReader:
         verify_checksums(d)
         t0 = time.perf_counter()
         if backend == "onnx":
-            from qa.readers.neural.export import exported_reader
-
             onnx_file = exported_reader(d, cache_dir, variant=precision)
             model, tokenizer = OnnxReaderModel(onnx_file), WordPieceTokenizer(d)
         else:
