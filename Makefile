@@ -8,9 +8,11 @@ DOCS ?= seeds/
 
 .PHONY: setup run index ask test chromium ocr-tools reliability bench clean
 
-# The embedding model exported to ONNX once (.cache/models/); later runs find the file and do nothing.
+# The embedding model and the neural reader exported to ONNX once (.cache/models/); later runs
+# find the files and do nothing.
 setup: $(STAMP)
 	$(PY) -m index.onnx_model
+	$(PY) -m qa.readers.neural.export
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -84,7 +84,7 @@ def sentence_config(model_path: str | Path) -> dict:
     }
 
 
-def _write_atomically(target: Path, write) -> None:
+def write_atomically(target: Path, write) -> None:
     """Call ``write(tmp_path)`` and rename the result to ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
@@ -145,7 +145,7 @@ def export_fp32(model_path: str | Path, target: str | Path) -> Path:
             )
 
     target = Path(target)
-    _write_atomically(target, write)
+    write_atomically(target, write)
     return target
 
 
@@ -168,7 +168,7 @@ def quantize_int8(source: str | Path, target: str | Path) -> Path:
             root.setLevel(level)
 
     target = Path(target)
-    _write_atomically(target, write)
+    write_atomically(target, write)
     return target
 
 

@@ -92,7 +92,8 @@ def context_reader(name: str, settings: QASettings, embed: Callable | None = Non
     evaluation): the neural one as ``settings`` say, or the sentence reader with ``embed``
     (default: the shared embedding model's ``encode``)."""
     if resolve_reader_name(name, settings.reader_dir) == "neural":
-        return neural.NeuralReader.load(settings.reader_dir, precision=settings.reader_precision)
+        return neural.NeuralReader.load(settings.reader_dir, precision=settings.reader_precision,
+                                         backend=settings.reader_backend)
     if embed is None:
         from index.embedding import shared_embedder
 
@@ -130,18 +131,20 @@ class Engine:
 
     # ---- readers -------------------------------------------------------------------------------
 
-    def reader(self, name: str, precision: str | None = None, path: str | Path | None = None) -> Reader:
-        """The reader called ``name`` ("sentence", "neural" or "auto"); ``precision`` and
-        ``path`` are the neural reader's (``QASettings.reader_precision``/``reader_dir``;
-        None: this engine's settings)."""
+    def reader(self, name: str, precision: str | None = None, path: str | Path | None = None,
+               backend: str | None = None) -> Reader:
+        """The reader called ``name`` ("sentence", "neural" or "auto"); ``precision``, ``path``
+        and ``backend`` are the neural reader's (``QASettings.reader_precision``/``reader_dir``/
+        ``reader_backend``; None: this engine's settings)."""
         precision = precision or self.settings.reader_precision
         path = path or self.settings.reader_dir
+        backend = backend or self.settings.reader_backend
         name = resolve_reader_name(name, path)
-        key = f"neural-{precision}-{path}" if name == "neural" else name
+        key = f"neural-{backend}-{precision}-{path}" if name == "neural" else name
         with self._lock:
             if key not in self._readers:
                 if name == "neural":
-                    self._readers[key] = neural.NeuralReader.load(path, precision=precision)
+                    self._readers[key] = neural.NeuralReader.load(path, precision=precision, backend=backend)
                 else:
                     self._readers[key] = SentenceReader(
                         embed=self.index.embed,
@@ -174,7 +177,7 @@ class Engine:
                           elapsed_ms=(time.perf_counter() - began) * 1000)
         vector = self.index.embed([q])[0]
         passages = retrieve(self.index, q, settings.top_k, settings.retrieve_k, settings.rrf_k, question_vector=vector)
-        reader = self.reader(settings.reader, settings.reader_precision, settings.reader_dir)
+        reader = self.reader(settings.reader, settings.reader_precision, settings.reader_dir, settings.reader_backend)
         candidates = read_passages(reader, q, passages, settings.early_exit, question_vector=vector)
         if not candidates and passages:
             # Nothing the reader would answer with: still cite the closest sentences.
@@ -209,7 +212,7 @@ class Engine:
         decision model's threshold where it decides (the neural reader with ``decider="auto"``),
         else the reader's own."""
         settings = self.settings.with_overrides(reader=reader, **overrides)
-        chosen = self.reader(settings.reader, settings.reader_precision, settings.reader_dir)
+        chosen = self.reader(settings.reader, settings.reader_precision, settings.reader_dir, settings.reader_backend)
         decider = self.decider() if settings.decider == "auto" and chosen.name == "neural" else None
         return decider.threshold if decider is not None else chosen.threshold
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 READERS = ("auto", "sentence", "neural")
 DECIDERS = ("auto", "off")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")  # the neural reader's (qa.readers.neural.NeuralReader.load)
+READER_BACKENDS = ("auto", "onnx", "torch")  # what runs it (qa.readers.neural.runtime)
 
 # The type each setting must have: (accepted types, what to write instead, allows None).
 _INTEGER = ((numbers.Integral,), "a whole number such as 5")
@@ -18,7 +19,8 @@ _FIELD_TYPES = {
     "top_k": (*_INTEGER, False), "retrieve_k": (*_INTEGER, False), "rrf_k": (*_INTEGER, False),
     "max_question_chars": (*_INTEGER, False), "min_score": (*_NUMBER, True), "fusion_weight": (*_NUMBER, False),
     "early_exit": (*_NUMBER, False), "reader": (*_TEXT, False), "reader_precision": (*_TEXT, False),
-    "reader_dir": ((str, os.PathLike), "a folder path", True), "decider": (*_TEXT, False),
+    "reader_backend": (*_TEXT, False), "reader_dir": ((str, os.PathLike), "a folder path", True),
+    "decider": (*_TEXT, False),
 }
 
 
@@ -48,11 +50,16 @@ class QASettings:
         reader: "sentence" (rule-based span extraction), "neural" (the trained reader),
             or "auto" (the default: neural when its weights are installed, else sentence).
         max_question_chars: longer questions are refused with a clear error.
-        reader_precision: arithmetic of the neural reader: "auto" (the default: bfloat16
-            matrix products where the CPU has them natively, AVX512-BF16 or AMX, else fp32),
-            "fp32", "bf16" or "int8". bf16 reads 1.3-1.9x faster there and scores within 0.1 F1
+        reader_precision: arithmetic of the neural reader: "auto" (the default: fp32 on the
+            ONNX backend; on torch, bfloat16 matrix products where the CPU has them natively,
+            AVX512-BF16 or AMX, else fp32), "fp32", "bf16" (torch only) or "int8". bf16 reads 1.3-1.9x faster there and scores within 0.1 F1
             of fp32 on SQuAD; int8 reads 1.3-2x as fast as fp32 (on a 2-core EPYC) and scores
             1.9 F1 lower on SQuAD for the shipped reader (docs/BENCHMARKS.md).
+        reader_backend: what runs the neural reader: "auto" (the default: ONNX Runtime when
+            onnxruntime is installed, ``reader_precision`` is not "bf16" and ``make setup`` has
+            exported the reader to ``.cache/models``; else torch), "onnx" (exports it first
+            when missing; answering then imports neither torch nor transformers) or "torch"
+            (transformers over the safetensors weights: the reference, slower to start).
         reader_dir: folder of the neural reader's weights (one written by
             ``python -m qa.train_reader --out DIR``); None: the shipped ``qa/models/reader``.
 
@@ -80,6 +87,7 @@ class QASettings:
     reader: str = "auto"
     max_question_chars: int = 2000
     reader_precision: str = "auto"
+    reader_backend: str = "auto"
     reader_dir: str | None = None
     early_exit: float = 0.7
     decider: str = "auto"
@@ -101,6 +109,8 @@ class QASettings:
             raise ValueError(f"reader must be one of {READERS}. Currently, reader is {self.reader!r}")
         if self.reader_precision not in PRECISIONS:
             raise ValueError(f"reader_precision must be one of {PRECISIONS}. Currently, it is {self.reader_precision!r}")
+        if self.reader_backend not in READER_BACKENDS:
+            raise ValueError(f"reader_backend must be one of {READER_BACKENDS}. Currently, it is {self.reader_backend!r}")
         if self.decider not in DECIDERS:
             raise ValueError(f"decider must be one of {DECIDERS}. Currently, decider is {self.decider!r}")
         if not 0.0 <= self.early_exit <= 1.0:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from index.embedding import Embedder, bundled_model_path, resolve_backend
-from index.onnx_model import _write_atomically, exported_model
+from index.onnx_model import exported_model, write_atomically
 from tests.conftest import REPO_ROOT, SEED_FILE
 
 
@@ -126,7 +126,7 @@ def test_a_failed_write_leaves_no_file(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        _write_atomically(target, half_written)
+        write_atomically(target, half_written)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -175,13 +175,15 @@ def test_every_precision_reads_the_same_answer():
     doc, p = _passage("The new bridge, which opened in 2004, was designed by the architect Maria Lopez.", "Intro.\n")
     got = {}
     for precision in ("fp32", "bf16", "int8"):
-        r = NeuralReader.load(precision=precision)
+        r = NeuralReader.load(precision=precision, backend="torch")
         assert r.precision == precision
         (best, *_) = r.extract("Who designed the bridge?", [p])
         assert best.answer == "Maria Lopez" and doc[best.answer_start:best.answer_end] == best.answer
         got[precision] = best.score
     assert abs(got["bf16"] - got["fp32"]) < 0.05  # bf16 only rounds the products; int8 may move further
-    assert NeuralReader.load(precision="auto").precision == ("bf16" if neural.cpu_has_bf16() else "fp32")
+    torch_auto = NeuralReader.load(precision="auto", backend="torch")
+    assert torch_auto.precision == ("bf16" if neural.cpu_has_bf16() else "fp32") and torch_auto.backend == "torch"
+    assert NeuralReader.load(precision="auto", backend="onnx").precision == "fp32"  # the ONNX graph computes in fp32
     with pytest.raises(ValueError, match="precision must be one of"):
         NeuralReader.load(precision="fp8")
 
@@ -234,22 +236,26 @@ def _sliding_windows(tokenizer, question: str, context: str, cfg: neural.ReaderC
              [None] * (len(q) + 2) + offs[s:s + room] + [None]) for s in starts]
 
 
-def test_windows_slide_over_long_passages_with_the_configured_overlap(reader):
+@pytest.mark.parametrize("kind", ["transformers", "tokenizers"])
+def test_windows_slide_over_long_passages_with_the_configured_overlap(reader, kind):
     """The seed article (several windows), its paragraphs (one each), an empty text, and a
-    question longer than ``max_question_tokens``: the model sees exactly the sliding windows."""
+    question longer than ``max_question_tokens``: the model sees exactly the sliding windows,
+    cut by transformers' tokenizer (torch backend) or the tokenizers library (ONNX backend)."""
     article = SEED_FILE.read_text(encoding="utf-8")
     contexts = [article, *[p for p in article.split("\n\n") if p.strip()][:6], "", article[:1500]]
     questions = ["who is Rob Strayer?", " ".join(["Which telecommunications equipment makers were accused"] * 8) + "?"]
     cfg = reader.config
+    reference = neural.load_tokenizer(MODEL_DIR)
+    tokenizer = reference if kind == "transformers" else neural.WordPieceTokenizer(MODEL_DIR)
     for question in questions:
-        enc = neural.encode_windows(reader.tokenizer, question, contexts, cfg)
-        expected = [(ci, w) for ci, c in enumerate(contexts) for w in _sliding_windows(reader.tokenizer, question, c, cfg)]
+        enc = neural.encode_windows(tokenizer, question, contexts, cfg)
+        expected = [(ci, w) for ci, c in enumerate(contexts) for w in _sliding_windows(reference, question, c, cfg)]
         assert enc["context_index"] == [ci for ci, _ in expected]
         for k, (_, (ids, offs)) in enumerate(expected):
             n = sum(enc["attention_mask"][k])
             assert n == len(ids) <= cfg.max_length
             assert enc["input_ids"][k][:n] == ids and enc["offsets"][k][:n] == offs
-            q_len = ids.index(reader.tokenizer.sep_token_id) + 1
+            q_len = ids.index(reference.sep_token_id) + 1
             assert enc["token_type_ids"][k][:n] == [0] * q_len + [1] * (n - q_len)
             assert all(o is None for o in enc["offsets"][k][n:])  # padding
         assert enc["context_index"].count(0) >= 3  # the article needs several windows

@@ -20,27 +20,33 @@ The modules, by job:
     ``decoding``     running the model over windows; best spans and their logits
     ``calibration``  margin -> probability that the span is right
     ``precision``    fp32, bf16 or int8 arithmetic, and what "auto" means on this CPU
+    ``runtime``      what runs the model: ONNX Runtime or torch ("auto" picks)
+    ``export``       the reader exported once to ONNX (``make setup``)
     ``agreement``    preferring the rule-based span of the asked type when the model nearly agrees
     ``reader``       ``NeuralReader``: load, read, return candidates
 
-torch and transformers are imported by the functions that load or run the model, so
-importing this package (and ``qa``) stays fast.
+torch and transformers are imported only by the functions that load or run the torch model:
+importing this package (and ``qa``) stays fast, and answering with the ONNX backend imports
+neither.
 """
 
 from qa.readers.neural.agreement import scored_typed_alternative, sentence_around, typed_alternative, typed_span_wins
 from qa.readers.neural.calibration import calibrated
 from qa.readers.neural.decoding import WindowLogits, best_of_windows, best_span, read_contexts, read_windows, span_logit
+from qa.readers.neural.export import exported_reader
 from qa.readers.neural.files import (CHECKSUM_FILE, MODEL_DIR, READER_CONFIG_FILE, REQUIRED_FILES, TOKENIZER_FILES,
                                      WEIGHTS_FILE, ReaderConfig, ReaderIntegrityError, is_available, load_tokenizer,
                                      verify_checksums, write_checksums)
 from qa.readers.neural.precision import cpu_has_bf16, resolve_precision
 from qa.readers.neural.reader import NeuralReader, PassageReading
-from qa.readers.neural.windows import encode_windows
+from qa.readers.neural.runtime import BACKENDS, OnnxReaderModel, resolve_backend
+from qa.readers.neural.windows import WordPieceTokenizer, encode_windows
 
 __all__ = [
-    "CHECKSUM_FILE", "MODEL_DIR", "READER_CONFIG_FILE", "REQUIRED_FILES", "TOKENIZER_FILES", "WEIGHTS_FILE",
-    "NeuralReader", "PassageReading", "ReaderConfig", "ReaderIntegrityError", "WindowLogits", "best_of_windows",
-    "best_span", "calibrated", "cpu_has_bf16", "encode_windows", "is_available", "load_tokenizer", "read_contexts",
-    "read_windows", "resolve_precision", "scored_typed_alternative", "sentence_around", "span_logit",
-    "typed_alternative", "typed_span_wins", "verify_checksums", "write_checksums",
+    "BACKENDS", "CHECKSUM_FILE", "MODEL_DIR", "READER_CONFIG_FILE", "REQUIRED_FILES", "TOKENIZER_FILES", "WEIGHTS_FILE",
+    "NeuralReader", "OnnxReaderModel", "PassageReading", "ReaderConfig", "ReaderIntegrityError", "WindowLogits",
+    "WordPieceTokenizer", "best_of_windows", "best_span", "calibrated", "cpu_has_bf16", "encode_windows",
+    "exported_reader", "is_available", "load_tokenizer", "read_contexts", "read_windows", "resolve_backend",
+    "resolve_precision", "scored_typed_alternative", "sentence_around", "span_logit", "typed_alternative",
+    "typed_span_wins", "verify_checksums", "write_checksums",
 ]

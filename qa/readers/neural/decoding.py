@@ -1,7 +1,8 @@
 """Reading windows and decoding spans: model logits in, best character spans out.
 
 Shared by inference (``NeuralReader``) and training (held-out scoring, agreement tuning).
-torch is imported by the functions that run the model, so importing this module is light.
+The model is either an ``OnnxReaderModel`` (numpy throughout) or a torch model (torch is
+imported only to run it); everything after the logits is numpy.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 from qa.readers.neural.files import ReaderConfig
+from qa.readers.neural.runtime import OnnxReaderModel, torch_logits
 from qa.readers.neural.windows import encode_windows
 
 
@@ -19,8 +23,8 @@ class WindowLogits:
     """Start/end logits of one window over a context, with each token's character offsets
     into that context (None for question, special and padding tokens)."""
 
-    start: object  # torch.Tensor (tokens,)
-    end: object  # torch.Tensor (tokens,)
+    start: np.ndarray  # float32 (tokens,)
+    end: np.ndarray  # float32 (tokens,)
     offsets: list
 
     @property
@@ -40,19 +44,18 @@ def best_span(window: WindowLogits, max_answer_tokens: int) -> tuple:
         ``(span_logit, char_start, char_end)``; ``(-inf, None, None)`` when the window
         has no context token.
     """
-    import torch
-
     offs = window.offsets
     idx = [i for i, o in enumerate(offs) if o is not None]
     if not idx:
         return float("-inf"), None, None
     lo, hi = idx[0], idx[-1] + 1  # context tokens are contiguous
-    s = window.start[lo:hi]
-    e = window.end[lo:hi]
+    s = np.asarray(window.start[lo:hi], dtype=np.float32)
+    e = np.asarray(window.end[lo:hi], dtype=np.float32)
     n = hi - lo
-    band = torch.ones(n, n, dtype=torch.bool).triu().tril(max_answer_tokens - 1)
-    scores = (s[:, None] + e[None, :]).masked_fill(~band, float("-inf"))
-    flat = int(torch.argmax(scores))
+    ends_after = np.arange(n)[None, :] - np.arange(n)[:, None]  # j - i
+    band = (ends_after >= 0) & (ends_after < max_answer_tokens)
+    scores = np.where(band, s[:, None] + e[None, :], np.float32(-np.inf))
+    flat = int(np.argmax(scores))
     i, j = divmod(flat, n)
     return float(scores[i, j]), offs[lo + i][0], offs[lo + j][1]
 
@@ -90,40 +93,36 @@ def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: 
     """Run the model over every window of every context.
 
     Args:
-        model: a question-answering model returning ``start_logits``/``end_logits``.
-        tokenizer: its fast tokenizer.
+        model: an ``OnnxReaderModel``, or a torch question-answering model returning
+            ``start_logits``/``end_logits``.
+        tokenizer: a ``WordPieceTokenizer`` or transformers' fast tokenizer (the same windows).
         question: the question.
         contexts: passage texts.
         cfg: window settings.
         batch_size: windows per forward pass.
-        bf16: compute the matrix products in bfloat16 (``torch.autocast``); worth it only
-            where the CPU multiplies bf16 natively (see ``cpu_has_bf16``).
+        bf16: compute the torch model's matrix products in bfloat16 (``torch.autocast``);
+            worth it only where the CPU multiplies bf16 natively (see ``cpu_has_bf16``).
 
     Returns:
-        Per context, its windows' logits (on the CPU, float32).
+        Per context, its windows' logits (float32 numpy arrays).
     """
-    import torch
-
     out_windows: list[list[WindowLogits]] = [[] for _ in contexts]
     if not contexts:
         return out_windows
+    if bf16 and isinstance(model, OnnxReaderModel):
+        raise ValueError("bf16 needs the torch model; the ONNX reader computes in fp32 or int8")
+    run = model if isinstance(model, OnnxReaderModel) else torch_logits(model, bf16)
     enc = encode_windows(tokenizer, question, contexts, cfg)
-    n = len(enc["input_ids"])
-    device = next(model.parameters()).device
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        for b in range(0, n, batch_size):
-            sl = slice(b, b + batch_size)
-            mask = torch.tensor(enc["attention_mask"][sl])
-            width = int(mask.sum(1).max())
-            out = model(
-                input_ids=torch.tensor(enc["input_ids"][sl])[:, :width].to(device),
-                attention_mask=mask[:, :width].to(device),
-                token_type_ids=torch.tensor(enc["token_type_ids"][sl])[:, :width].to(device),
-            )
-            starts, ends = out.start_logits.float().cpu(), out.end_logits.float().cpu()
-            for k, offs in enumerate(enc["offsets"][sl]):
-                offs = offs + [None] * (width - len(offs)) if len(offs) < width else offs[:width]
-                out_windows[enc["context_index"][b + k]].append(WindowLogits(starts[k], ends[k], offs))
+    ids = np.asarray(enc["input_ids"], dtype=np.int64)
+    masks = np.asarray(enc["attention_mask"], dtype=np.int64)
+    types = np.asarray(enc["token_type_ids"], dtype=np.int64)
+    for b in range(0, len(ids), batch_size):
+        sl = slice(b, b + batch_size)
+        width = int(masks[sl].sum(1).max())  # each batch padded to its own longest window
+        starts, ends = run(ids[sl, :width], masks[sl, :width], types[sl, :width])
+        for k, offs in enumerate(enc["offsets"][sl]):
+            offs = offs + [None] * (width - len(offs)) if len(offs) < width else offs[:width]
+            out_windows[enc["context_index"][b + k]].append(WindowLogits(starts[k], ends[k], offs))
     return out_windows
 
 

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from index.offline import offline
 from qa.readers.neural.agreement import scored_typed_alternative, sentence_around, typed_span_wins
 from qa.readers.neural.calibration import calibrated
 from qa.readers.neural.decoding import WindowLogits, best_of_windows, read_windows
-from qa.readers.neural.files import (MODEL_DIR, READER_CONFIG_FILE, REQUIRED_FILES, WEIGHTS_FILE, ReaderConfig,
-                                     ReaderIntegrityError, is_available, load_tokenizer, verify_checksums)
+from qa.readers.neural.export import exported_reader
+from qa.readers.neural.files import (MODEL_DIR, READER_CONFIG_FILE, REQUIRED_FILES, ReaderConfig, is_available,
+                                     load_tokenizer, verify_checksums)
 from qa.readers.neural.precision import resolve_precision
+from qa.readers.neural.runtime import OnnxReaderModel, load_torch_model, resolve_backend
+from qa.readers.neural.windows import WordPieceTokenizer
 from qa.readers.sentences import strip_span
 from qa.settings import PRECISIONS
 from qa.types import Candidate, Passage
@@ -55,24 +56,28 @@ class NeuralReader:
 
     name = "neural"
     reads_passages_apart = True  # each passage is read in its own windows
-    _cache: dict[tuple[str, str], "NeuralReader"] = {}
+    _cache: dict[tuple[str, str, str], "NeuralReader"] = {}
 
     def __init__(self, model, tokenizer, config: ReaderConfig, path: Path, min_score: float = 0.02, batch_size: int = 16,
                  precision: str = "fp32"):
         """Wrap a loaded model; use ``NeuralReader.load`` instead of calling this directly.
 
         Args:
-            model: the question-answering model (eval mode).
-            tokenizer: its fast tokenizer.
+            model: an ``OnnxReaderModel``, or the torch question-answering model (eval mode).
+            tokenizer: a ``WordPieceTokenizer`` or transformers' fast tokenizer (the same windows).
             config: inference settings and calibration.
             path: folder the weights came from.
             min_score: ``extract`` drops candidates scoring below this (near-certain
                 non-answers), so it returns [] when no passage answers at all.
             batch_size: windows per forward pass.
-            precision: "fp32", "bf16" or "int8" (how ``model`` computes; see ``NeuralReader.load``).
+            precision: "fp32", "bf16" or "int8" (how ``model`` computes; see ``NeuralReader.load``);
+                an ONNX model computes in "fp32" or "int8" (the graph it was given).
         """
         if precision not in PRECISIONS[1:]:
             raise ValueError(f"precision must be one of {PRECISIONS[1:]} here (resolve 'auto' first). Currently, it is {precision!r}")
+        self.backend = "onnx" if isinstance(model, OnnxReaderModel) else "torch"
+        if self.backend == "onnx" and precision == "bf16":
+            raise ValueError("the ONNX reader computes in fp32 or int8; bf16 needs the torch model")
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
@@ -93,18 +98,24 @@ class NeuralReader:
         return self.config.threshold
 
     @classmethod
-    def load(cls, path: Path | str | None = None, precision: str = "auto", cached: bool = True) -> NeuralReader:
+    def load(cls, path: Path | str | None = None, precision: str = "auto", cached: bool = True, backend: str = "auto",
+             cache_dir: Path | str | None = None) -> NeuralReader:
         """Load the shipped reader (offline), verifying its SHA-256 checksums.
 
         Args:
             path: reader folder; defaults to ``qa/models/reader``.
-            precision: how the reader computes. "fp32"; "bf16" (weights stay fp32, matrix
-                products run in bfloat16: 1.3-1.9x faster where the CPU has AVX512-BF16 or AMX,
-                within 0.1 F1 of fp32; emulated and slower elsewhere); "int8" (dynamic
-                quantisation of the Linear layers: 1.3-2x as fast as fp32 on this project's CPU,
-                1.9 F1 lower on SQuAD for the shipped reader); "auto" (the default: bf16 where
-                native, else fp32).
-            cached: reuse an already loaded reader for the same folder and precision.
+            precision: how the reader computes. "fp32"; "bf16" (torch only: weights stay fp32,
+                matrix products run in bfloat16: 1.3-1.9x faster where the CPU has AVX512-BF16
+                or AMX, within 0.1 F1 of fp32; emulated and slower elsewhere); "int8" (dynamic
+                quantisation: on torch of the Linear layers, 1.3-2x as fast as fp32 on this
+                project's CPU, 1.9 F1 lower on SQuAD for the shipped reader; on ONNX of the
+                graph's matrix products, per channel); "auto" (the default: fp32 on the ONNX
+                backend; on torch bf16 where native, else fp32).
+            cached: reuse an already loaded reader for the same folder, backend and precision.
+            backend: "auto" (the default: ONNX Runtime when the exported graph is there, see
+                ``qa.readers.neural.runtime``), "onnx" (exports the graph first when missing) or
+                "torch" (the reference).
+            cache_dir: where exported graphs are kept (default ``.cache/models``).
 
         Returns:
             The reader.
@@ -112,45 +123,33 @@ class NeuralReader:
         Raises:
             FileNotFoundError: the weights are not installed.
             ReaderIntegrityError: a file does not match ``SHA256SUMS``.
+            ValueError: an unknown precision or backend, or backend "onnx" with precision "bf16".
         """
         d = Path(path) if path is not None else MODEL_DIR
-        precision = resolve_precision(precision)
-        key = (str(d.resolve()), precision)
-        if cached and key in cls._cache:
-            return cls._cache[key]
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}. Currently, precision is {precision!r}")
         if not is_available(d):
             raise FileNotFoundError(
                 f"the neural reader is not installed in {d} (needs {', '.join(REQUIRED_FILES)}). Reinstall the "
                 "package or train it with `python -m qa.train_reader`; or use reader='sentence'."
             )
+        backend = resolve_backend(backend, precision, d, cache_dir)
+        if backend == "onnx":
+            precision = "int8" if precision == "int8" else "fp32"
+        else:
+            precision = resolve_precision(precision)
+        key = (str(d.resolve()), backend, precision)
+        if cached and key in cls._cache:
+            return cls._cache[key]
         verify_checksums(d)
-        offline()
-        import torch
-        from safetensors.torch import load_file
-        from transformers import AutoConfig, AutoModelForQuestionAnswering
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
         t0 = time.perf_counter()
-        mcfg = AutoConfig.from_pretrained(str(d), local_files_only=True)
-        # fp32 whatever dtype config.json records: the weights are stored in fp16, and fp16
-        # matrix products on a CPU are many times slower than fp32 ones.
-        model = AutoModelForQuestionAnswering.from_config(mcfg, dtype=torch.float32).float()
-        state = {k: v.float() for k, v in load_file(str(d / WEIGHTS_FILE)).items()}
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.endswith("position_ids")]
-        if missing or unexpected:
-            raise ReaderIntegrityError(
-                f"reader weights in {d} do not fit the model (missing {missing[:3]}, unexpected {list(unexpected)[:3]}); "
-                "retrain with `python -m qa.train_reader`."
-            )
-        model.eval()
-        if precision == "int8":
-            with warnings.catch_warnings():  # torch marks eager dynamic quantisation deprecated
-                warnings.simplefilter("ignore")
-                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        if backend == "onnx":
+            onnx_file = exported_reader(d, cache_dir, variant=precision)
+            model, tokenizer = OnnxReaderModel(onnx_file), WordPieceTokenizer(d)
+        else:
+            model, tokenizer = load_torch_model(d, precision), load_tokenizer(d)
         cfg = ReaderConfig.from_dict(json.loads((d / READER_CONFIG_FILE).read_text()))
-        reader = cls(model, load_tokenizer(d), cfg, d, precision=precision)
+        reader = cls(model, tokenizer, cfg, d, precision=precision)
         reader.load_seconds = time.perf_counter() - t0
         if cached:
             cls._cache[key] = reader
