@@ -12,7 +12,7 @@ DOCS ?= seeds/
 # find the files and do nothing.
 setup: $(STAMP)
 	$(PY) -m index.onnx_model
-	$(PY) -m qa.readers.neural.export
+	$(PY) -m qa.readers.neural
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -13,7 +13,7 @@ checked against it before an export, so the key changes whenever the weights, th
 or the tokenizer do, and hashing it is instant. The file is written under a temporary name and
 renamed into place: a reader sees no file or a complete one.
 
-``python -m qa.readers.neural.export`` exports (or finds) the file and prints its path; ``make setup`` runs it.
+``python -m qa.readers.neural`` exports (or finds) the file and prints its path; ``make setup`` runs it.
 """
 
 from __future__ import annotations
@@ -124,14 +124,10 @@ def exported_reader(path: str | Path | None = None, cache_dir: str | Path | None
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m qa.readers.neural.export",
+    parser = argparse.ArgumentParser(prog="python -m qa.readers.neural",
                                      description="Export the neural reader to ONNX (once; later calls reuse the file).")
     parser.add_argument("--reader-dir", default=None, help=f"reader folder (default: {MODEL_DIR})")
     parser.add_argument("--cache-dir", default=None, help=f"default: {DEFAULT_CACHE_DIR}")
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="fp32")
     args = parser.parse_args(argv)
     print(exported_reader(args.reader_dir, args.cache_dir, variant=args.variant))
-
-
-if __name__ == "__main__":
-    main()
