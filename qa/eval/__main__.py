@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open mode: the answer-or-abstain model weighs every passage read (auto, the default) "
                         "or the reader's score alone decides (off)")
     p.add_argument("--reader-precision", choices=PRECISIONS, default="auto",
-                   help="the neural reader's arithmetic (default auto: bf16 where the CPU has it natively, else fp32)")
+                   help="the neural reader's arithmetic (default auto: fp32 on ONNX Runtime; on torch, bf16 where the CPU "
+                        "has it natively, else fp32)")
     p.add_argument("--reader-dir", metavar="DIR", help="neural reader weights to use (from `python -m qa.train_reader "
                    "--out DIR`; default: the shipped qa/models/reader)")
     p.add_argument("--embedder", choices=("auto", "onnx", "onnx-int8", "torch"), default="auto",
