@@ -64,6 +64,8 @@ reliability: setup
 bench: setup
 	$(PY) docs/bench/ingest.py
 	$(PY) docs/bench/stores.py --scifact $(DATA)/beir-scifact
+	$(PY) docs/bench/coldstart.py --runs 5 --out bench-output/coldstart.json
+	$(PY) docs/bench/latency.py --early-exit 1.0 0.7 --repeat 5
 	$(PY) docs/bench/scale.py --data $(DATA) --chunks 1000000 --out bench-output/scale-1m.json
 
 clean:
