@@ -70,7 +70,7 @@ def test_each_set_weighs_the_same_however_many_questions_it_has():
     assert check(decider, short)["answered"] > check(decider, long)["answered"]
 
 
-def test_observations_without_a_feature_are_refused_with_what_to_do(tmp_path):
+def test_observations_without_a_feature_are_refused_with_what_to_do(tmp_path, capsys):
     kept = tmp_path / "old.jsonl"
     rows = [Observation({"reader": r, "coverage": 0.5, "bm25": 1.0}, float(r > 0), True) for r in (-2, -1, 1, 2)] * 5
     kept.write_text("".join(json.dumps({"features": o.features, "f1": o.f1, "answerable": o.answerable}) + "\n"
@@ -82,6 +82,10 @@ def test_observations_without_a_feature_are_refused_with_what_to_do(tmp_path):
     assert fit_main(["--from-observations", f"old={kept}", "--check", "--features", "reader", "--out", str(out)]) == 0
     decider = Decider.load(out)
     assert decider.weights["reader"] > 0 and decider.record["fitted_on"] == ["old"]
+    capsys.readouterr()
+    assert fit_main(["--score", str(out), "--check", f"old={kept}"]) == 0
+    scored = json.loads(capsys.readouterr().out)["old"]
+    assert scored["questions"] == 20 and scored["no_ans_accuracy"] is None and scored["f1"] == 50.0
 
 
 @pytest.mark.skipif(not QA_TRAIN.is_dir(), reason="needs ../shared/data/qa-train")

@@ -1,25 +1,27 @@
-"""Fit the answer-or-abstain decision (``qa.decision.Decider``) on long and short documents together.
+"""Fit the answer-or-abstain decision (``qa.decision.Decider``) on one or several sets of questions.
 
     python -m qa.training.decision                       # writes qa/models/decider.json
-    python -m qa.training.decision --observations obs/   # also keeps what it observed, one file per set
+    python -m qa.training.decision --sets longdocs-tune shortdocs-fit --check shortdocs-check \\
+        --observations obs/ --out both.json              # long and short documents together
     python -m qa.training.decision --from-observations longdocs-tune=obs/longdocs-tune.jsonl \\
         shortdocs-fit=obs/shortdocs-fit.jsonl --check shortdocs-check=obs/shortdocs-check.jsonl
 
 The engine answers each question of the fitting sets exactly as it answers users and records
 the decision features of its best answer (``qa.decision.decision_features``). The sets are
 the tuning part of the long-document set (``qa.eval.longdocs``: one long document fills the
-passages read) and the fit part of the short-document set (``qa.eval.shortdocs``: a
-collection of single paragraphs), never their held-out or check parts, never SQuAD dev. A
-logistic regression learns from them whether the answer is right (F1 >= 0.5 against the
-gold answers; every answer to an unanswerable question is wrong).
+passages read; the shipped model is fitted on it alone) and, optionally, the fit part of the
+short-document set (``qa.eval.shortdocs``: a collection of single paragraphs); never their
+held-out or check parts, never SQuAD dev. A logistic regression learns from them whether
+the answer is right (F1 >= 0.5 against the gold answers; every answer to an unanswerable
+question is wrong).
 
 Each set counts the same however many questions it has: an observation of set ``g`` weighs
 ``N / (G * n_g)`` (N observations in all, G sets, n_g in set g), in the fit and in the
 threshold. The threshold maximises that weighted overall F1 (an abstention scores 1 on an
 unanswerable question, 0 on an answerable one), the mean of the sets' own F1, computed on
 out-of-fold probabilities so it is not chosen on the predictions the model was fitted to.
-The check sets (default ``shortdocs-check``) are scored with the fitted model and recorded,
-never fitted on.
+The check sets (``--check``, e.g. ``shortdocs-check``) are scored with the fitted model and
+recorded, never fitted on.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ from qa.decision import DECIDER_FILE, DEFAULT_FEATURES, FEATURES, Decider
 from qa.eval.metrics import f1_score
 
 RIGHT_F1 = 0.5  # an answer at least this close to a gold answer counts as right
-FIT_SETS = ("longdocs-tune", "shortdocs-fit")
-CHECK_SETS = ("shortdocs-check",)
+FIT_SETS = ("longdocs-tune",)  # what the shipped model is fitted on
+CHECK_SETS = ()
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def fit(sets: dict[str, list[Observation]], folds: int = 5, seed: int = 0, c: fl
     unknown = set(features) - set(FEATURES)
     if unknown:
         raise ValueError(f"unknown features {sorted(unknown)}; choose among {FEATURES}")
-    sets = {name: obs for name, obs in sets.items() if obs}
+    sets = {name: sets[name] for name in sorted(sets) if sets[name]}  # folds do not depend on the order given
     if not sets:
         raise ValueError("no observations to fit on; give at least one set with questions")
     from sklearn.linear_model import LogisticRegression
@@ -149,7 +151,6 @@ def fit(sets: dict[str, list[Observation]], folds: int = 5, seed: int = 0, c: fl
         "answer_everything_f1": {name: figures(np.ones(len(obs)), obs, 0.5)["f1"] for name, obs in sets.items()},
         "fitted_at": time.strftime("%Y-%m-%d"),
         "features": list(features),
-        "command": "python -m qa.training.decision --features " + " ".join(features),
     }
     return Decider(weights={f: round(float(w), 6) for f, w in zip(features, model.coef_[0])},
                    bias=round(float(model.intercept_[0]), 6), threshold=threshold, record=record)
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-observations", nargs="+", metavar="NAME=FILE",
                         help="the same as --sets NAME=FILE ...: fit on kept observations instead of answering again")
     parser.add_argument("--check", nargs="*", default=list(CHECK_SETS), metavar="NAME[=FILE]",
-                        help=f"sets to score the fitted decision on, never fitted on (default: {' '.join(CHECK_SETS)})")
+                        help="sets to score the fitted decision on, never fitted on (default: none)")
     parser.add_argument("--observations", type=Path, metavar="DIR",
                         help="keep the observations of every set answered here, as DIR/<set>.jsonl")
     parser.add_argument("--features", nargs="+", default=list(DEFAULT_FEATURES), choices=FEATURES,
@@ -210,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index-cache", nargs="+", default=[], metavar="KIND=DIR",
                         help="index folder of a kind of set's documents, e.g. longdocs=DIR shortdocs=DIR "
                              "(default under eval-output/index-cache/)")
+    parser.add_argument("--score", type=Path, metavar="DECIDER",
+                        help="fit nothing: print how the decider in this file does on the --check sets")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
@@ -217,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         caches = dict(_named(v) for v in args.index_cache)
         if any(v is None for v in caches.values()):
             raise ValueError(f"--index-cache takes KIND=DIR. Currently, it is {args.index_cache}")
+        if args.score:
+            decider = Decider.load(args.score)
+            scored = gather(args.check, args.observations, caches, not args.quiet)
+            print(json.dumps({name: check(decider, obs) for name, obs in scored.items()}, indent=2))
+            return 0
         fit_sets = gather(args.from_observations or args.sets, args.observations, caches, not args.quiet)
         check_sets = gather(args.check, args.observations, caches, not args.quiet)
         decider = fit(fit_sets, folds=args.folds, c=args.c, features=tuple(args.features))
@@ -224,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     decider.record["check"] = {name: check(decider, obs) for name, obs in check_sets.items()}
+    decider.record["command"] = ("python -m qa.training.decision --sets " + " ".join(sorted(fit_sets)) + " --check "
+                                 + " ".join(check_sets) + " --features " + " ".join(args.features))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(decider.to_dict(), indent=2) + "\n")
     print(json.dumps(decider.to_dict(), indent=2))
