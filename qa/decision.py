@@ -15,7 +15,10 @@ case. So the decision looks at the evidence across every passage read:
 - ``dense``: the cosine between question and the answer's passage; ``bm25``: whether BM25
   retrieved that passage at all (1/rank);
 - ``type``: whether the answer has the shape the question asks for (a date for "when", a
-  number for "how many", a name for "who").
+  number for "how many", a name for "who");
+- ``same_document``: the share of the other passages read that come from the best answer's
+  document (near 1 when one long document fills the passages read, 0 over a collection of
+  short ones, where the reader's score means what it was trained to mean).
 
 A logistic model over these features (``Decider``), fitted on held-out questions whose
 documents are long (``python -m qa.training.decision``), gives the probability; the
@@ -36,7 +39,8 @@ from qa.readers.sentences import split_sentences
 from qa.readers.spans import DATE_RE, NUMBER_RE, ROLE_WORDS, question_type
 from qa.types import Candidate
 
-FEATURES = ("reader", "runner_up", "agreement", "coverage", "coverage_passage", "dense", "bm25", "type")
+FEATURES = ("reader", "runner_up", "agreement", "coverage", "coverage_passage", "dense", "bm25", "type",
+            "same_document")
 # The ones the shipped model weighs: chosen on the tuning set's out-of-fold F1 (python -m
 # qa.training.decision --features ...): the dense cosine, the largest weight when it was in,
 # depends on how long the chunks are and sank the short seed article, so it is left out.
@@ -113,6 +117,7 @@ def decision_features(question: str, candidates: Sequence[Candidate], idf: Calla
         "dense": p.dense_score if p.dense_score is not None else 0.0,
         "bm25": 1.0 / p.term_rank if p.term_rank else 0.0,
         "type": type_fits(question, answer),
+        "same_document": sum(c.passage.source == p.source for c in others) / len(others) if others else 0.0,
     }
 
 

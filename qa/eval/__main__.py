@@ -16,6 +16,8 @@ EPILOG = """examples:
   python -m qa.eval /work/shared/data/squad/dev-v2.0.json --min-score 0.42
   python -m qa.eval tests/data/seed_questions.jsonl
   python -m qa.eval longdocs-heldout        # long documents built from qa-train (qa.eval.longdocs)
+  python -m qa.eval shortdocs-check         # single paragraphs built from qa-train (qa.eval.shortdocs)
+  python -m qa.eval longdocs-heldout --decider-file my-decider.json   # another answer-or-abstain model
   python -m qa.eval --conversations tests/data/conversations.jsonl   # follow-up questions (qa.eval.conversations)
   python -m qa.eval --beir /work/shared/data/beir-scifact
 """
@@ -25,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m qa.eval", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", nargs="?", help="SQuAD .json or .jsonl test set, or a named set: "
-                   "longdocs-tune, longdocs-heldout, longdocs-all")
+                   "longdocs-tune, longdocs-heldout, longdocs-all, shortdocs-fit, shortdocs-check, shortdocs-all")
     p.add_argument("--beir", metavar="DIR", help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv): retrieval only")
     p.add_argument("--conversations", metavar="FILE", help="a conversation set (JSONL): rewrite accuracy and answer "
                    "EM/F1 per turn (python -m qa.eval.conversations --help for its own options)")
@@ -43,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decider", choices=("auto", "off"), default="auto",
                    help="open mode: the answer-or-abstain model weighs every passage read (auto, the default) "
                         "or the reader's score alone decides (off)")
+    p.add_argument("--decider-file", metavar="FILE",
+                   help="open mode: the answer-or-abstain model to use instead of the shipped qa/models/decider.json "
+                        "(one written by python -m qa.training.decision --out FILE)")
     p.add_argument("--reader-precision", choices=PRECISIONS, default="auto",
                    help="the neural reader's arithmetic (default auto: fp32 on ONNX Runtime; on torch, bf16 where the CPU "
                         "has it natively, else fp32)")
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         config = EvalConfig(
             mode="closed" if args.closed else "open", reader=args.reader, min_score=args.min_score, top_k=args.top_k,
             fusion_weight=args.fusion_weight, early_exit=args.early_exit, decider=args.decider,
-            reader_precision=args.reader_precision,
+            decider_file=args.decider_file, reader_precision=args.reader_precision,
             reader_dir=args.reader_dir, limit=args.limit, seed=args.seed, index=args.index, index_cache=args.index_cache,
             add_unanswerable=args.add_unanswerable, unanswerable_kind=args.unanswerable_kind, heldout_per_mille=args.heldout_only,
             progress=not args.quiet,

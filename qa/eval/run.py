@@ -18,7 +18,8 @@ from typing import Callable, Sequence
 from index import Index, IndexSettings
 from index.hashing import sha256_bytes
 from index.types import Document
-from qa.engine import QuestionError
+from qa.decision import Decider
+from qa.engine import Engine, QuestionError
 from qa.eval import metrics
 from qa.eval.datasets import (
     EvalQuestion, EvalSet, add_unanswerable, is_heldout, keep_documents, load_dataset, sample,
@@ -48,6 +49,8 @@ class EvalConfig:
             passage); None: its default.
         decider: the engine's ``QASettings.decider`` in open mode ("auto": the answer-or-abstain
             model, whose threshold is then the default; "off": the reader's score alone).
+        decider_file: with ``decider="auto"``, the answer-or-abstain model to use instead of the
+            shipped ``qa/models/decider.json`` (one written by ``python -m qa.training.decision --out``).
         reader_precision: the neural reader's arithmetic (``QASettings.reader_precision``).
         reader_dir: the neural reader's folder (``QASettings.reader_dir``; None: the shipped one).
         limit: evaluate a random sample of this many questions (None: all).
@@ -73,6 +76,7 @@ class EvalConfig:
     fusion_weight: float | None = None
     early_exit: float | None = None
     decider: str = "auto"
+    decider_file: str | None = None
     reader_precision: str = "auto"
     reader_dir: str | None = None
     limit: int | None = None
@@ -336,16 +340,26 @@ class _Asker:
     threshold: float  # the engine's own abstention threshold for these answers' scores
 
 
+class _EngineWithDecider(Engine):
+    """An engine whose answer-or-abstain model is the given one instead of the shipped one."""
+
+    def __init__(self, index: Index, settings: QASettings, decider: Decider) -> None:
+        super().__init__(index, settings)
+        self._chosen = decider
+
+    def decider(self) -> Decider:
+        return self._chosen
+
+
 def _open_asker(eval_set: EvalSet, config: EvalConfig, settings: QASettings, embedder) -> _Asker:
     """Open mode: index every context and answer from retrieval, as a user would."""
-    from qa.engine import Engine
-
     if config.index:
         index = Index.open(config.index, embedder=embedder)
     else:
         cache = Path(config.index_cache) if config.index_cache else default_index_cache(eval_set.documents, eval_set.name)
         index = sync_index(cache, eval_set.documents, eval_set.kinds, embedder=embedder, progress=config.progress)
-    engine = Engine(index, settings)
+    engine = Engine(index, settings) if config.decider_file is None else _EngineWithDecider(
+        index, settings, Decider.load(config.decider_file))
     index.embed(["warm up"])  # load the embedding model now, not inside the first question's latency
 
     def locate(q: EvalQuestion, answer: Answer):

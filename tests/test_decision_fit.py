@@ -1,0 +1,129 @@
+"""The answer-or-abstain decision: its features, fitting it on several sets, the short-document set,
+and evaluating with another decider file."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from qa.decision import Decider, decision_features
+from qa.training.decision import Observation, check, fit, main as fit_main, read_observations
+from qa.types import Candidate, Passage
+
+DATA = Path(__file__).resolve().parent / "data"
+QA_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa-train"
+
+
+def _candidate(source: str, text: str, answer: str, score: float, chunk: int) -> Candidate:
+    start = text.index(answer)
+    passage = Passage(chunk_id=chunk, source=source, start=0, end=len(text), text=text, score=1.0, term_rank=1)
+    return Candidate(passage=passage, sentence_start=0, sentence_end=len(text), sentence=text, answer_start=start,
+                     answer_end=start + len(answer), answer=answer, score=score)
+
+
+def test_same_document_counts_the_other_passages_read_from_the_answers_document():
+    one = "Mount Etna erupted in 1669 and destroyed Catania."
+    other = "Vesuvius erupted in 79 and buried Pompeii."
+    long_doc = [_candidate("long.txt", one, "1669", 0.8, 1), _candidate("long.txt", other, "79", 0.3, 2),
+                _candidate("long.txt", other, "Pompeii", 0.2, 3), _candidate("b.txt", other, "79", 0.1, 4)]
+    f = decision_features("When did Etna erupt?", long_doc, lambda term: 1.0)
+    assert f["same_document"] == pytest.approx(2 / 3)
+    short = [_candidate("a.txt", one, "1669", 0.8, 1), _candidate("b.txt", other, "79", 0.3, 2)]
+    assert decision_features("When did Etna erupt?", short, lambda term: 1.0)["same_document"] == 0.0
+    assert decision_features("When did Etna erupt?", short[:1], lambda term: 1.0)["same_document"] == 0.0
+
+
+def _observations(n: int, same_document: float, offset: float, seed: int) -> list[Observation]:
+    """Answers right with probability sigmoid(reader + offset): the reader's score means less where offset < 0."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        reader = rng.uniform(-3, 3)
+        right = rng.random() < 1 / (1 + pow(2.718281828, -(2 * reader + offset)))
+        answerable = right or rng.random() < 0.5
+        out.append(Observation({"reader": reader, "coverage": 0.8, "bm25": 1.0, "same_document": same_document},
+                               1.0 if right else 0.0, answerable))
+    return out
+
+
+def test_fit_learns_that_a_long_document_needs_a_higher_reader_score():
+    sets = {"long": _observations(300, 1.0, -3.0, 0), "short": _observations(300, 0.0, 1.0, 1)}
+    decider = fit(sets, features=("reader", "same_document"))
+    assert decider.weights["same_document"] < -1.0
+    at = {"reader": 0.0, "coverage": 0.8, "bm25": 1.0}
+    assert decider.probability({**at, "same_document": 0.0}) >= decider.threshold  # short paragraph: answered
+    assert decider.probability({**at, "same_document": 1.0}) < decider.threshold  # long document: not found
+    assert set(decider.record["out_of_fold"]) == {"long", "short"}
+    # Without the feature one model cannot tell the two apart, and the out-of-fold F1 shows it.
+    blind = fit(sets, features=("reader",))
+    assert blind.record["weighted_f1_out_of_fold"] < decider.record["weighted_f1_out_of_fold"]
+
+
+def test_each_set_weighs_the_same_however_many_questions_it_has():
+    long, short = _observations(600, 1.0, -3.0, 0), _observations(60, 0.0, 1.0, 1)
+    decider = fit({"long": long, "short": short}, features=("reader", "same_document"))
+    # Unweighted, the short set is a tenth of the data; weighted, it still gets most of its questions right.
+    assert check(decider, short)["f1"] >= check(decider, long)["f1"] - 5
+    assert check(decider, short)["answered"] > check(decider, long)["answered"]
+
+
+def test_observations_without_a_feature_are_refused_with_what_to_do(tmp_path, capsys):
+    kept = tmp_path / "old.jsonl"
+    rows = [Observation({"reader": r, "coverage": 0.5, "bm25": 1.0}, float(r > 0), True) for r in (-2, -1, 1, 2)] * 5
+    kept.write_text("".join(json.dumps({"features": o.features, "f1": o.f1, "answerable": o.answerable}) + "\n"
+                            for o in rows))
+    assert read_observations(kept) == rows
+    with pytest.raises(ValueError, match=r"lack the features \[.same_document.\]; observe that set again"):
+        fit({"old": read_observations(kept)}, features=("reader", "same_document"))
+    out = tmp_path / "decider.json"
+    assert fit_main(["--from-observations", f"old={kept}", "--check", "--features", "reader", "--out", str(out)]) == 0
+    decider = Decider.load(out)
+    assert decider.weights["reader"] > 0 and decider.record["fitted_on"] == ["old"]
+    capsys.readouterr()
+    assert fit_main(["--score", str(out), "--check", f"old={kept}"]) == 0
+    scored = json.loads(capsys.readouterr().out)["old"]
+    assert scored["questions"] == 20 and scored["no_ans_accuracy"] is None and scored["f1"] == 50.0
+
+
+@pytest.mark.skipif(not QA_TRAIN.is_dir(), reason="needs ../shared/data/qa-train")
+def test_the_short_document_set_keeps_its_parts_and_the_long_documents_held_out_part_apart():
+    from qa.eval.longdocs import load_longdocs
+    from qa.eval.shortdocs import load_shortdocs
+
+    fit_part, check_part = load_shortdocs("fit", QA_TRAIN), load_shortdocs("check", QA_TRAIN)
+    assert fit_part.documents == check_part.documents
+    assert not {q.id for q in fit_part.questions} & {q.id for q in check_part.questions}
+    assert not {q.title for q in fit_part.questions} & {q.title for q in check_part.questions} - {"Filtered_Reddit_Comments"}
+    for part in (fit_part, check_part):
+        assert 0.15 < sum(not q.answerable for q in part.questions) / len(part.questions) < 0.5
+        for q in part.questions:
+            if q.answerable:  # the gold answer is in the indexed paragraph, at its offset
+                start = q.answer_starts[0]
+                assert part.context(q)[start:start + len(q.answers[0])] == q.answers[0]
+            elif q.id.endswith("-absent") and q.title != "Filtered_Reddit_Comments":
+                # an absent article has no paragraph in the collection
+                assert q.title not in {s.split("/", 1)[1].rsplit("#", 1)[0] for s in part.documents}
+    assert max(len(t) for t in fit_part.documents.values()) < 15_000
+    held = {q.id.split("-")[0] for q in load_longdocs("heldout", QA_TRAIN).questions}
+    asked = {q.id.split("-")[0] for p in (fit_part, check_part) for q in p.questions}
+    assert not held & asked
+
+
+def test_evaluation_takes_another_decider_file(tmp_path, embedder):
+    from qa.eval.run import evaluate
+
+    figures = {}
+    for name, bias in (("never", -50.0), ("always", 50.0)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(Decider({"reader": 0.0}, bias, 0.5).to_dict()))
+        report = evaluate(DATA / "seed_questions.jsonl", reader="neural", limit=4, seed=0, progress=False,
+                          embedder=embedder, index_cache=str(tmp_path / "index"), decider_file=str(path))
+        figures[name] = report.figures
+    assert figures["never"]["answered"] == 0.0 and figures["never"]["threshold"] == 0.5
+    assert figures["always"]["answered"] > 0.0
+    with pytest.raises(ValueError, match="cannot read the decider"):
+        evaluate(DATA / "seed_questions.jsonl", limit=1, progress=False, embedder=embedder,
+                 index_cache=str(tmp_path / "index"), decider_file=str(tmp_path / "missing.json"))
