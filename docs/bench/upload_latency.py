@@ -4,10 +4,11 @@ Starts the page (``ui.app``, default engine and reader) on a fresh index of ``se
 loopback port, asks the seed questions through its ``/ask`` API one at a time (idle), then
 uploads one file of real English text (``--megabytes``, default 20: the page's per-file limit)
 through ``/add_documents`` and keeps asking from ``--clients`` API clients until the upload is
-indexed. The page indexes uploads at low CPU priority (``index.background``). Prints one JSON record (idle and during-upload p50/p95, their ratio, the upload's
+indexed (or, with ``--measure-seconds N``, for the first N seconds of it). The page indexes uploads at low CPU priority (``index.background``). Prints one JSON record (idle and during-upload p50/p95, their ratio, the upload's
 size, chunks and seconds) and writes it to ``--out``:
 
     .venv/bin/python docs/bench/upload_latency.py --data ../shared/data --out bench-output/upload.json
+    .venv/bin/python docs/bench/upload_latency.py --data ../shared/data --measure-seconds 300
 
 The upload's text is drawn from the data folder: the BEIR SciFact abstracts, then the
 contexts of the ``qa-train`` sets, each paragraph once, numbered when the folder holds less
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -79,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pause", type=float, default=1.0,
                    help="seconds each client waits between its questions, as a person reading the answer (default 1)")
     p.add_argument("--idle-rounds", type=int, default=3, help="times each seed question is asked idle (default 3)")
+    p.add_argument("--measure-seconds", type=float, default=None,
+                   help="stop asking this many seconds into the upload and report without waiting for it to finish "
+                        "(default: ask until the upload is indexed)")
     p.add_argument("--out", type=Path, default=None, help="write the JSON record here too")
     args = p.parse_args(argv)
 
@@ -121,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         done = threading.Event()
         job.add_done_callback(lambda _: done.set())
 
+        stop_at = upload_began + args.measure_seconds if args.measure_seconds else float("inf")
+
         def ask_until_done(n: int) -> list[tuple[float, float]]:
             client, asked, i = Client(url, verbose=False), [], n
-            while not done.is_set():
+            while not done.is_set() and time.perf_counter() < stop_at:
                 asked.append(timed_ask(client, questions[i % len(questions)]["question"]))
                 i += 1
                 done.wait(args.pause)
@@ -131,14 +138,16 @@ def main(argv: list[str] | None = None) -> int:
 
         with ThreadPoolExecutor(max_workers=args.clients) as pool:
             timed = [t for asked in pool.map(ask_until_done, range(args.clients)) for t in asked]
-        status = job.result()[0]
+        finished = done.is_set()
+        status = job.result()[0] if finished else ""
         upload_seconds = time.perf_counter() - upload_began
-        demo.close()
         during = [s for began, s in timed if began + s <= upload_began + upload_seconds]
         chunks = next((d.chunks for d in engine.documents() if d.source.endswith("large_upload.txt")), 0)
+        demo.close()
         record = {
-            "upload": {"megabytes": round(size / 1e6, 2), "chunks": chunks, "seconds": round(upload_seconds, 1),
-                       "status": status.splitlines()[0] if status else ""},
+            "upload": {"megabytes": round(size / 1e6, 2), "finished": finished, "chunks": chunks,
+                       "seconds": round(upload_seconds, 1) if finished else None,
+                       "measured_seconds": round(upload_seconds, 1), "status": status.splitlines()[0] if status else ""},
             "clients": args.clients,
             "idle": {"questions": len(idle), "p50_s": round(statistics.median(idle), 3),
                      "p95_s": round(percentile(idle, 95), 3)},
@@ -155,7 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(text + "\n", encoding="utf-8")
-        return 1 if not during or "Added 1 document" not in status else 0
+        code = 1 if not during or (finished and "Added 1 document" not in status) else 0
+        if not finished:  # the upload goes on in a worker thread that the interpreter's exit would wait for
+            sys.stdout.flush()
+            shutil.rmtree(root, ignore_errors=True)
+            os._exit(code)
+        return code
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
