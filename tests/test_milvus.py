@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("pymilvus")
 
-from index.backends import StoreBusy, StoreMismatch, StoreNotFound, open_store  # noqa: E402
+from index.backends import StoreMismatch, StoreNotFound, open_store  # noqa: E402
 from index.backends.base import FORMAT_VERSION  # noqa: E402
 from index.backends.milvus import MilvusStore, milvus_options_from  # noqa: E402
 from index.chunking import chunk_document  # noqa: E402

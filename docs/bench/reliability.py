@@ -95,7 +95,6 @@ def main() -> int:
 def run(args, rng, embedder, work: Path) -> int:
     docs = work / "docs"
     paths = make_corpus(docs, args.files)
-    half = paths[: len(paths) // 2]
     extra = paths[len(paths) // 2: len(paths) // 2 + 5]
     settings = IndexSettings(show_progress=False, batch_files=10)
     # Templates: an index of the first half (before build, rebuild and add), one of everything (before remove).
