@@ -13,7 +13,7 @@ from index.backends.base import StoreBusy, StoreError
 
 TOKEN_ENV = "MILVUS_TOKEN"
 MAX_VARCHAR = 65535          # bytes in a Milvus VARCHAR
-# BM25 as the folder store's bm25s computes it (Lucene variant, k1 1.5, b 0.75); Milvus multiplies
+# BM25 as the folder store computes it (bm25s' Lucene variant, k1 1.5, b 0.75); Milvus multiplies
 # each term's score by (k1 + 1), which the store divides out so both stores score alike.
 BM25_K1, BM25_B = 1.5, 0.75
 _lite_users: dict[str, int] = {}
