@@ -47,3 +47,23 @@ def test_processes_on_one_server_share_the_index(milvus_server, tmp_path, embedd
         for suffix in ("chunks", "docs", "df", "meta"):
             index.store._client.drop_collection(f"{collection}_{suffix}")
         index.close()
+
+
+def test_a_connection_left_idle_keeps_working(milvus_server):
+    """pymilvus' default 10 s keep-alive pings made a default gRPC server hang up after ~30 s idle
+    (GOAWAY "too_many_pings"), and then no client of this process could connect to it again."""
+    import time
+
+    from index.backends import open_store
+
+    collection = f"idle_{os.getpid()}"
+    first = open_store(milvus_server, create=True, collection=collection)
+    try:
+        assert first.count() == 0
+        time.sleep(45)
+        second = open_store(milvus_server, create=True, collection=collection)
+        assert second.count() == 0
+        first.refresh()  # a call on the connection that sat idle
+        second.close()
+    finally:
+        first.close()

@@ -20,11 +20,14 @@ _lite_users: dict[str, int] = {}
 _lite_lock = threading.Lock()
 
 
+# pymilvus pings the server every 10 s, idle or not. A gRPC server with the library's defaults
+# (Milvus Lite's, embedded or served) allows one ping per 5 minutes without calls and answers
+# more with GOAWAY "too_many_pings": the connection drops, and every later client for the same
+# address fails to connect. Ping only while a call is under way, at most every 5 minutes.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
+
+
 def connect(uri: str, lite: bool, token: str | None):
-    # gRPC logs on its own to stderr, e.g. "too_many_pings" when Milvus Lite throttles pymilvus'
-    # keep-alive pings; none of it is an error of this store (pymilvus raises those). Set
-    # GRPC_VERBOSITY=INFO to see the lines again.
-    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     from pymilvus import MilvusClient
     from pymilvus.exceptions import MilvusException
 
@@ -35,7 +38,7 @@ def connect(uri: str, lite: bool, token: str | None):
             raise StoreBusy(f"Another process has the Milvus Lite index {uri} open (Milvus Lite allows one process "
                             f"per index); stop it, or serve the index from a Milvus server (docs/SCALE.md)")
         try:
-            client = MilvusClient(uri=uri, token=token or "")
+            client = MilvusClient(uri=uri, token=token or "", grpc_options=GRPC_OPTIONS)
         except MilvusException as e:
             if lite and _locked_by_another(uri):
                 raise StoreBusy(f"Another process has the Milvus Lite index {uri} open (Milvus Lite allows one "
