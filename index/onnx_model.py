@@ -27,6 +27,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Callable
 
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache" / "models"
 VARIANTS = {"fp32": "model.onnx", "int8": "model-int8.onnx"}
@@ -185,9 +186,18 @@ def exported_model(model_path: str | Path, variant: str = "fp32", cache_dir: str
     Returns:
         The path of the ONNX file, or None when it is missing and ``create`` is false.
     """
+    check_variant(variant)
+    return cached_variant(model_dir(model_path, cache_dir), variant, lambda fp32: export_fp32(model_path, fp32), create)
+
+
+def check_variant(variant: str) -> None:
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {sorted(VARIANTS)}. Currently, variant is {variant!r}")
-    folder = model_dir(model_path, cache_dir)
+
+
+def cached_variant(folder: Path, variant: str, export: Callable[[Path], object], create: bool) -> Path | None:
+    """The ``variant`` file in the export folder ``folder``, made when missing and ``create`` is true:
+    the fp32 graph by ``export(path)``, the int8 one quantised from it. None when missing and not ``create``."""
     target = folder / VARIANTS[variant]
     if target.exists():
         return target
@@ -195,7 +205,7 @@ def exported_model(model_path: str | Path, variant: str = "fp32", cache_dir: str
         return None
     fp32 = folder / VARIANTS["fp32"]
     if not fp32.exists():
-        export_fp32(model_path, fp32)
+        export(fp32)
     if variant == "int8":
         quantize_int8(fp32, target)
     return target

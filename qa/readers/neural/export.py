@@ -23,10 +23,9 @@ import hashlib
 import warnings
 from pathlib import Path
 
-from index.onnx_model import DEFAULT_CACHE_DIR, OPSET, quantize_int8, write_atomically
+from index.onnx_model import DEFAULT_CACHE_DIR, OPSET, VARIANTS, cached_variant, check_variant, write_atomically
 from qa.readers.neural.files import CHECKSUM_FILE, MODEL_DIR, REQUIRED_FILES, is_available, verify_checksums
 
-VARIANTS = {"fp32": "model.onnx", "int8": "model-int8.onnx"}
 ONNX_FILE = VARIANTS["fp32"]
 
 
@@ -106,21 +105,9 @@ def exported_reader(path: str | Path | None = None, cache_dir: str | Path | None
     Returns:
         The path of the ONNX file, or None when it is missing and ``create`` is false.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {sorted(VARIANTS)}. Currently, variant is {variant!r}")
+    check_variant(variant)
     source = path if path is not None else MODEL_DIR
-    folder = onnx_dir(source, cache_dir)
-    target = folder / VARIANTS[variant]
-    if target.exists():
-        return target
-    if not create:
-        return None
-    fp32 = folder / VARIANTS["fp32"]
-    if not fp32.exists():
-        export_reader(source, fp32)
-    if variant == "int8":
-        quantize_int8(fp32, target)
-    return target
+    return cached_variant(onnx_dir(source, cache_dir), variant, lambda fp32: export_reader(source, fp32), create)
 
 
 def main(argv: list[str] | None = None) -> None:
