@@ -188,25 +188,34 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=30)
 
 
-def run_server(command: Command, tmp_path: Path) -> None:
-    port = free_port()
-    shell = on_port(command.text, port)
-    log = tmp_path / "server.log"
+def start_until(command: Command, shell: str, log: Path, ready, waiting_for: str) -> subprocess.Popen:
+    """Start ``shell`` in a session of its own, its output in ``log``, and return it once ``ready()``;
+    the test fails if it exits first or ``SERVER_START_TIMEOUT_S`` passes (``waiting_for``: "serve
+    on port 7860", "print '...'": what it was to do)."""
     with open(log, "wb") as out:
         process = subprocess.Popen(["bash", "-c", shell], cwd=REPO_ROOT, env=environment(), stdin=subprocess.DEVNULL,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not page_answers(port):
+        while not ready():
             if process.poll() is not None:
-                pytest.fail(f"README line {command.line}: `{shell}` exited with {process.returncode} before serving:\n"
-                            f"{log.read_text(errors='replace')[-4000:]}")
+                pytest.fail(f"README line {command.line}: `{shell}` exited with {process.returncode} before it would "
+                            f"{waiting_for}:\n{log.read_text(errors='replace')[-4000:]}")
             if time.monotonic() > deadline:
-                pytest.fail(f"README line {command.line}: `{shell}` did not serve on port {port} within "
+                pytest.fail(f"README line {command.line}: `{shell}` did not {waiting_for} within "
                             f"{SERVER_START_TIMEOUT_S} s:\n{log.read_text(errors='replace')[-4000:]}")
             time.sleep(1)
-    finally:
+    except BaseException:
         stop(process)
+        raise
+    return process
+
+
+def run_server(command: Command, tmp_path: Path) -> None:
+    port = free_port()
+    shell = on_port(command.text, port)
+    log = tmp_path / "server.log"
+    stop(start_until(command, shell, log, lambda: page_answers(port), f"serve on port {port}"))
     missing = missing_output(command.expected, log.read_text(errors="replace"))
     assert not missing, f"README line {command.line}: `{shell}` did not print {missing}"
 
@@ -217,19 +226,12 @@ def run_watcher(command: Command, tmp_path: Path) -> None:
     shell = without_comment(command.text)
     log = tmp_path / "watch.log"
     ready = expected_pattern(command.expected[0])
-    with open(log, "wb") as out:
-        process = subprocess.Popen(["bash", "-c", shell], cwd=REPO_ROOT, env=environment(), stdin=subprocess.DEVNULL,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def printed_ready() -> bool:
+        return any(ready.fullmatch(" ".join(line.split())) for line in log.read_text(errors="replace").splitlines())
+
+    process = start_until(command, shell, log, printed_ready, f"print {command.expected[0]!r}")
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not any(ready.fullmatch(" ".join(line.split())) for line in log.read_text(errors="replace").splitlines()):
-            if process.poll() is not None:
-                pytest.fail(f"README line {command.line}: `{shell}` exited with {process.returncode} before "
-                            f"printing {command.expected[0]!r}:\n{log.read_text(errors='replace')[-4000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"README line {command.line}: `{shell}` did not print {command.expected[0]!r} within "
-                            f"{SERVER_START_TIMEOUT_S} s:\n{log.read_text(errors='replace')[-4000:]}")
-            time.sleep(1)
         os.killpg(process.pid, signal.SIGINT)
         try:
             returncode = process.wait(timeout=120)
