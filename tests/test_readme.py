@@ -9,8 +9,9 @@ git-ignored places (``.index/``, ``.data/``, ``eval-output/``), so they run as w
 Servers (``make run``, ``python -m ui``) are started on a free port (the test sets
 ``PORT=`` or ``--port``), polled until the page answers, then stopped. A folder watcher (``python -m index watch``) is started, waited for until
 it prints its first shown line, stopped with Ctrl-C (SIGINT) and must exit 0 having printed
-every shown line. ``make test`` is not run (it would run this test again). Commands on a Milvus server (``milvus://``) run only
-when ``MILVUS_URI`` names one, with that address in place of the README's. The README's
+every shown line. ``make test`` is not run (it would run this test again). Commands on a Milvus server (``milvus://``) run against the
+session's ``milvus_server`` (conftest: Milvus Lite's gRPC server on a loopback port, or the
+Milvus ``MILVUS_URI`` names), with its address in place of the README's. The README's
 ``python`` blocks run as scripts too.
 
 Commands depend on the ones before them (an index is built before it is asked), so run the
@@ -245,13 +246,11 @@ def run_watcher(command: Command, tmp_path: Path) -> None:
     assert not missing, f"README line {command.line}: `{shell}` did not print {missing}"
 
 
-def run_command(command: Command) -> None:
+def run_command(command: Command, milvus_server) -> None:
+    """Run ``command``; ``milvus_server()`` gives the address that replaces a README ``milvus://`` one."""
     shell = without_comment(command.text)
-    milvus = os.environ.get("MILVUS_URI")
     if MILVUS_SERVER_IN_README.search(shell):
-        if not milvus:
-            pytest.skip("needs a Milvus server: set MILVUS_URI=milvus://HOST:PORT to run it")
-        shell = MILVUS_SERVER_IN_README.sub(milvus, shell)
+        shell = MILVUS_SERVER_IN_README.sub(milvus_server(), shell)
     password = "correct horse battery staple\n"
     # hash-password asks twice; with no terminal (a new session) getpass reads stdin.
     stdin = password * 2 if "hash-password" in shell else None
@@ -280,7 +279,7 @@ def test_readme_shows_the_two_commands_and_prompts_every_command():
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[f"line{c.line}:{c.text}" for c in COMMANDS])
-def test_readme_command_runs_as_written(command: Command, tmp_path: Path):
+def test_readme_command_runs_as_written(command: Command, tmp_path: Path, request):
     if not (VENV / "bin" / "python").exists():
         pytest.skip("no .venv: run `make setup` first")
     if without_comment(command.text).split()[:2] == ["make", "test"]:
@@ -290,7 +289,7 @@ def test_readme_command_runs_as_written(command: Command, tmp_path: Path):
     elif is_watcher(command.text):
         run_watcher(command, tmp_path)
     else:
-        run_command(command)
+        run_command(command, lambda: request.getfixturevalue("milvus_server"))
 
 
 @pytest.mark.parametrize("block", python_blocks(README_TEXT), ids=lambda b: f"python-line{b.line}")
