@@ -72,10 +72,9 @@ class _OnnxBackend:
     thread_safe = True  # InferenceSession.run may be called from several threads at once
 
     def __init__(self, model_path: Path, onnx_file: Path, name: str, threads: int) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        from index.onnx_model import sentence_config
+        from index.onnx_model import cpu_session, sentence_config
 
         config = sentence_config(model_path)
         self.name = name
@@ -83,15 +82,7 @@ class _OnnxBackend:
         self._tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=config["max_seq_length"])
         self._tokenizer.no_padding()  # each batch is padded to its own longest text in embed()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle worker threads sleep instead of spinning: on a small machine a spinning pool takes
-        # the cores a concurrent question (or the file reading) needs, for no measurable gain.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(onnx_file, threads)
         self.onnx_file = onnx_file
 
     def prepare(self, texts: Sequence[str]) -> tuple[list, list[int]]:

@@ -50,6 +50,23 @@ def _source_digest(model_path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def cpu_session(onnx_file: str | Path, threads: int):
+    """An onnxruntime session over ``onnx_file`` on the CPU, as the project runs every graph:
+    ``threads`` intra-op threads, one inter-op, full graph optimisation, and idle workers that
+    sleep instead of spinning (a spinning pool takes the cores that a concurrent question, the
+    other model or the file reading needs, for no measurable gain on a small machine).
+    ``InferenceSession.run`` may be called from several threads at once."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+
+
 def model_dir(model_path: str | Path, cache_dir: str | Path | None = None) -> Path:
     """The cache folder for the ONNX files exported from the weights in ``model_path``."""
     source = Path(model_path).resolve()

@@ -80,18 +80,10 @@ class OnnxReaderModel:
     def __init__(self, onnx_file: str | Path, threads: int | None = None) -> None:
         if threads is not None and threads <= 0:
             raise ValueError(f"threads must be greater than 0. Currently, threads is {threads}")
-        import onnxruntime as ort
+        from index.onnx_model import cpu_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or usable_cpus()
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle workers sleep instead of spinning, so that they leave a small machine's cores to
-        # the embedder, retrieval and concurrent questions.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.onnx_file = Path(onnx_file)
-        self._session = ort.InferenceSession(str(self.onnx_file), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(self.onnx_file, threads or usable_cpus())
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray,
                  token_type_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
