@@ -55,13 +55,13 @@ def milvus_server(tmp_path_factory):
     import sys
     import time
 
+    from tests.ui_helpers import free_port
+
     pytest.importorskip("milvus_lite", reason="Milvus Lite is in requirements.txt; pip install -r requirements.txt")
     if os.environ.get("MILVUS_URI"):
         yield os.environ["MILVUS_URI"]
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     data = tmp_path_factory.mktemp("milvus-server")
     server = subprocess.Popen([str(Path(sys.executable).parent / "milvus-lite"), "server", "--data-dir", str(data / "db"),
                                "--host", "127.0.0.1", "--port", str(port)],

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.ui_helpers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 README = REPO_ROOT / "README.md"
@@ -129,12 +130,6 @@ def on_port(command: str, port: int) -> str:
     if command.startswith("make "):
         return re.sub(r"\s+PORT=\S+", "", command) + f" PORT={port}"
     return re.sub(r"\s+--port[ =]\S+", "", command) + f" --port {port}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def environment() -> dict[str, str]:
