@@ -18,8 +18,11 @@ Index type rule (``index_kind``):
   bytes per vector beside the vector's own 1,536. ``HNSW_EF_SEARCH`` = 128
   candidates: recall@10 against exact search must stay at or above 0.95 with removed rows
   filtered out; on 20,000 noisy real MiniLM embeddings (10% removed) efSearch 8 gave 0.93,
-  16 gave 0.99 and 32 or more 1.00, so 128 leaves margin for segments fifty times larger
-  (tested in ``tests/test_segments.py``); a query over 100,000 vectors took about 2 ms.
+  16 gave 0.99 and 32 or more 1.00 (tested in ``tests/test_segments.py``); a query over
+  100,000 vectors took about 2 ms. A graph's recall at a given efSearch falls as it grows, so
+  ``ef_search`` doubles the candidates for larger segments: on the million-chunk benchmark
+  (``docs/bench/scale.py``: realistic vectors, ten segments, the largest of 520,000) 128
+  candidates everywhere gave recall@10 0.877, 256 gave 0.923 and 512 gave 0.967.
   ``HNSW_EF_CONSTRUCTION`` = 80, twice FAISS's default of 40: a better graph for a slower
   build, which happens only in merges.
 
@@ -38,6 +41,15 @@ HNSW_THRESHOLD = 50_000
 HNSW_M = 32
 HNSW_EF_SEARCH = 128
 HNSW_EF_CONSTRUCTION = 80
+
+
+def ef_search(n: int) -> int:
+    """Candidates an HNSW search of a segment of ``n`` vectors keeps: ``HNSW_EF_SEARCH`` up to
+    100,000 vectors, doubled up to 250,000, doubled again up to 600,000, 1,024 above."""
+    for limit, ef in ((100_000, HNSW_EF_SEARCH), (250_000, 2 * HNSW_EF_SEARCH), (600_000, 4 * HNSW_EF_SEARCH)):
+        if n <= limit:
+            return ef
+    return 8 * HNSW_EF_SEARCH
 
 
 def index_kind(n: int, threshold: int | None = None) -> str:
@@ -80,7 +92,7 @@ class FaissVectorStore:
         elif kind == "hnsw":
             index = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-            index.hnsw.efSearch = HNSW_EF_SEARCH
+            index.hnsw.efSearch = ef_search(len(vectors))
         else:
             raise ValueError(f"kind must be 'flat' or 'hnsw'. Currently, kind is {kind!r}")
         if len(vectors):
@@ -115,7 +127,7 @@ class FaissVectorStore:
         else:
             selector = faiss.IDSelectorAll()
         if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=ef_search(n))
         else:
             params = faiss.SearchParameters(sel=selector)
         scores, rows = self._index.search(query, min(k, n), params=params)
@@ -137,7 +149,7 @@ class FaissVectorStore:
         if index.d != dimension:
             raise ValueError(f"vector file has dimension {index.d}, the manifest says {dimension}; rebuild the index")
         if isinstance(index, faiss.IndexHNSW):
-            index.hnsw.efSearch = HNSW_EF_SEARCH
+            index.hnsw.efSearch = ef_search(int(index.ntotal))
         return cls(dimension, index)
 
 

@@ -20,7 +20,7 @@ from index.backends.folder import FolderStore
 from index.backends.segments import plan_merge
 from index.text import terms
 from index.types import Chunk, Document
-from index.vectors import HNSW_THRESHOLD, FaissVectorStore, index_kind
+from index.vectors import HNSW_EF_SEARCH, HNSW_THRESHOLD, FaissVectorStore, ef_search, index_kind
 from tests.conftest import REPO_ROOT, SEED_FILE
 
 DATA = REPO_ROOT / "tests" / "data"
@@ -242,6 +242,16 @@ def test_the_index_type_rule():
     with pytest.raises(ValueError, match="n must be 0 or more"):
         index_kind(-1)
     assert FaissVectorStore.build(np.eye(4, dtype=np.float32)).kind == "flat"
+
+
+def test_larger_hnsw_segments_search_more_candidates(tmp_path):
+    sizes = [HNSW_THRESHOLD + 1, 100_000, 100_001, 250_001, 600_001, 10_000_000]
+    efs = [ef_search(n) for n in sizes]
+    assert efs[0] == efs[1] == HNSW_EF_SEARCH and efs == sorted(efs) and efs[-1] > efs[2] > efs[1]
+    vectors = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    store = FaissVectorStore.build(vectors, kind="hnsw")
+    store.save(tmp_path)
+    assert FaissVectorStore.load(tmp_path, 8)._index.hnsw.efSearch == ef_search(300)
 
 
 def test_hnsw_recall_against_exact_search_with_removed_rows(embedder):
