@@ -1,14 +1,21 @@
 """Index changes that run beside questions without slowing them much.
 
 A server that answers questions while it indexes an upload shares the CPU between the two.
-``BackgroundIndexer`` runs every change in one worker thread that asks the operating system
-for a lower CPU priority for itself alone (``nice`` 10 on Linux, where each thread has its
-own), and embeds with a model session made on that thread, whose worker threads inherit the
-lower priority. The indexing uses every core the questions leave idle, and a question takes
-the cores back whenever it needs them. With the ONNX embedder (the default) a question never
-waits for a batch of the upload; with ``embedder="torch"`` it waits for at most one.
+``BackgroundIndexer`` runs every change in one worker thread, and runs the embedding model,
+nearly all of an upload's computing, on a second thread that asks the operating system for a
+lower CPU priority for itself alone (``nice`` 10 on Linux, where each thread has its own). The
+model session is made on that thread, so its worker threads inherit the lower priority. The
+model uses every core the questions leave idle, and a question takes the cores back whenever
+it needs them.
 
-On a platform without per-thread priorities the worker runs at normal priority, and questions
+The worker itself (reading, checking and chunking files, committing) keeps normal priority:
+it holds the interpreter lock while it runs Python code, and a thread holding that lock must
+not be one the operating system starves, or every question waits for it. For the same reason
+the embedder tokenises an upload batch by batch: the tokenizer's thread pool is shared by the
+whole process. With the ONNX embedder (the default) a question never waits for a batch of the
+upload; with ``embedder="torch"`` it waits for at most one, computed at normal priority.
+
+On a platform without per-thread priorities the model runs at normal priority, and questions
 share the cores with it.
 """
 
@@ -38,15 +45,22 @@ def lower_thread_priority(nice: int = BACKGROUND_NICE) -> bool:
     return True
 
 
+def model_thread(nice: int = BACKGROUND_NICE) -> ThreadPoolExecutor:
+    """One thread at ``nice`` lower CPU priority for an embedder's model calls:
+    ``embedder.new_session(run_on=model_thread())``."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding",
+                              initializer=(lambda: lower_thread_priority(nice)) if nice else None)
+
+
 class BackgroundIndexer:
-    """Adds and removes documents of ``index`` in one low-priority worker thread.
+    """Adds and removes documents of ``index`` in a worker thread, embedding at low priority.
 
     Calls block until their change is committed and return its report, so a caller (an upload
-    handler) reads like a plain ``index.add``; only the thread doing the work differs.
+    handler) reads like a plain ``index.add``; only the threads doing the work differ.
 
     Args:
         index: the index to change; questions keep using it (and its embedder) directly.
-        nice: how much lower the worker's priority is (0 keeps it).
+        nice: how much lower the embedding thread's priority is (0 keeps it).
 
     Example:
         >>> indexer = BackgroundIndexer(index)            # doctest: +SKIP
@@ -60,16 +74,17 @@ class BackgroundIndexer:
         self.index = index
         self.nice = nice
         self._worker_index: Index | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexing", initializer=self._start_worker)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexing")
+        self._model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding", initializer=self._lower)
         self.lowered = False
 
-    def _start_worker(self) -> None:
+    def _lower(self) -> None:
         self.lowered = lower_thread_priority(self.nice) if self.nice else False
 
     def _index(self) -> Index:
-        """The index as the worker sees it: same store, an embedder session made on the worker."""
+        """The index as the worker sees it: same store, a session whose model runs at low priority."""
         if self._worker_index is None:
-            self._worker_index = self.index.with_embedder(self.index.embedder.new_session())
+            self._worker_index = self.index.with_embedder(self.index.embedder.new_session(run_on=self._model))
         return self._worker_index
 
     def add(self, paths: Iterable[str | Path], quiet: bool = True) -> IndexReport:
@@ -84,3 +99,4 @@ class BackgroundIndexer:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._model.shutdown(wait=True)

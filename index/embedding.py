@@ -23,6 +23,7 @@ import os
 import threading
 import warnings
 from collections import deque
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -59,8 +60,8 @@ class _Backend(Protocol):
     dimension: int
     thread_safe: bool
 
-    def prepare(self, texts: Sequence[str]) -> tuple[list, list[int]]:
-        """Per-text model inputs and their lengths (what a padded batch costs)."""
+    def prepare(self, texts: Sequence[str]) -> list:
+        """Per-text model inputs."""
 
     def embed(self, items: list) -> np.ndarray:
         """Unit vectors, float32, one row per prepared item."""
@@ -85,9 +86,8 @@ class _OnnxBackend:
         self._session = cpu_session(onnx_file, threads)
         self.onnx_file = onnx_file
 
-    def prepare(self, texts: Sequence[str]) -> tuple[list, list[int]]:
-        encodings = self._tokenizer.encode_batch(list(texts))
-        return encodings, [len(e.ids) for e in encodings]
+    def prepare(self, texts: Sequence[str]) -> list:
+        return self._tokenizer.encode_batch(list(texts))
 
     def embed(self, items: list) -> np.ndarray:
         width = max(len(e.ids) for e in items)
@@ -121,8 +121,8 @@ class _TorchBackend:
         self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
         self.dimension = int(self._model.get_embedding_dimension())
 
-    def prepare(self, texts: Sequence[str]) -> tuple[list, list[int]]:
-        return list(texts), [len(t) for t in texts]
+    def prepare(self, texts: Sequence[str]) -> list:
+        return list(texts)
 
     def embed(self, items: list) -> np.ndarray:
         return self._model.encode(items, batch_size=len(items), normalize_embeddings=True,
@@ -225,18 +225,31 @@ class Embedder:
         self.dimension = self._impl.dimension
         self._lock = _FairLock()
         self._cache_dir = cache_dir
+        self._run_on: Executor | None = None  # where model calls run (see new_session)
 
-    def new_session(self) -> Embedder:
+    def new_session(self, run_on: Executor | None = None) -> Embedder:
         """Another embedder of the same model with a model session of its own.
 
         ONNX Runtime starts a session's worker threads when the session is made, on the
-        calling thread, so they inherit that thread's CPU priority: made on a low-priority
-        thread (``index.background``), the whole session computes at low priority. The torch
-        backend shares one process-wide thread pool, so it returns this embedder itself.
+        calling thread, so they inherit that thread's CPU priority. With ``run_on`` (an
+        executor of one low-priority thread, ``index.background``) the session is made on that
+        thread and every model call runs there, so the model computes at low priority while
+        the caller (reading and chunking files) keeps its own. The torch backend shares one
+        process-wide thread pool, so it returns this embedder itself.
         """
         if self.backend == "torch":
             return self
-        return Embedder(self.model_path, self.name, self.batch_size, self.backend, self._cache_dir)
+        make = lambda: Embedder(self.model_path, self.name, self.batch_size, self.backend, self._cache_dir)  # noqa: E731
+        if run_on is None:
+            return make()
+        twin = run_on.submit(make).result()
+        twin._run_on = run_on
+        return twin
+
+    def _embed(self, items: list) -> np.ndarray:
+        if self._run_on is not None:
+            return self._run_on.submit(self._impl.embed, items).result()
+        return self._impl.embed(items)
 
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Embed ``texts``; returns a float32 array of shape (len(texts), dimension), rows in input order.
@@ -249,8 +262,10 @@ class Embedder:
         slots: dict[str, int] = {}
         positions = np.fromiter((slots.setdefault(t, len(slots)) for t in texts), dtype=np.int64, count=len(texts))
         unique = list(slots)
-        items, lengths = self._impl.prepare(unique)
-        order = np.argsort(np.asarray(lengths), kind="stable")
+        # Sorted by length (characters stand in for tokens), each batch tokenised on its own:
+        # the tokenizer's thread pool is shared by the whole process, so one call over a whole
+        # upload would hold up every question's tokenising until it finished.
+        order = np.argsort(np.fromiter(map(len, unique), dtype=np.int64, count=len(unique)), kind="stable")
         vectors = np.empty((len(unique), self.dimension), dtype=np.float32)
         progress = None
         if show_progress:
@@ -260,11 +275,12 @@ class Embedder:
         try:
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size]
+                items = self._impl.prepare([unique[i] for i in batch])
                 if self._impl.thread_safe:
-                    vectors[batch] = self._impl.embed([items[i] for i in batch])
+                    vectors[batch] = self._embed(items)
                 else:
                     with self._lock:
-                        vectors[batch] = self._impl.embed([items[i] for i in batch])
+                        vectors[batch] = self._embed(items)
                 if progress is not None:
                     progress.update(len(batch))
         finally:

@@ -50,7 +50,7 @@ from watchdog import events as ev
 from watchdog.observers import Observer
 
 from index import SUPPORTED_SUFFIXES, Index, IndexReport
-from index.background import lower_thread_priority
+from index.background import model_thread
 
 log = logging.getLogger("index.watch")
 
@@ -146,7 +146,7 @@ class FolderWatcher:
             even while events keep coming (default: ``max(10 * debounce, 5)``).
         rescan_above: when more paths than this changed at once (or the operating system
             dropped events), the update is one ``build`` of the folder instead (default 200).
-        background: run updates at low CPU priority with an embedder session of their own, for a
+        background: embed at low CPU priority with an embedder session of their own, for a
             process that answers questions meanwhile (``python -m ui --watch``); see
             ``index.background``.
 
@@ -299,10 +299,11 @@ class FolderWatcher:
         return max(0.0, min(waits)) if waits else None
 
     def _run(self) -> None:
+        model = None
         try:
             if self.background:
-                lower_thread_priority()
-                self.index = self.index.with_embedder(self.index.embedder.new_session())
+                model = model_thread()
+                self.index = self.index.with_embedder(self.index.embedder.new_session(run_on=model))
             self._apply(self._initial_build())
             self.ready.set()
             while True:
@@ -326,6 +327,8 @@ class FolderWatcher:
             if self._observer is not None:
                 self._observer.stop()
         finally:
+            if model is not None:
+                model.shutdown(wait=False)
             self.ready.set()
 
     def _initial_build(self) -> IndexReport:

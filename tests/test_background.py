@@ -1,4 +1,5 @@
-"""Index changes made beside questions: low-priority worker, own model session, same index."""
+"""Index changes made beside questions: a worker thread, the model at low priority on a thread
+of its own with its own session, the same index."""
 
 from __future__ import annotations
 
@@ -58,12 +59,19 @@ def test_background_adds_with_its_own_low_priority_session(tmp_path, embedder):
         top = index.search_terms("harbour master Eastport", k=1)
         assert index.store.chunks([top[0][0]])[top[0][0]].source == str(extra)
 
+        # The worker (reading, chunking, committing) keeps normal priority: it holds the
+        # interpreter lock, and a starved thread holding it would stall every question.
         worker = indexer._pool.submit(threading.get_native_id).result()
-        assert indexer.lowered and thread_nice(worker) >= 10
-        # The worker embeds with a session of its own; questions keep the shared one.
+        assert thread_nice(worker) == thread_nice(threading.get_native_id())
+        # It embeds with a session of its own, whose model calls run on a low-priority thread;
+        # questions keep the shared session at normal priority.
         worker_embedder = indexer._index().embedder
         assert worker_embedder is not index.embedder
+        model_threads = []
+        embed = worker_embedder._impl.embed
+        worker_embedder._impl.embed = lambda items: (model_threads.append(threading.get_native_id()), embed(items))[1]
         assert worker_embedder.encode(["harbour"]) == pytest.approx(index.embedder.encode(["harbour"]), abs=1e-5)
+        assert indexer.lowered and model_threads and thread_nice(model_threads[0]) == min(19, thread_nice(worker) + 10)
 
         assert indexer.remove([str(extra)]).removed == (str(extra),)
         assert str(extra) not in {d.source for d in index.documents()}

@@ -37,7 +37,7 @@ def onnx_embedder():
 
 def test_onnx_and_torch_give_the_same_vectors(onnx_embedder, torch_embedder):
     texts = real_sentences()
-    assert len(onnx_embedder._impl.prepare(texts[-6:-4])[0][0].ids) == 256  # truncated as sentence-transformers does
+    assert len(onnx_embedder._impl.prepare(texts[-6:-4])[0].ids) == 256  # truncated as sentence-transformers does
     a, b = onnx_embedder.encode(texts), torch_embedder.encode(texts)
     assert a.shape == b.shape == (len(texts), 384)
     cosines = (a * b).sum(axis=1)
@@ -69,6 +69,19 @@ def test_repeated_texts_are_embedded_once(onnx_embedder, monkeypatch):
     vectors = onnx_embedder.encode(["alpha beta", "gamma", "alpha beta", "gamma", "alpha beta"])
     assert sorted(seen) == ["alpha beta", "gamma"]
     assert vectors.shape == (5, 384)
+
+
+def test_an_upload_is_tokenised_batch_by_batch(onnx_embedder, monkeypatch):
+    # The tokenizer's thread pool is the process's: one call over a whole upload would keep a
+    # question's tokenising waiting until it finished.
+    sizes: list[int] = []
+    prepare = onnx_embedder._impl.prepare
+    monkeypatch.setattr(onnx_embedder._impl, "prepare", lambda texts: (sizes.append(len(texts)), prepare(texts))[1])
+    texts = [f"Paragraph {i}: " + "the river basin report " * (i % 7 + 1) for i in range(100)]
+    vectors = onnx_embedder.encode(texts)
+    assert sum(sizes) == 100 and max(sizes) <= onnx_embedder.batch_size
+    monkeypatch.undo()
+    assert np.allclose(vectors[[0, 57, 99]], onnx_embedder.encode([texts[0], texts[57], texts[99]]), atol=1e-4)
 
 
 def test_no_texts_give_an_empty_matrix(onnx_embedder):

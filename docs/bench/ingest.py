@@ -67,7 +67,7 @@ index = faiss.IndexFlatIP(vectors.shape[1]); index.add(vectors)
 t_faiss = time.perf_counter()
 tokens = None
 if emb.backend != "torch":
-    tokens = int(sum(emb._impl.prepare(list(dict.fromkeys(texts)))[1]))
+    tokens = sum(len(e.ids) for e in emb._impl.prepare(list(dict.fromkeys(texts))))
 print(json.dumps({"backend": emb.backend, "chunk_size": size, "chunks": len(texts), "tokens": tokens,
                   "imports": t_import - t0, "model_load": t_load - t_import, "read": t_read - t_load,
                   "chunk": t_chunk - t_read, "embed": t_embed - t_chunk, "faiss": t_faiss - t_embed,
