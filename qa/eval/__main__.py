@@ -17,6 +17,7 @@ EPILOG = """examples:
   python -m qa.eval tests/data/seed_questions.jsonl
   python -m qa.eval longdocs-heldout        # long documents built from qa-train (qa.eval.longdocs)
   python -m qa.eval shortdocs-check         # single paragraphs built from qa-train (qa.eval.shortdocs)
+  python -m qa.eval boundaries-check --closed   # answer boundaries, each question with its paragraph (qa.eval.boundaries)
   python -m qa.eval longdocs-heldout --decider-file my-decider.json   # another answer-or-abstain model
   python -m qa.eval --conversations tests/data/conversations.jsonl   # follow-up questions (qa.eval.conversations)
   python -m qa.eval --beir /work/shared/data/beir-scifact
@@ -27,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m qa.eval", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", nargs="?", help="SQuAD .json or .jsonl test set, or a named set: "
-                   "longdocs-tune, longdocs-heldout, longdocs-all, shortdocs-fit, shortdocs-check, shortdocs-all")
+                   "longdocs-tune, longdocs-heldout, longdocs-all, shortdocs-fit, shortdocs-check, shortdocs-all, "
+                   "boundaries-tune, boundaries-check, boundaries-all")
     p.add_argument("--beir", metavar="DIR", help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv): retrieval only")
     p.add_argument("--conversations", metavar="FILE", help="a conversation set (JSONL): rewrite accuracy and answer "
                    "EM/F1 per turn (python -m qa.eval.conversations --help for its own options)")

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from qa.readers.boundaries import correct_span
 from qa.readers.neural.agreement import scored_typed_alternative, sentence_around, typed_span_wins
 from qa.readers.neural.calibration import calibrated
 from qa.readers.neural.decoding import WindowLogits, best_of_windows, read_windows
@@ -59,7 +60,7 @@ class NeuralReader:
     _cache: dict[tuple[str, str, str], "NeuralReader"] = {}
 
     def __init__(self, model, tokenizer, config: ReaderConfig, path: Path, min_score: float = 0.02, batch_size: int = 16,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", boundaries: bool = True):
         """Wrap a loaded model; use ``NeuralReader.load`` instead of calling this directly.
 
         Args:
@@ -72,6 +73,8 @@ class NeuralReader:
             batch_size: windows per forward pass.
             precision: "fp32", "bf16" or "int8" (how ``model`` computes; see ``NeuralReader.load``);
                 an ONNX model computes in "fp32" or "int8" (the graph it was given).
+            boundaries: correct the best span's boundaries to the sentence's syntax
+                (``qa.readers.boundaries``: one sentence, whole brackets, the role asked for).
         """
         if precision not in PRECISIONS[1:]:
             raise ValueError(f"precision must be one of {PRECISIONS[1:]} here (resolve 'auto' first). Currently, it is {precision!r}")
@@ -85,6 +88,7 @@ class NeuralReader:
         self.min_score = min_score
         self.batch_size = batch_size
         self.precision = precision
+        self.boundaries = boundaries
         self.load_seconds = 0.0
 
     @property
@@ -177,6 +181,8 @@ class NeuralReader:
                 continue
             if self.config.agree_margin > 0:
                 logit, s, e = self._agree(question, p.text, wins, logit, s, e)
+            if self.boundaries:
+                s, e = correct_span(question, p.text, wins, s, e, self.config.max_answer_tokens)
             s, e = strip_span(p.text, s, e)
             score = calibrated(logit - null_logit, self.config)
             out.append(PassageReading(p, p.start + s, p.start + e, p.text[s:e], logit, null_logit, score))
