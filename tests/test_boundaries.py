@@ -13,7 +13,8 @@ import re
 import numpy as np
 import pytest
 
-from qa.readers.boundaries import correct_span, one_sentence, sentence_pieces, whole_brackets
+from qa.readers.boundaries import (correct_span, is_role_question, one_sentence, place_object, sentence_pieces,
+                                   whole_brackets)
 from qa.readers.neural import NeuralReader, is_available
 from qa.readers.neural.decoding import WindowLogits, best_of_windows
 from qa.types import Passage
@@ -94,6 +95,34 @@ def test_balanced_brackets_are_left_alone():
     assert FEE[s:e] == "a fee (the insurance premium)"
     assert whole_brackets(FEE, [w], s, e, MAX_TOKENS) == (s, e)
     assert correct_span("What do policyholders pay?", FEE, [w], s, e, MAX_TOKENS) == (s, e)
+
+
+MOVIE = "The film takes place at a high school in Tucson, Arizona, during one school year."
+PLACE_NAME = "The ceremony was held at The Beverly Hilton in Beverly Hills, California."
+
+
+def test_a_where_answer_that_is_a_common_noun_phrase_becomes_the_place_after_it():
+    s, e = MOVIE.index("a high"), MOVIE.index(", during")
+    assert place_object(MOVIE, s, e) == (MOVIE.index("Tucson"), e)
+    w = _window(MOVIE, starts={"a": 5.0}, ends={"Arizona": 5.0})
+    s, e = correct_span("Where does the film take place?", MOVIE, [w], *_best(MOVIE, w), MAX_TOKENS)
+    assert MOVIE[s:e] == "Tucson, Arizona"
+
+
+def test_a_named_place_and_other_questions_are_left_alone():
+    s, e = PLACE_NAME.index("The Beverly"), len(PLACE_NAME) - 1
+    assert place_object(PLACE_NAME, s, e) == (s, e)
+    w = _window(MOVIE, starts={"a": 5.0}, ends={"Arizona": 5.0})
+    s, e = _best(MOVIE, w)
+    assert correct_span("What kind of school is the film set in?", MOVIE, [w], s, e, MAX_TOKENS) == (s, e)
+
+
+@pytest.mark.parametrize("question, role", [
+    ("who is Tom Reyes?", True), ("What is Rob Strayer's job?", True), ("who was Lincoln?", True),
+    ("What is SMS?", False), ("What is the title of the book?", False), ("Who is the CEO of Apple?", False),
+])
+def test_role_questions(question, role):
+    assert is_role_question(question) is role
 
 
 # ---- the real reader: role questions ------------------------------------------------------------
