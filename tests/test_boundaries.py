@@ -62,6 +62,12 @@ def test_initials_do_not_end_a_sentence():
     assert one_sentence(text, [w], s, e, MAX_TOKENS) == (s, e)
 
 
+def test_an_abbreviation_before_a_number_does_not_end_a_sentence():
+    text = "The republic had ca. 2 million people before the war. It grew later."
+    s, e = text.index("ca."), text.index(" people")
+    assert [text[a:b] for a, b in sentence_pieces(text, s, e)] == ["ca. 2 million"]
+
+
 def test_a_span_inside_one_sentence_is_left_alone():
     w = _window(HOCKEY, starts={"ice": 5.0}, ends={"hockey": 5.0})
     s, e = _best(HOCKEY, w)
@@ -120,6 +126,7 @@ def test_a_named_place_and_other_questions_are_left_alone():
 @pytest.mark.parametrize("question, role", [
     ("who is Tom Reyes?", True), ("What is Rob Strayer's job?", True), ("who was Lincoln?", True),
     ("What is SMS?", False), ("What is the title of the book?", False), ("Who is the CEO of Apple?", False),
+    ("Who was the museum's first director?", False),
 ])
 def test_role_questions(question, role):
     assert is_role_question(question) is role

@@ -36,6 +36,7 @@ ROLE_MARGIN = 2.0  # how far below the model's best a role span attached to the 
 _OPEN, _CLOSE = "([", ")]"
 _INITIAL_RE = re.compile(r"(?:[A-Z]\.)*[A-Z]\.$")  # "H.W." or "F." before a sentence-like break
 _NAME_JOINERS = frozenset("of de del der van von la le du da di al bin ibn y the and &".split())
+_WHO_IS_RE = re.compile(r"who\s+(?:is|was|are|were)\s+(\S+)", re.IGNORECASE)
 # "what is X's job?": a role asked of a named person or body.
 _ROLE_QUESTION_RE = re.compile(r"\w['’]s\s+(?:job|role|title|position|occupation|profession)\b", re.IGNORECASE)
 
@@ -68,11 +69,18 @@ def correct_span(question: str, text: str, windows: Sequence[WindowLogits], star
 
 # ---- one sentence ---------------------------------------------------------------------------------
 
+def _ends_sentence(text: str, a: int, b: int) -> bool:
+    """Whether the break ``split_sentences`` found after ``text[a:b]`` ends a sentence: not after
+    initials ("George H.W. Bush") nor before a digit ("ca. 2 million")."""
+    after = text[b:b + 4].lstrip()[:1]
+    return not _INITIAL_RE.search(text[max(a, b - 8):b]) and not after.isdigit()
+
+
 def sentence_pieces(text: str, s: int, e: int) -> list[tuple[int, int]]:
-    """``text[s:e]`` cut at the sentence ends inside it (initials such as "H.W." do not end one)."""
+    """``text[s:e]`` cut at the sentence ends inside it (see ``_ends_sentence``)."""
     cuts = []
     for a, b in split_sentences(text, s, e)[:-1]:
-        if not _INITIAL_RE.search(text[max(a, b - 8):b]):
+        if _ends_sentence(text, a, b):
             cuts.append(b)
     pieces, at = [], s
     for c in cuts:
@@ -83,10 +91,10 @@ def sentence_pieces(text: str, s: int, e: int) -> list[tuple[int, int]]:
 
 
 def sentences(text: str) -> list[tuple[int, int]]:
-    """``split_sentences`` of ``text``, without the breaks after initials ("George H.W. Bush")."""
+    """``split_sentences`` of ``text``, joined where a break does not end a sentence (``_ends_sentence``)."""
     out: list[tuple[int, int]] = []
     for a, b in split_sentences(text):
-        if out and _INITIAL_RE.search(text[max(out[-1][0], out[-1][1] - 8):out[-1][1]]):
+        if out and not _ends_sentence(text, *out[-1]):
             out[-1] = (out[-1][0], b)
         else:
             out.append((a, b))
@@ -215,9 +223,12 @@ def place_object(text: str, s: int, e: int) -> tuple[int, int]:
 # ---- roles ----------------------------------------------------------------------------------------
 
 def is_role_question(question: str) -> bool:
-    """Whether the question asks who someone is or what their role is ("who is X?", "what is X's job?")."""
+    """Whether the question asks who someone named is or what their role is ("who is Tom Reyes?",
+    "what is X's job?"); not "who was the first director?", whose answer is a name."""
     q = question.strip()
-    return (q[:3].lower() == "who" and question_type(q) == "definition") or bool(_ROLE_QUESTION_RE.search(q))
+    m = _WHO_IS_RE.match(q)
+    return (m is not None and m.group(1)[:1].isupper() and question_type(q) == "definition") \
+        or bool(_ROLE_QUESTION_RE.search(q))
 
 
 def role_of_name(question: str, text: str, windows: Sequence[WindowLogits], s: int, e: int,
