@@ -13,6 +13,7 @@ import re
 import numpy as np
 import pytest
 
+from qa.eval.longdocs import DEFAULT_DATA_DIR
 from qa.readers.boundaries import (correct_span, is_role_question, one_sentence, place_object, sentence_pieces,
                                    whole_brackets)
 from qa.readers.neural import NeuralReader, is_available
@@ -181,3 +182,26 @@ def test_boundaries_keep_every_answer_a_verbatim_substring(reader):
     for question in ("Which sport did bandy players switch to?", "What is the fee called?", "who is Tom Reyes?",
                      "When did ice hockey become an Olympic sport?"):
         assert _answer(reader, question, text) in text
+
+
+# ---- the measurement set ------------------------------------------------------------------------
+
+QA_TRAIN = DEFAULT_DATA_DIR
+
+
+@pytest.mark.skipif(not QA_TRAIN.is_dir(), reason="needs ../shared/data/qa-train")
+def test_the_boundary_set_holds_only_held_out_paragraphs_split_by_article():
+    from qa.eval.boundaries import load_boundaries
+    from qa.eval.datasets import is_heldout
+    from qa.eval.longdocs import part_of
+
+    tune, check = load_boundaries("tune", QA_TRAIN), load_boundaries("check", QA_TRAIN)
+    assert len(tune.questions) > 300 and len(check.questions) > 300
+    assert not {q.title for q in tune.questions} & {q.title for q in check.questions}
+    assert {part_of(q.title) for q in check.questions} == {"heldout"}
+    for part in (tune, check):
+        for q in part.questions:
+            context = part.context(q)
+            assert is_heldout(context, 50)
+            start = q.answer_starts[0]
+            assert context[start:start + len(q.answers[0])] == q.answers[0]
