@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "has it natively, else fp32)")
     p.add_argument("--reader-dir", metavar="DIR", help="neural reader weights to use (from `python -m qa.train_reader "
                    "--out DIR`; default: the shipped qa/models/reader)")
+    p.add_argument("--no-boundaries", action="store_true",
+                   help="keep the neural reader's own best spans, without the boundary corrections "
+                        "(QASettings.answer_boundaries; qa.readers.boundaries)")
     p.add_argument("--embedder", choices=("auto", "onnx", "onnx-int8", "torch"), default="auto",
                    help="how the embedding model runs, for the test set's index and the questions (default auto: "
                         "ONNX Runtime fp32 where exported; an index cache keeps the vectors it was built with)")
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             mode="closed" if args.closed else "open", reader=args.reader, min_score=args.min_score, top_k=args.top_k,
             fusion_weight=args.fusion_weight, early_exit=args.early_exit, decider=args.decider,
             decider_file=args.decider_file, reader_precision=args.reader_precision,
-            reader_dir=args.reader_dir, limit=args.limit, seed=args.seed, index=args.index, index_cache=args.index_cache,
+            reader_dir=args.reader_dir, answer_boundaries=not args.no_boundaries, limit=args.limit, seed=args.seed, index=args.index, index_cache=args.index_cache,
             add_unanswerable=args.add_unanswerable, unanswerable_kind=args.unanswerable_kind, heldout_per_mille=args.heldout_only,
             progress=not args.quiet,
         )

@@ -57,7 +57,7 @@ class NeuralReader:
 
     name = "neural"
     reads_passages_apart = True  # each passage is read in its own windows
-    _cache: dict[tuple[str, str, str], "NeuralReader"] = {}
+    _cache: dict[tuple[str, str, str, bool], "NeuralReader"] = {}
 
     def __init__(self, model, tokenizer, config: ReaderConfig, path: Path, min_score: float = 0.02, batch_size: int = 16,
                  precision: str = "fp32", boundaries: bool = True):
@@ -103,7 +103,7 @@ class NeuralReader:
 
     @classmethod
     def load(cls, path: Path | str | None = None, precision: str = "auto", cached: bool = True, backend: str = "auto",
-             cache_dir: Path | str | None = None) -> NeuralReader:
+             cache_dir: Path | str | None = None, boundaries: bool = True) -> NeuralReader:
         """Load the shipped reader (offline), verifying its SHA-256 checksums.
 
         Args:
@@ -120,6 +120,7 @@ class NeuralReader:
                 ``qa.readers.neural.runtime``), "onnx" (exports the graph first when missing) or
                 "torch" (the reference).
             cache_dir: where exported graphs are kept (default ``.cache/models``).
+            boundaries: correct spans to the sentence's syntax (``qa.readers.boundaries``).
 
         Returns:
             The reader.
@@ -142,7 +143,7 @@ class NeuralReader:
             precision = "int8" if precision == "int8" else "fp32"
         else:
             precision = resolve_precision(precision)
-        key = (str(d.resolve()), backend, precision)
+        key = (str(d.resolve()), backend, precision, boundaries)
         if cached and key in cls._cache:
             return cls._cache[key]
         verify_checksums(d)
@@ -153,7 +154,7 @@ class NeuralReader:
         else:
             model, tokenizer = load_torch_model(d, precision), load_tokenizer(d)
         cfg = ReaderConfig.from_dict(json.loads((d / READER_CONFIG_FILE).read_text()))
-        reader = cls(model, tokenizer, cfg, d, precision=precision)
+        reader = cls(model, tokenizer, cfg, d, precision=precision, boundaries=boundaries)
         reader.load_seconds = time.perf_counter() - t0
         if cached:
             cls._cache[key] = reader
