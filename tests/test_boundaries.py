@@ -205,3 +205,15 @@ def test_the_boundary_set_holds_only_held_out_paragraphs_split_by_article():
             assert is_heldout(context, 50)
             start = q.answer_starts[0]
             assert context[start:start + len(q.answers[0])] == q.answers[0]
+
+
+def test_the_setting_turns_the_corrections_off(reader):
+    from qa.engine import answer_from_context
+    from qa.settings import QASettings
+
+    on = answer_from_context("who is Tom Reyes?", ACME, reader="neural", settings=QASettings(min_score=0.0))
+    off = answer_from_context("who is Tom Reyes?", ACME, reader="neural",
+                              settings=QASettings(min_score=0.0, answer_boundaries=False))
+    assert on.text == "engineer" and off.text == "Dana Cole"
+    c = on.citations[0]
+    assert ACME[c.start:c.end] == c.quote and "engineer Tom Reyes" in c.quote
