@@ -3,7 +3,7 @@
 #
 #   docs/run_benchmarks.sh                 # all stages, full test sets (hours on a 2-core CPU)
 #   LIMIT=300 docs/run_benchmarks.sh       # a random sample of 300 questions per SQuAD run (seed SEED)
-#   docs/run_benchmarks.sh seed scifact    # only some stages: seed latency scifact reader v11-open v11-closed baseline threshold early-exit v20
+#   docs/run_benchmarks.sh seed scifact    # only some stages: seed latency scifact reader v11-open v11-closed baseline threshold early-exit v20 boundaries
 #
 # Environment: LIMIT (questions per SQuAD run; empty = all), SEED (default 0), READER
 # (sentence|neural|auto, default neural), PRECISION (the neural reader's: auto|fp32|bf16|int8,
@@ -58,6 +58,12 @@ for stage in $STAGES; do
       done ;;
     scifact)
       run scifact --beir "$DATA/beir-scifact" ;;
+    boundaries)
+      # Answer boundaries (qa.readers.boundaries) off and on, each question with its own paragraph.
+      for part in tune check; do
+        run boundaries-$part-off boundaries-$part --closed --no-boundaries
+        run boundaries-$part boundaries-$part --closed
+      done ;;
     v11-open)
       run squad11-open-$READER "$DATA/squad/dev-v1.1.json" --reader "$READER" $(limit_args "$LIMIT") ;;
     v11-closed)
@@ -110,6 +116,6 @@ for stage in $STAGES; do
       run squad20-closed-$READER "$DATA/squad/dev-v2.0.json" --closed --reader "$READER" --min-score "$T_CLOSED" $(limit_args "$LIMIT")
       run squad20-open-$READER "$DATA/squad/dev-v2.0.json" --reader "$READER" --min-score "$T_OPEN" $(limit_args "${LIMIT:-$V20_OPEN_LIMIT}") ;;
     *)
-      echo "unknown stage $stage; stages: seed latency scifact reader v11-open v11-closed baseline threshold early-exit v20" >&2; exit 2 ;;
+      echo "unknown stage $stage; stages: seed latency scifact reader v11-open v11-closed baseline threshold early-exit v20 boundaries" >&2; exit 2 ;;
   esac
 done

@@ -93,7 +93,7 @@ def context_reader(name: str, settings: QASettings, embed: Callable | None = Non
     (default: the shared embedding model's ``encode``)."""
     if resolve_reader_name(name, settings.reader_dir) == "neural":
         return neural.NeuralReader.load(settings.reader_dir, precision=settings.reader_precision,
-                                         backend=settings.reader_backend)
+                                         backend=settings.reader_backend, boundaries=settings.answer_boundaries)
     if embed is None:
         from index.embedding import shared_embedder
 
@@ -140,11 +140,13 @@ class Engine:
         path = path or self.settings.reader_dir
         backend = backend or self.settings.reader_backend
         name = resolve_reader_name(name, path)
-        key = f"neural-{backend}-{precision}-{path}" if name == "neural" else name
+        boundaries = self.settings.answer_boundaries
+        key = f"neural-{backend}-{precision}-{path}-{boundaries}" if name == "neural" else name
         with self._lock:
             if key not in self._readers:
                 if name == "neural":
-                    self._readers[key] = neural.NeuralReader.load(path, precision=precision, backend=backend)
+                    self._readers[key] = neural.NeuralReader.load(path, precision=precision, backend=backend,
+                                                                  boundaries=boundaries)
                 else:
                     self._readers[key] = SentenceReader(
                         embed=self.index.embed,

@@ -15,12 +15,13 @@ READER_BACKENDS = ("auto", "onnx", "torch")  # what runs it (qa.readers.neural.r
 _INTEGER = ((numbers.Integral,), "a whole number such as 5")
 _NUMBER = ((numbers.Real,), "a number such as 0.5")
 _TEXT = ((str,), "text such as 'auto'")
+_SWITCH = ((bool,), "True or False")
 _FIELD_TYPES = {
     "top_k": (*_INTEGER, False), "retrieve_k": (*_INTEGER, False), "rrf_k": (*_INTEGER, False),
     "max_question_chars": (*_INTEGER, False), "min_score": (*_NUMBER, True), "fusion_weight": (*_NUMBER, False),
     "early_exit": (*_NUMBER, False), "reader": (*_TEXT, False), "reader_precision": (*_TEXT, False),
     "reader_backend": (*_TEXT, False), "reader_dir": ((str, os.PathLike), "a folder path", True),
-    "decider": (*_TEXT, False),
+    "decider": (*_TEXT, False), "answer_boundaries": (*_SWITCH, False),
 }
 
 
@@ -29,7 +30,7 @@ def _check_type(name: str, value: object) -> None:
     kinds, fix, optional = _FIELD_TYPES[name]
     if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, kinds):
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         hint = f"{fix}{' or None' if optional else ''}"
         raise TypeError(f"{name} must be {hint}. Currently, {name} is {value!r} (a {type(value).__name__})")
 
@@ -77,6 +78,9 @@ class QASettings:
             evidence of every passage read, and ``Answer.score`` is its probability that the
             answer is right; ``min_score`` then applies to that probability. "off": the
             reader's own calibrated score alone, against ``min_score`` or the reader's threshold.
+        answer_boundaries: correct the neural reader's span to the sentence's syntax (the default,
+            True; ``qa.readers.boundaries``: within one sentence, whole brackets, the place or the
+            role asked for); False keeps the model's own best span.
     """
 
     top_k: int = 5
@@ -91,6 +95,7 @@ class QASettings:
     reader_dir: str | None = None
     early_exit: float = 0.7
     decider: str = "auto"
+    answer_boundaries: bool = True
 
     def __post_init__(self) -> None:
         for name in _FIELD_TYPES:

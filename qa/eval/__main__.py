@@ -17,6 +17,7 @@ EPILOG = """examples:
   python -m qa.eval tests/data/seed_questions.jsonl
   python -m qa.eval longdocs-heldout        # long documents built from qa-train (qa.eval.longdocs)
   python -m qa.eval shortdocs-check         # single paragraphs built from qa-train (qa.eval.shortdocs)
+  python -m qa.eval boundaries-check --closed   # answer boundaries, each question with its paragraph (qa.eval.boundaries)
   python -m qa.eval longdocs-heldout --decider-file my-decider.json   # another answer-or-abstain model
   python -m qa.eval --conversations tests/data/conversations.jsonl   # follow-up questions (qa.eval.conversations)
   python -m qa.eval --beir /work/shared/data/beir-scifact
@@ -27,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m qa.eval", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", nargs="?", help="SQuAD .json or .jsonl test set, or a named set: "
-                   "longdocs-tune, longdocs-heldout, longdocs-all, shortdocs-fit, shortdocs-check, shortdocs-all")
+                   "longdocs-tune, longdocs-heldout, longdocs-all, shortdocs-fit, shortdocs-check, shortdocs-all, "
+                   "boundaries-tune, boundaries-check, boundaries-all")
     p.add_argument("--beir", metavar="DIR", help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv): retrieval only")
     p.add_argument("--conversations", metavar="FILE", help="a conversation set (JSONL): rewrite accuracy and answer "
                    "EM/F1 per turn (python -m qa.eval.conversations --help for its own options)")
@@ -53,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "has it natively, else fp32)")
     p.add_argument("--reader-dir", metavar="DIR", help="neural reader weights to use (from `python -m qa.train_reader "
                    "--out DIR`; default: the shipped qa/models/reader)")
+    p.add_argument("--no-boundaries", action="store_true",
+                   help="keep the neural reader's own best spans, without the boundary corrections "
+                        "(QASettings.answer_boundaries; qa.readers.boundaries)")
     p.add_argument("--embedder", choices=("auto", "onnx", "onnx-int8", "torch"), default="auto",
                    help="how the embedding model runs, for the test set's index and the questions (default auto: "
                         "ONNX Runtime fp32 where exported; an index cache keeps the vectors it was built with)")
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             mode="closed" if args.closed else "open", reader=args.reader, min_score=args.min_score, top_k=args.top_k,
             fusion_weight=args.fusion_weight, early_exit=args.early_exit, decider=args.decider,
             decider_file=args.decider_file, reader_precision=args.reader_precision,
-            reader_dir=args.reader_dir, limit=args.limit, seed=args.seed, index=args.index, index_cache=args.index_cache,
+            reader_dir=args.reader_dir, answer_boundaries=not args.no_boundaries, limit=args.limit, seed=args.seed, index=args.index, index_cache=args.index_cache,
             add_unanswerable=args.add_unanswerable, unanswerable_kind=args.unanswerable_kind, heldout_per_mille=args.heldout_only,
             progress=not args.quiet,
         )

@@ -208,20 +208,23 @@ def load_jsonl(path: str | Path, name: str | None = None) -> EvalSet:
     return EvalSet(name=name or p.stem, questions=tuple(questions), documents=documents, kinds=kinds)
 
 
-NAMED_SETS = ("longdocs-tune", "longdocs-heldout", "longdocs-all", "shortdocs-fit", "shortdocs-check", "shortdocs-all")
+NAMED_SETS = ("longdocs-tune", "longdocs-heldout", "longdocs-all", "shortdocs-fit", "shortdocs-check", "shortdocs-all",
+              "boundaries-tune", "boundaries-check", "boundaries-all")
 
 
 def load_dataset(path: str | Path) -> EvalSet:
     """A SQuAD JSON (``.json``) or JSONL (``.jsonl``) test set, or a named set built from the
     shared data (``longdocs-tune``, ``longdocs-heldout``, ``longdocs-all``: ``qa.eval.longdocs``;
-    ``shortdocs-fit``, ``shortdocs-check``, ``shortdocs-all``: ``qa.eval.shortdocs``)."""
+    ``shortdocs-fit``, ``shortdocs-check``, ``shortdocs-all``: ``qa.eval.shortdocs``;
+    ``boundaries-tune``, ``boundaries-check``, ``boundaries-all``: ``qa.eval.boundaries``)."""
     p = Path(path)
     if str(path) in NAMED_SETS and not p.exists():
+        from qa.eval.boundaries import load_boundaries
         from qa.eval.longdocs import load_longdocs
         from qa.eval.shortdocs import load_shortdocs
 
         kind, part = str(path).split("-", 1)
-        return (load_longdocs if kind == "longdocs" else load_shortdocs)(part)
+        return {"longdocs": load_longdocs, "shortdocs": load_shortdocs, "boundaries": load_boundaries}[kind](part)
     if not p.is_file():
         raise DatasetError(f"no test set at {p}; pass a SQuAD .json or a .jsonl file (or --beir DIR for retrieval sets)")
     if p.suffix.lower() == ".jsonl":

@@ -53,6 +53,7 @@ class EvalConfig:
             shipped ``qa/models/decider.json`` (one written by ``python -m qa.training.decision --out``).
         reader_precision: the neural reader's arithmetic (``QASettings.reader_precision``).
         reader_dir: the neural reader's folder (``QASettings.reader_dir``; None: the shipped one).
+        answer_boundaries: ``QASettings.answer_boundaries`` (False: the model's own best spans).
         limit: evaluate a random sample of this many questions (None: all).
         seed: seed of that sample (and of ``add_unanswerable``).
         index: an existing index folder to answer from (open mode); None builds one from the test set.
@@ -79,6 +80,7 @@ class EvalConfig:
     decider_file: str | None = None
     reader_precision: str = "auto"
     reader_dir: str | None = None
+    answer_boundaries: bool = True
     limit: int | None = None
     seed: int = 0
     index: str | None = None
@@ -106,7 +108,7 @@ class EvalConfig:
     def qa_settings(self) -> QASettings:
         """The engine settings for the pass: every question answered (min_score 0)."""
         base = QASettings(reader=self.reader, reader_precision=self.reader_precision, reader_dir=self.reader_dir,
-                          decider=self.decider)
+                          decider=self.decider, answer_boundaries=self.answer_boundaries)
         top_k = self.top_k if self.top_k is not None else base.top_k
         return base.with_overrides(min_score=0.0, top_k=top_k, retrieve_k=max(base.retrieve_k, top_k),
                                    fusion_weight=self.fusion_weight, early_exit=self.early_exit)

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from qa.readers.boundaries import correct_span
 from qa.readers.neural.agreement import scored_typed_alternative, sentence_around, typed_span_wins
 from qa.readers.neural.calibration import calibrated
 from qa.readers.neural.decoding import WindowLogits, best_of_windows, read_windows
@@ -56,10 +57,10 @@ class NeuralReader:
 
     name = "neural"
     reads_passages_apart = True  # each passage is read in its own windows
-    _cache: dict[tuple[str, str, str], "NeuralReader"] = {}
+    _cache: dict[tuple[str, str, str, bool], "NeuralReader"] = {}
 
     def __init__(self, model, tokenizer, config: ReaderConfig, path: Path, min_score: float = 0.02, batch_size: int = 16,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", boundaries: bool = True):
         """Wrap a loaded model; use ``NeuralReader.load`` instead of calling this directly.
 
         Args:
@@ -72,6 +73,8 @@ class NeuralReader:
             batch_size: windows per forward pass.
             precision: "fp32", "bf16" or "int8" (how ``model`` computes; see ``NeuralReader.load``);
                 an ONNX model computes in "fp32" or "int8" (the graph it was given).
+            boundaries: correct the best span's boundaries to the sentence's syntax
+                (``qa.readers.boundaries``: one sentence, whole brackets, the role asked for).
         """
         if precision not in PRECISIONS[1:]:
             raise ValueError(f"precision must be one of {PRECISIONS[1:]} here (resolve 'auto' first). Currently, it is {precision!r}")
@@ -85,6 +88,7 @@ class NeuralReader:
         self.min_score = min_score
         self.batch_size = batch_size
         self.precision = precision
+        self.boundaries = boundaries
         self.load_seconds = 0.0
 
     @property
@@ -99,7 +103,7 @@ class NeuralReader:
 
     @classmethod
     def load(cls, path: Path | str | None = None, precision: str = "auto", cached: bool = True, backend: str = "auto",
-             cache_dir: Path | str | None = None) -> NeuralReader:
+             cache_dir: Path | str | None = None, boundaries: bool = True) -> NeuralReader:
         """Load the shipped reader (offline), verifying its SHA-256 checksums.
 
         Args:
@@ -116,6 +120,7 @@ class NeuralReader:
                 ``qa.readers.neural.runtime``), "onnx" (exports the graph first when missing) or
                 "torch" (the reference).
             cache_dir: where exported graphs are kept (default ``.cache/models``).
+            boundaries: correct spans to the sentence's syntax (``qa.readers.boundaries``).
 
         Returns:
             The reader.
@@ -138,7 +143,7 @@ class NeuralReader:
             precision = "int8" if precision == "int8" else "fp32"
         else:
             precision = resolve_precision(precision)
-        key = (str(d.resolve()), backend, precision)
+        key = (str(d.resolve()), backend, precision, boundaries)
         if cached and key in cls._cache:
             return cls._cache[key]
         verify_checksums(d)
@@ -149,7 +154,7 @@ class NeuralReader:
         else:
             model, tokenizer = load_torch_model(d, precision), load_tokenizer(d)
         cfg = ReaderConfig.from_dict(json.loads((d / READER_CONFIG_FILE).read_text()))
-        reader = cls(model, tokenizer, cfg, d, precision=precision)
+        reader = cls(model, tokenizer, cfg, d, precision=precision, boundaries=boundaries)
         reader.load_seconds = time.perf_counter() - t0
         if cached:
             cls._cache[key] = reader
@@ -177,6 +182,8 @@ class NeuralReader:
                 continue
             if self.config.agree_margin > 0:
                 logit, s, e = self._agree(question, p.text, wins, logit, s, e)
+            if self.boundaries:
+                s, e = correct_span(question, p.text, wins, s, e, self.config.max_answer_tokens)
             s, e = strip_span(p.text, s, e)
             score = calibrated(logit - null_logit, self.config)
             out.append(PassageReading(p, p.start + s, p.start + e, p.text[s:e], logit, null_logit, score))

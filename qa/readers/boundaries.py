@@ -1,0 +1,262 @@
+"""Answer boundaries that follow the sentence: corrections to the neural reader's best span.
+
+The model picks a start and an end token separately, so its best span can cut across the
+syntax of the sentence. ``correct_span`` applies a few rules, each choosing among spans the
+syntax allows by the model's own logit for them (``decoding.span_logit``):
+
+- **one sentence**: a span that runs over a sentence end ("... an Olympic sport. Many
+  bandy players ...") is replaced by the model's best span inside one of the sentences it
+  touches;
+- **whole brackets**: a span with an unmatched bracket ("a fee (the insurance premium")
+  becomes the best scored of the part inside the brackets, the part outside them, and the
+  span widened to the matching bracket;
+- **the place asked for**: for "where" questions, a span that is an indefinite common
+  noun phrase with a place after it ("a high school in Tucson, Arizona") becomes the
+  prepositional object ("Tucson, Arizona");
+- **the role asked for**: for "who is X?" / "what is X's job?" (``is_role_question``), a span that is not attached
+  to X gives way to the title or appositive beside X (``spans.extract_span``): always when
+  the span is only another name of the sentence, else when the model scores the attached
+  one within ``ROLE_MARGIN`` of it.
+
+Offsets stay exact: every span returned is ``(start, end)`` into the same text, and
+``text[start:end]`` is the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from qa.readers.neural.agreement import sentence_around
+from qa.readers.neural.decoding import WindowLogits, best_span, span_logit
+from qa.readers.sentences import split_sentences, strip_span
+from qa.readers.spans import ROLE_WORDS, extract_span, question_terms, question_type, question_words
+
+ROLE_MARGIN = 2.0  # how far below the model's best a role span attached to the asked-about name may score
+_OPEN, _CLOSE = "([", ")]"
+_INITIAL_RE = re.compile(r"(?:[A-Z]\.)*[A-Z]\.$")  # "H.W." or "F." before a sentence-like break
+_NAME_JOINERS = frozenset("of de del der van von la le du da di al bin ibn y the and &".split())
+_WHO_IS_RE = re.compile(r"who\s+(?:is|was|are|were)\s+(\S+)", re.IGNORECASE)
+# "what is X's job?": a role asked of a named person or body.
+_ROLE_QUESTION_RE = re.compile(r"\w['’]s\s+(?:job|role|title|position|occupation|profession)\b", re.IGNORECASE)
+
+
+def correct_span(question: str, text: str, windows: Sequence[WindowLogits], start: int, end: int,
+                 max_answer_tokens: int) -> tuple[int, int]:
+    """The reader's span ``text[start:end]`` with its boundaries corrected (see the module docstring).
+
+    Args:
+        question: the question.
+        text: the passage text the windows were read over.
+        windows: the passage's window logits.
+        start: the model's span start in ``text``.
+        end: the model's span end in ``text``.
+        max_answer_tokens: longest span allowed (the reader's).
+
+    Returns:
+        ``(start, end)`` in ``text``; the input span when no rule applies.
+    """
+    s, e = strip_span(text, start, end)
+    s, e = one_sentence(text, windows, s, e, max_answer_tokens)
+    s, e = whole_brackets(text, windows, s, e, max_answer_tokens)
+    qtype = question_type(question)
+    if qtype == "place":
+        s, e = place_object(text, s, e)
+    if is_role_question(question):
+        s, e = role_of_name(question, text, windows, s, e, max_answer_tokens)
+    return strip_span(text, s, e)
+
+
+# ---- one sentence ---------------------------------------------------------------------------------
+
+def _ends_sentence(text: str, a: int, b: int) -> bool:
+    """Whether the break ``split_sentences`` found after ``text[a:b]`` ends a sentence: not after
+    initials ("George H.W. Bush") nor before a digit ("ca. 2 million")."""
+    after = text[b:b + 4].lstrip()[:1]
+    return not _INITIAL_RE.search(text[max(a, b - 8):b]) and not after.isdigit()
+
+
+def sentence_pieces(text: str, s: int, e: int) -> list[tuple[int, int]]:
+    """``text[s:e]`` cut at the sentence ends inside it (see ``_ends_sentence``)."""
+    cuts = []
+    for a, b in split_sentences(text, s, e)[:-1]:
+        if _ends_sentence(text, a, b):
+            cuts.append(b)
+    pieces, at = [], s
+    for c in cuts:
+        pieces.append(strip_span(text, at, c))
+        at = c
+    pieces.append(strip_span(text, at, e))
+    return [p for p in pieces if p[1] > p[0]]
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """``split_sentences`` of ``text``, joined where a break does not end a sentence (``_ends_sentence``)."""
+    out: list[tuple[int, int]] = []
+    for a, b in split_sentences(text):
+        if out and not _ends_sentence(text, *out[-1]):
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def best_span_within(windows: Sequence[WindowLogits], lo: int, hi: int, max_answer_tokens: int) -> tuple | None:
+    """The model's best span whose tokens all lie in ``[lo, hi)``: ``(logit, start, end)``, or None."""
+    best = None
+    for w in windows:
+        offsets = [o if o is not None and o[0] >= lo and o[1] <= hi else None for o in w.offsets]
+        if not any(o is not None for o in offsets):
+            continue
+        found = best_span(WindowLogits(w.start, w.end, offsets), max_answer_tokens)
+        if found[1] is not None and (best is None or found[0] > best[0]):
+            best = found
+    return best
+
+
+def one_sentence(text: str, windows: Sequence[WindowLogits], s: int, e: int, max_answer_tokens: int) -> tuple[int, int]:
+    """A span over a sentence end replaced by the model's best span inside one of those sentences."""
+    pieces = sentence_pieces(text, s, e)
+    if len(pieces) < 2:
+        return s, e
+    # Widen each piece to its whole sentence, so the span inside it may start or end beyond
+    # where the model's span did.
+    whole = [(a, b) for a, b in sentences(text) if a < e and b > s]
+    found = [f for a, b in whole if (f := best_span_within(windows, a, b, max_answer_tokens)) is not None]
+    if not found:
+        return s, e
+    _, bs, be = max(found, key=lambda f: f[0])
+    if len(sentence_pieces(text, bs, be)) > 1:
+        return s, e
+    return bs, be
+
+
+# ---- brackets -------------------------------------------------------------------------------------
+
+def _unmatched(span: str) -> tuple[list[int], list[int]]:
+    """Positions in ``span`` of unmatched opening and closing brackets."""
+    opens, closes = [], []
+    for i, ch in enumerate(span):
+        if ch in _OPEN:
+            opens.append(i)
+        elif ch in _CLOSE:
+            if opens and _OPEN.index(span[opens[-1]]) == _CLOSE.index(ch):
+                opens.pop()
+            else:
+                closes.append(i)
+    return opens, closes
+
+
+def _matching(text: str, i: int, step: int, limit: int = 200) -> int | None:
+    """Offset of the bracket matching ``text[i]``, searching forward (step 1) or back (step -1)."""
+    pair = (_OPEN, _CLOSE) if step == 1 else (_CLOSE, _OPEN)
+    kind = pair[0].index(text[i])
+    depth, j = 0, i
+    while 0 <= j < len(text) and abs(j - i) <= limit:
+        if text[j] == pair[0][kind]:
+            depth += 1
+        elif text[j] == pair[1][kind]:
+            depth -= 1
+            if depth == 0:
+                return j
+        j += step
+    return None
+
+
+def whole_brackets(text: str, windows: Sequence[WindowLogits], s: int, e: int, max_answer_tokens: int) -> tuple[int, int]:
+    """A span with one unmatched bracket replaced by the best scored balanced span around it."""
+    opens, closes = _unmatched(text[s:e])
+    if len(opens) + len(closes) != 1:
+        return s, e
+    options = []
+    if opens:
+        b = s + opens[0]
+        options += [(b + 1, e), (s, b)]
+        m = _matching(text, b, 1)
+        if m is not None:
+            options.append((s, m + 1))
+    else:
+        b = s + closes[0]
+        options += [(s, b), (b + 1, e)]
+        m = _matching(text, b, -1)
+        if m is not None:
+            options.append((m, e))
+    scored = []
+    for a, z in options:
+        a, z = _trim_punctuation(text, *strip_span(text, a, z))
+        if z > a and not any(_unmatched(text[a:z])):
+            found = span_logit(windows, a, z, max_answer_tokens)
+            if found is not None:
+                scored.append((found[0], a, z))
+    if not scored:
+        return s, e
+    _, a, z = max(scored)
+    return a, z
+
+
+def _trim_punctuation(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s] in ",;:.":
+        s += 1
+    while e > s and text[e - 1] in ",;:":
+        e -= 1
+    return strip_span(text, s, e)
+
+
+# ---- places --------------------------------------------------------------------------------------
+
+_INDEFINITE_PLACE_RE = re.compile(r"(?:a|an|one)\s+[a-z][\w'’\-]*\s+(?:[\w'’\-]+\s+){0,3}?(?:in|at|near|outside(?: of)?)\s+(?=\S)")
+
+
+def place_object(text: str, s: int, e: int) -> tuple[int, int]:
+    """For "where" questions: "a high school in Tucson, Arizona" -> "Tucson, Arizona".
+
+    Only a span that starts with an indefinite article and a lower-case word (a common noun
+    phrase, not a named place such as "The Beverly Hilton in Beverly Hills") is cut to what
+    follows its first locative preposition.
+    """
+    m = _INDEFINITE_PLACE_RE.match(text, s, e)
+    if not m or m.end() >= e:
+        return s, e
+    return m.end(), e
+
+
+# ---- roles ----------------------------------------------------------------------------------------
+
+def is_role_question(question: str) -> bool:
+    """Whether the question asks who someone named is or what their role is ("who is Tom Reyes?",
+    "what is X's job?"); not "who was the first director?", whose answer is a name."""
+    q = question.strip()
+    m = _WHO_IS_RE.match(q)
+    return (m is not None and m.group(1)[:1].isupper() and question_type(q) == "definition") \
+        or bool(_ROLE_QUESTION_RE.search(q))
+
+
+def role_of_name(question: str, text: str, windows: Sequence[WindowLogits], s: int, e: int,
+                 max_answer_tokens: int) -> tuple[int, int]:
+    """For role questions: the title or appositive attached to the name asked about
+    ("engineer" in "hired engineer Tom Reyes after its chief executive Dana Cole ..." for
+    "who is Tom Reyes?") instead of a span elsewhere in the sentence. A span that is only
+    another name ("Dana Cole") always gives way; any other when the model scores the
+    attached one within ``ROLE_MARGIN`` of it."""
+    q_words = question_words(question)
+    ss, se = sentence_around(text, s, e)
+    span, typed = extract_span(question, text[ss:se], set(question_terms(question)), q_words, "definition")
+    if span is None or not typed:
+        return s, e
+    a, z = ss + span[0], ss + span[1]
+    if (a, z) == (s, e) or (a < e and z > s):
+        return s, e
+    if _other_name(text[s:e], q_words):
+        return a, z
+    best = span_logit(windows, s, e, max_answer_tokens)
+    alt = span_logit(windows, a, z, max_answer_tokens)
+    if best is None or alt is None or alt[0] < best[0] - ROLE_MARGIN:
+        return s, e
+    return alt[1], alt[2]
+
+
+def _other_name(span: str, q_words: set[str]) -> bool:
+    """Whether ``span`` is only a capitalised name that the question does not mention."""
+    words = re.findall(r"[^\W_]+", span)
+    return bool(words) and all(w[:1].isupper() or w.lower() in _NAME_JOINERS for w in words) \
+        and not any(w.lower() in ROLE_WORDS or w.lower() in q_words for w in words)

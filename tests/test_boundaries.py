@@ -1,0 +1,219 @@
+"""Answer boundaries (qa.readers.boundaries): hand-made sentences whose right answers are known.
+
+The rules choose among syntactic options by the model's logits; the rule tests give those
+logits by hand (one window over the sentence, a logit per word) so that the model's best
+span is known, then check the corrected span and its exact offsets. The role tests run the
+real reader end to end.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from qa.eval.longdocs import DEFAULT_DATA_DIR
+from qa.readers.boundaries import (correct_span, is_role_question, one_sentence, place_object, sentence_pieces,
+                                   whole_brackets)
+from qa.readers.neural import NeuralReader, is_available
+from qa.readers.neural.decoding import WindowLogits, best_of_windows
+from qa.types import Passage
+
+MAX_TOKENS = 30
+
+
+def _window(text: str, starts: dict[str, float], ends: dict[str, float]) -> WindowLogits:
+    """One window over ``text``, one token per word or punctuation mark ([CLS] first), with
+    the start/end logit of the words named (by their text, first occurrence) and -5 elsewhere."""
+    tokens = [(m.start(), m.end()) for m in re.finditer(r"\w+|[^\w\s]", text)]
+    start = np.full(len(tokens) + 1, -5.0, dtype=np.float32)
+    end = start.copy()
+    start[0] = end[0] = -10.0
+    for scores, arr in ((starts, start), (ends, end)):
+        for word, value in scores.items():
+            i = next(k for k, (a, b) in enumerate(tokens) if text[a:b] == word)
+            arr[i + 1] = value
+    return WindowLogits(start, end, [None] + tokens)
+
+
+def _best(text: str, window: WindowLogits) -> tuple[int, int]:
+    _, _, s, e = best_of_windows([window], MAX_TOKENS)
+    return s, e
+
+
+HOCKEY = "In 1920 ice hockey became an Olympic sport. Many bandy players switched to ice hockey then."
+
+
+def test_a_span_over_a_sentence_end_becomes_the_best_span_inside_one_sentence():
+    w = _window(HOCKEY, starts={"Olympic": 5.0, "bandy": 4.0}, ends={"players": 5.0, "sport": 3.0})
+    s, e = _best(HOCKEY, w)
+    assert HOCKEY[s:e] == "Olympic sport. Many bandy players"  # what the model alone would answer
+    s, e = one_sentence(HOCKEY, [w], s, e, MAX_TOKENS)
+    assert HOCKEY[s:e] == "bandy players"
+    assert (s, e) == (HOCKEY.index("bandy"), HOCKEY.index("bandy") + len("bandy players"))
+
+
+def test_initials_do_not_end_a_sentence():
+    text = "He was succeeded by George H.W. Bush in 1989. The next year was calm."
+    s = text.index("George")
+    e = text.index(" in 1989")
+    assert [text[a:b] for a, b in sentence_pieces(text, s, e)] == ["George H.W. Bush"]
+    w = _window(text, starts={"George": 5.0}, ends={"Bush": 5.0})
+    assert one_sentence(text, [w], s, e, MAX_TOKENS) == (s, e)
+
+
+def test_an_abbreviation_before_a_number_does_not_end_a_sentence():
+    text = "The republic had ca. 2 million people before the war. It grew later."
+    s, e = text.index("ca."), text.index(" people")
+    assert [text[a:b] for a, b in sentence_pieces(text, s, e)] == ["ca. 2 million"]
+
+
+def test_a_span_inside_one_sentence_is_left_alone():
+    w = _window(HOCKEY, starts={"ice": 5.0}, ends={"hockey": 5.0})
+    s, e = _best(HOCKEY, w)
+    assert HOCKEY[s:e] == "ice hockey"
+    assert one_sentence(HOCKEY, [w], s, e, MAX_TOKENS) == (s, e)
+
+
+FEE = "Each month, policyholders pay a fee (the insurance premium) to their insurer."
+
+
+def test_an_unmatched_bracket_gives_the_best_balanced_span():
+    # The model starts at "a" and ends at "premium": "a fee (the insurance premium".
+    w = _window(FEE, starts={"a": 5.0, "the": 4.5}, ends={"premium": 5.0, "fee": 1.0})
+    s, e = _best(FEE, w)
+    assert FEE[s:e] == "a fee (the insurance premium"
+    s, e = whole_brackets(FEE, [w], s, e, MAX_TOKENS)
+    assert FEE[s:e] == "the insurance premium"
+    assert s == FEE.index("the insurance")
+
+
+def test_an_unmatched_bracket_widens_to_its_match_when_the_model_prefers_it():
+    w = _window(FEE, starts={"a": 5.0}, ends={"premium": 5.0, ")": 4.8, "fee": 1.0})
+    s, e = _best(FEE, w)
+    s, e = whole_brackets(FEE, [w], s, e, MAX_TOKENS)
+    assert FEE[s:e] == "a fee (the insurance premium)"
+
+
+def test_balanced_brackets_are_left_alone():
+    w = _window(FEE, starts={"a": 5.0}, ends={")": 5.0})
+    s, e = _best(FEE, w)
+    assert FEE[s:e] == "a fee (the insurance premium)"
+    assert whole_brackets(FEE, [w], s, e, MAX_TOKENS) == (s, e)
+    assert correct_span("What do policyholders pay?", FEE, [w], s, e, MAX_TOKENS) == (s, e)
+
+
+MOVIE = "The film takes place at a high school in Tucson, Arizona, during one school year."
+PLACE_NAME = "The ceremony was held at The Beverly Hilton in Beverly Hills, California."
+
+
+def test_a_where_answer_that_is_a_common_noun_phrase_becomes_the_place_after_it():
+    s, e = MOVIE.index("a high"), MOVIE.index(", during")
+    assert place_object(MOVIE, s, e) == (MOVIE.index("Tucson"), e)
+    w = _window(MOVIE, starts={"a": 5.0}, ends={"Arizona": 5.0})
+    s, e = correct_span("Where does the film take place?", MOVIE, [w], *_best(MOVIE, w), MAX_TOKENS)
+    assert MOVIE[s:e] == "Tucson, Arizona"
+
+
+def test_a_named_place_and_other_questions_are_left_alone():
+    s, e = PLACE_NAME.index("The Beverly"), len(PLACE_NAME) - 1
+    assert place_object(PLACE_NAME, s, e) == (s, e)
+    w = _window(MOVIE, starts={"a": 5.0}, ends={"Arizona": 5.0})
+    s, e = _best(MOVIE, w)
+    assert correct_span("What kind of school is the film set in?", MOVIE, [w], s, e, MAX_TOKENS) == (s, e)
+
+
+@pytest.mark.parametrize("question, role", [
+    ("who is Tom Reyes?", True), ("What is Rob Strayer's job?", True), ("who was Lincoln?", True),
+    ("What is SMS?", False), ("What is the title of the book?", False), ("Who is the CEO of Apple?", False),
+    ("Who was the museum's first director?", False),
+])
+def test_role_questions(question, role):
+    assert is_role_question(question) is role
+
+
+# ---- the real reader: role questions ------------------------------------------------------------
+
+ACME = "Acme Robotics hired engineer Tom Reyes after its chief executive Dana Cole visited the plant in Ohio."
+HARBOR = "The report was praised by Senator John Hale, who met Maria Lopez, the chief economist of the Harbor Bank, in Boston."
+
+
+@pytest.fixture(scope="module")
+def reader() -> NeuralReader:
+    assert is_available(), "qa/models/reader is missing: run `python -m qa.train_reader`"
+    return NeuralReader.load()
+
+
+def _answer(reader: NeuralReader, question: str, text: str, boundaries: bool = True) -> str:
+    doc = "Notes.\n\n" + text
+    p = Passage(chunk_id=0, source="doc.txt", start=8, end=len(doc), text=text, score=0.5)
+    r = NeuralReader(reader.model, reader.tokenizer, reader.config, reader.path, precision=reader.precision,
+                     boundaries=boundaries)
+    reading = r.score_passages(question, [p])[0]
+    assert doc[reading.answer_start:reading.answer_end] == reading.answer
+    return reading.answer
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("who is Tom Reyes?", "engineer"),
+    ("who is Dana Cole?", "chief executive"),
+])
+def test_who_is_x_takes_the_title_beside_x_not_another_name(reader, question, answer):
+    assert _answer(reader, question, ACME) == answer
+    # The model's own best span is the sentence's other person.
+    assert _answer(reader, question, ACME, boundaries=False) not in (answer, "")
+
+
+def test_a_role_question_takes_the_title_of_the_name_asked_about(reader):
+    text = ("Huawei and ZTE were accused of spying, State Department official Rob Strayer told reporters "
+            "at the Center for Strategic and International Studies.")
+    assert _answer(reader, "what is Rob Strayer's role?", text) == "State Department official"
+
+
+@pytest.mark.parametrize("question", ["who is Maria Lopez?", "What is Maria Lopez's job?"])
+def test_a_right_role_answer_is_left_alone(reader, question):
+    assert _answer(reader, question, HARBOR) == "the chief economist of the Harbor Bank"
+    assert _answer(reader, question, HARBOR, boundaries=False) == "the chief economist of the Harbor Bank"
+
+
+def test_boundaries_keep_every_answer_a_verbatim_substring(reader):
+    text = HOCKEY + " " + FEE + " " + ACME
+    for question in ("Which sport did bandy players switch to?", "What is the fee called?", "who is Tom Reyes?",
+                     "When did ice hockey become an Olympic sport?"):
+        assert _answer(reader, question, text) in text
+
+
+# ---- the measurement set ------------------------------------------------------------------------
+
+QA_TRAIN = DEFAULT_DATA_DIR
+
+
+@pytest.mark.skipif(not QA_TRAIN.is_dir(), reason="needs ../shared/data/qa-train")
+def test_the_boundary_set_holds_only_held_out_paragraphs_split_by_article():
+    from qa.eval.boundaries import load_boundaries
+    from qa.eval.datasets import is_heldout
+    from qa.eval.longdocs import part_of
+
+    tune, check = load_boundaries("tune", QA_TRAIN), load_boundaries("check", QA_TRAIN)
+    assert len(tune.questions) > 300 and len(check.questions) > 300
+    assert not {q.title for q in tune.questions} & {q.title for q in check.questions}
+    assert {part_of(q.title) for q in check.questions} == {"heldout"}
+    for part in (tune, check):
+        for q in part.questions:
+            context = part.context(q)
+            assert is_heldout(context, 50)
+            start = q.answer_starts[0]
+            assert context[start:start + len(q.answers[0])] == q.answers[0]
+
+
+def test_the_setting_turns_the_corrections_off(reader):
+    from qa.engine import answer_from_context
+    from qa.settings import QASettings
+
+    on = answer_from_context("who is Tom Reyes?", ACME, reader="neural", settings=QASettings(min_score=0.0))
+    off = answer_from_context("who is Tom Reyes?", ACME, reader="neural",
+                              settings=QASettings(min_score=0.0, answer_boundaries=False))
+    assert on.text == "engineer" and off.text == "Dana Cole"
+    c = on.citations[0]
+    assert ACME[c.start:c.end] == c.quote and "engineer Tom Reyes" in c.quote
