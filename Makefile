@@ -56,7 +56,7 @@ test: setup chromium ocr-tools
 DATA ?= ../shared/data
 reliability: setup
 	$(PY) docs/bench/reliability.py --trials 20
-	$(PY) docs/bench/upload_latency.py --data $(DATA) --measure-seconds 300 --out bench-output/upload-latency.json
+	$(PY) docs/bench/upload_latency.py --data $(DATA) --measure-seconds 300 --trace 5 --out bench-output/upload-latency.json
 
 # Performance figures of docs/BENCHMARKS.md and SCALE.md: ingestion against the LangChain
 # baseline, the two stores side by side, the folder store at a million chunks (hours on a

@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="stop asking this many seconds into the upload and report without waiting for it to finish "
                         "(default: ask until the upload is indexed)")
     p.add_argument("--out", type=Path, default=None, help="write the JSON record here too")
+    p.add_argument("--trace", type=int, default=0, metavar="N",
+                   help="also report the N slowest questions during the upload: the engine's own time, and the "
+                        "stalls of a 5 ms ticker thread (a thread holding the interpreter lock) with where the "
+                        "indexing thread was at each")
     args = p.parse_args(argv)
 
     from gradio_client import Client, handle_file
@@ -101,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         index = Index.open(root / "index", create=True)
         index.build(root / "docs", quiet=True)
         engine = Engine(index)
+        tracer = Tracer(engine) if args.trace else None
         expected = {q["question"]: engine.ask(q["question"]).text for q in questions}  # also warms every model
         upload = root / "upload" / "large_upload.txt"
         upload.parent.mkdir()
@@ -118,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             return began, time.perf_counter() - began
 
         asker = Client(url, verbose=False)
+        if tracer:
+            tracer.start()
         idle = [timed_ask(asker, q["question"])[1] for _ in range(args.idle_rounds) for q in questions]
 
         uploader = Client(url, verbose=False)
@@ -139,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(max_workers=args.clients) as pool:
             timed = [t for asked in pool.map(ask_until_done, range(args.clients)) for t in asked]
         finished = done.is_set()
+        if tracer:
+            tracer.stop()
         status = job.result()[0] if finished else ""
         upload_seconds = time.perf_counter() - upload_began
         during = [s for began, s in timed if began + s <= upload_began + upload_seconds]
@@ -156,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                               "max_s": round(max(during), 3) if during else None},
             "answers_changed": changed,
         }
+        if tracer:
+            record["slowest"] = tracer.slowest(timed, args.trace, upload_began)
         if during:
             record["p50_ratio"] = round(record["during_upload"]["p50_s"] / record["idle"]["p50_s"], 2)
             record["p95_ratio"] = round(record["during_upload"]["p95_s"] / record["idle"]["p95_s"], 2)
@@ -172,6 +183,66 @@ def main(argv: list[str] | None = None) -> int:
         return code
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+class Tracer:
+    """Where the time of slow questions went: the engine's own seconds for each ``ask``, and the
+    moments when a thread that wakes every 5 ms woke late (some thread held the interpreter
+    lock, or the process got no CPU), each with the indexing thread's innermost frames."""
+
+    TICK, LATE = 0.005, 0.1
+
+    def __init__(self, engine) -> None:
+        self.asks: list[tuple[float, float]] = []  # (began, engine seconds)
+        self.stalls: list[tuple[float, float, str]] = []  # (woke, seconds late, indexing thread's frames)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, daemon=True)
+        ask = engine.ask
+
+        def timed(question, **overrides):
+            began = time.perf_counter()
+            try:
+                return ask(question, **overrides)
+            finally:
+                self.asks.append((began, time.perf_counter() - began))
+
+        engine.ask = timed
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _tick(self) -> None:
+        import traceback
+
+        while not self._stop.is_set():
+            began = time.perf_counter()
+            time.sleep(self.TICK)
+            woke = time.perf_counter()
+            late = woke - began - self.TICK
+            if late > self.LATE:
+                frames = {t.ident: t.name for t in threading.enumerate()}
+                where = ""
+                for ident, frame in sys._current_frames().items():
+                    if frames.get(ident, "").startswith("indexing"):
+                        where = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                                            for f in reversed(traceback.extract_stack(frame)[-4:]))
+                self.stalls.append((woke, late, where))
+
+    def slowest(self, timed: list[tuple[float, float]], n: int, origin: float) -> list[dict]:
+        rows = []
+        for began, seconds in sorted(timed, key=lambda t: -t[1])[:n]:
+            end = began + seconds
+            engine = [s for b, s in self.asks if began <= b <= end]
+            stalls = [(w, late, where) for w, late, where in self.stalls if began <= w - late and w <= end + self.LATE]
+            rows.append({"at_s": round(began - origin, 1), "seconds": round(seconds, 3),
+                         "engine_s": round(sum(engine), 3) if engine else None,
+                         "stalls": [{"at_s": round(w - late - origin, 2), "late_s": round(late, 3), "indexing": where}
+                                    for w, late, where in stalls]})
+        return rows
 
 
 def free_port() -> int:
