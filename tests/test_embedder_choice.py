@@ -129,3 +129,27 @@ def test_an_index_from_before_the_record_is_fp32(tmp_path, docs, embedder):
         Index.open(location, IndexSettings(embedder="onnx-int8")).add([note], quiet=True)
     index.add([note], quiet=True)                  # fp32 adds, and the record is written
     assert Index.open(location).manifest["embedder"] == index.embedder.backend
+
+
+def test_a_copy_keeps_the_record_and_refuses_to_mix_families(tmp_path, docs, embedder, capsys):
+    int8, fp32 = str(tmp_path / "int8"), str(tmp_path / "fp32")
+    assert cli(capsys, "build", str(docs), "--index", int8, "--embedder", "onnx-int8", "--quiet")[0] == 0
+    Index.open(fp32, create=True, embedder=embedder).build(docs, quiet=True)
+    code, _, err = cli(capsys, "copy", int8, str(tmp_path / "copy"))
+    assert code == 0, err
+    assert Index.open(tmp_path / "copy").embedder.backend == "onnx-int8"
+    code, _, err = cli(capsys, "copy", int8, fp32)
+    assert code == 2 and "one family" in err and "onnx-int8 (int8)" in err
+
+
+def test_evaluation_keeps_one_index_cache_per_family(tmp_path, embedder):
+    from index.embedder_record import family
+    from index.embedding import shared_embedder
+    from qa.eval.run import default_index_cache, sync_index
+
+    documents = {"lighthouse.txt": LIGHTHOUSE}
+    for chosen in (embedder, shared_embedder(backend="onnx-int8"), embedder):
+        cache = default_index_cache(documents, "lighthouse", tmp_path, embedder=chosen)
+        index = sync_index(cache, documents, embedder=chosen, progress=False)
+        assert family(index.manifest["embedder"]) == family(chosen.backend)
+        index.close()
