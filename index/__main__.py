@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from index.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
+from index.embedding import BACKENDS as EMBEDDER_BACKENDS
 from index.store import DEFAULT_INDEX_DIR, IndexSettings
 
 COMMON_DEFAULTS = {"index": str(DEFAULT_INDEX_DIR), "quiet": False, "json": False, "collection": "documents",
@@ -34,12 +35,25 @@ def common_options(suppress: bool) -> argparse.ArgumentParser:
     return p
 
 
+def embedder_option() -> argparse.ArgumentParser:
+    """``--embedder``, for the subcommands that embed documents."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--embedder", choices=EMBEDDER_BACKENDS, default="auto",
+                   help="how the embedding model runs: onnx-int8 is about twice as fast, with vectors slightly "
+                        "different from fp32 (onnx, torch). A new index records its choice and is then always "
+                        "queried and extended with it; default auto: the index's own, for a new index onnx "
+                        "(torch without onnxruntime). Another family than the index's is refused: "
+                        "change it with --rebuild")
+    return p
+
+
 def parser() -> argparse.ArgumentParser:
     sub_common = common_options(suppress=True)
+    embedding = embedder_option()
     top = argparse.ArgumentParser(prog="python -m index", description="Build and change a document index.",
                                   parents=[common_options(suppress=False)])
     sub = top.add_subparsers(dest="command", required=True)
-    build = sub.add_parser("build", parents=[sub_common], help="index a folder: embed new and changed files, drop removed ones")
+    build = sub.add_parser("build", parents=[sub_common, embedding], help="index a folder: embed new and changed files, drop removed ones")
     build.add_argument("folder")
     build.add_argument("--rebuild", action="store_true",
                        help="build a new index from scratch beside the old one, then switch to it (after a model change)")
@@ -51,13 +65,13 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--batch-files", type=int, default=IndexSettings.batch_files,
                        help=f"commit after this many new or changed files (default {IndexSettings.batch_files}); "
                             "a stopped build resumes from the last commit")
-    sub.add_parser("add", parents=[sub_common], help="index single files").add_argument("files", nargs="+")
+    sub.add_parser("add", parents=[sub_common, embedding], help="index single files").add_argument("files", nargs="+")
     sub.add_parser("remove", parents=[sub_common], help="drop files from the index").add_argument("files", nargs="+")
     sub.add_parser("status", parents=[sub_common], help="what the index holds")
     check = sub.add_parser("check", parents=[sub_common],
                            help="verify that vectors, terms, catalog and generation files agree")
     check.add_argument("--repair", action="store_true", help="fix what can be fixed without embedding again")
-    watch = sub.add_parser("watch", parents=[sub_common],
+    watch = sub.add_parser("watch", parents=[sub_common, embedding],
                            help="keep the index in step with a folder until Ctrl-C (new, changed, renamed, deleted files)")
     watch.add_argument("folder")
     copy = sub.add_parser("copy", parents=[sub_common], help="copy an index to another store without embedding again")
@@ -116,11 +130,13 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "watch":
         from index.watch import watch_command
 
-        return watch_command(args.index, args.folder, args.quiet, **store_options(args))
+        return watch_command(args.index, args.folder, args.quiet, IndexSettings(embedder=args.embedder),
+                             **store_options(args))
     settings = IndexSettings(
         chunk_size=getattr(args, "chunk_size", DEFAULT_CHUNK_SIZE),
         chunk_overlap=getattr(args, "chunk_overlap", DEFAULT_CHUNK_OVERLAP),
         batch_files=getattr(args, "batch_files", IndexSettings.batch_files),
+        embedder=getattr(args, "embedder", "auto"),
         show_progress=not args.quiet,
     )
     index = Index.open(args.index, settings, create=args.command in ("build", "add"), **store_options(args))
@@ -131,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             where = f" ({status['generation']})" if status["generation"] else ""
             print(f"{status['location']}: {status['documents']} documents, {status['chunks']} chunks{where}")
+            print(f"embedder: {status['embedder']}")
             for d in index.documents():
                 print(f"  {d.chunks:5d} chunks  {d.source}")
         return 0

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from index import embedder_record
 from index.backends import StoreMismatch, StoreNotFound, is_milvus, open_store
 from index.types import IndexReport
 
@@ -29,7 +30,8 @@ def copy_index(src_location: str, dst_location: str, batch_documents: int = 64, 
 
     Raises:
         StoreNotFound: no index at ``src_location``.
-        StoreMismatch: the two indexes were built with different embedding models or dimensions.
+        StoreMismatch: the two indexes were built with different embedding models or dimensions,
+            or with embedders of different families (fp32 / int8, ``index.embedder_record``).
     """
     if batch_documents <= 0:
         raise ValueError(f"batch_documents must be greater than 0. Currently, batch_documents is {batch_documents}")
@@ -59,6 +61,14 @@ def _copy(src, dst, manifest: dict, batch_documents: int) -> IndexReport:
                 raise StoreMismatch(
                     f"Cannot copy: {src.location} was built with {key} {manifest.get(key)!r} and {dst.location} with "
                     f"{stored.get(key)!r}. Copy into a new index, or rebuild {dst.location} with the same model.")
+        if embedder_record.stored_family(stored) != embedder_record.stored_family(manifest):
+            raise StoreMismatch(
+                f"Cannot copy: {src.location} holds vectors from the embedder {embedder_record.describe(manifest)} "
+                f"and {dst.location} from {embedder_record.describe(stored)}; one index's vectors must come from "
+                f"one family. Copy into a new index.")
+        kept = embedder_record.recorded(stored)
+        if kept:
+            manifest = {**manifest, embedder_record.KEY: kept}  # the same family: the destination keeps its record
     documents = src.documents()
     indexed: list[str] = []
     unchanged: list[str] = []

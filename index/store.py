@@ -17,13 +17,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from index import embedder_record
 from index.backends import FORMAT_VERSION, Store, StoreError, StoreMismatch, StoreNotFound, is_milvus, open_store
 from index.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, chunk_document
 from index.embedding import BACKENDS as EMBEDDER_BACKENDS
@@ -53,9 +55,11 @@ class IndexSettings:
         chunk_overlap: characters shared by neighbouring chunks (``DEFAULT_CHUNK_OVERLAP``, 100).
         model_name: embedding model recorded in the manifest; an index built with another is refused.
         model_path: folder of the model weights; None uses the bundled all-MiniLM-L6-v2.
-        embedder: how the model runs: "auto" (ONNX Runtime when it and the exported model are
-            available, else torch), "onnx", "onnx-int8" (about twice as fast, cosine 0.99 to fp32)
-            or "torch" (sentence-transformers, the reference).
+        embedder: how the model runs: "auto" (the embedder an existing index was built with; for
+            a new index ONNX Runtime when it and the exported model are available, else torch),
+            "onnx", "onnx-int8" (about twice as fast, cosine 0.99 to fp32) or "torch"
+            (sentence-transformers, the reference). The index records the one that built it
+            (``index.embedder_record``): adding with another family (fp32 / int8) is refused.
         show_progress: progress bars while indexing many files.
         batch_files: a build commits after this many new or changed files...
         batch_seconds: ...or after this many seconds of reading and embedding, whichever comes first.
@@ -118,6 +122,7 @@ class Index:
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
         self._pages: dict[str, tuple[int, ...]] = {}
+        self._mixed_warned = False
 
     @classmethod
     def open(cls, location: str | Path, settings: IndexSettings | None = None, create: bool = False,
@@ -126,9 +131,12 @@ class Index:
 
         Args:
             location: an index folder, or a Milvus address (``milvus:FILE.db``, ``milvus://HOST:PORT``).
-            settings: chunking and model settings (defaults when None).
+            settings: chunking and model settings (defaults when None). With ``embedder="auto"``
+                (the default) questions and new documents are embedded with the embedder the
+                index recorded (int8 or fp32); an explicit other one is refused when adding
+                documents and warned about when asking.
             create: start an empty index when there is none; otherwise that is an error.
-            embedder: an embedder to use instead of the shared one for ``settings``.
+            embedder: an embedder to use instead of the shared one for ``settings`` (an explicit choice).
             **store_options: the store's own options (``collection``, ``token`` for Milvus;
                 ``lock_timeout`` for folders).
 
@@ -161,12 +169,29 @@ class Index:
 
     @property
     def embedder(self) -> Embedder:
+        """The embedder of questions and new documents: ``settings.embedder``, where "auto" is the
+        one the index recorded (``index.embedder_record.choose``)."""
         if self._embedder is None:
             with self._embedder_lock:
                 if self._embedder is None:
                     s = self.settings
-                    self._embedder = shared_embedder(s.model_path, s.model_name, backend=s.embedder)
+                    backend = embedder_record.choose(s.embedder, self.store.manifest())
+                    self._embedder = shared_embedder(s.model_path, s.model_name, backend=backend)
         return self._embedder
+
+    def _chosen_backend(self) -> str:
+        """The backend this index embeds with, without loading the model ("auto" stands for fp32)."""
+        if self._embedder is not None:
+            return self._embedder.backend
+        return embedder_record.choose(self.settings.embedder, self.store.manifest())
+
+    def _check_embedder(self, manifest: dict | None) -> None:
+        """Refuse to add vectors of another family than the index holds."""
+        held = embedder_record.stored_family(manifest)
+        backend = self._chosen_backend()
+        if held is not None and held != embedder_record.family(backend):
+            shown = backend if backend != "auto" else self.embedder.backend
+            raise IndexMismatch(embedder_record.mismatch(self.location, manifest, shown))
 
     def with_embedder(self, embedder: Embedder) -> Index:
         """This index (the same store and page cache) embedding with ``embedder``, e.g. a background session."""
@@ -178,11 +203,19 @@ class Index:
     def manifest(self) -> dict | None:
         return self.store.manifest()
 
-    def _manifest(self) -> dict:
+    def _manifest(self, adding: bool = True) -> dict:
+        """The manifest a change commits; ``adding``: the change adds vectors made by this
+        index's embedder, so the record names it (a removal keeps the record as it is)."""
         stored = self.store.manifest()
         dimension = int(stored["dimension"]) if stored else self.embedder.dimension
-        return {"format_version": FORMAT_VERSION, "model": self.settings.model_name, "dimension": dimension,
-                "chunk_size": self.settings.chunk_size, "chunk_overlap": self.settings.chunk_overlap}
+        manifest = {"format_version": FORMAT_VERSION, "model": self.settings.model_name, "dimension": dimension,
+                    "chunk_size": self.settings.chunk_size, "chunk_overlap": self.settings.chunk_overlap}
+        record = embedder_record.recorded(stored)
+        if adding or stored is None:
+            record = embedder_record.to_record(self.embedder.backend, stored)
+        if record:
+            manifest[embedder_record.KEY] = record
+        return manifest
 
     def refresh(self) -> bool:
         """Pick up changes other writers committed; True when there were any."""
@@ -223,7 +256,15 @@ class Index:
         return self.store.chunks_of(source)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        return self.embedder.encode(texts)
+        """Embed questions (warns once when the embedder is of another family than the index's vectors)."""
+        embedder = self.embedder
+        if not self._mixed_warned:
+            manifest = self.store.manifest()
+            held = embedder_record.stored_family(manifest)
+            if held is not None and held != embedder_record.family(embedder.backend):
+                self._mixed_warned = True
+                warnings.warn(embedder_record.query_warning(self.location, manifest, embedder.backend), stacklevel=2)
+        return embedder.encode(texts)
 
     def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         return self.store.search_dense(vector, k)
@@ -236,12 +277,14 @@ class Index:
 
     def status(self) -> dict:
         docs = self.documents()
+        manifest = self.store.manifest()
         return {
             "location": self.location,
             "generation": getattr(self.store, "generation", None),
             "documents": len(docs),
             "chunks": self.count(),
-            "manifest": self.store.manifest(),
+            "embedder": embedder_record.describe(manifest),
+            "manifest": manifest,
             "settings": asdict(self.settings),
         }
 
@@ -286,18 +329,22 @@ class Index:
         staging = getattr(self.store, "staging", None)
         if staging is None:
             # A store without a staging area: one change that removes everything and adds the
-            # folder, committed at once (atomic in the store, not streamed).
+            # folder, committed at once (atomic in the store, not streamed); it may change the
+            # index's embedder, since no old vector stays.
             files = [(source_name(p, root), p) for p in scan(root).files if p.suffix.lower() in SUPPORTED_SUFFIXES]
-            return self._update(files, sorted(old), quiet, batch=False, recheck=False)
+            return self._update(files, sorted(old), quiet, batch=False, recheck=False, replacing=True)
+        # The new index keeps this one's embedder unless one was chosen ("auto" = the recorded one).
+        settings = replace(self.settings, embedder=self._chosen_backend())
         stage = staging()
-        wanted = {"model": self.settings.model_name, "chunk_size": self.settings.chunk_size,
-                  "chunk_overlap": self.settings.chunk_overlap}
+        wanted = {"model": settings.model_name, "chunk_size": settings.chunk_size,
+                  "chunk_overlap": settings.chunk_overlap}
         made = stage.manifest()
-        if made is not None and any(made.get(k) != v for k, v in wanted.items()):
+        if made is not None and (any(made.get(k) != v for k, v in wanted.items())
+                                 or embedder_record.stored_family(made) != embedder_record.family(settings.embedder)):
             stage = staging(fresh=True)  # a killed rebuild with other settings: start over
-        report = Index(stage, self.settings, self._embedder).build(root, quiet=quiet)
+        report = Index(stage, settings, self._embedder).build(root, quiet=quiet)
         if stage.manifest() is None:  # an empty folder: commit an empty index to switch to
-            with stage.writer(Index(stage, self.settings, self._embedder)._manifest()):
+            with stage.writer(Index(stage, settings, self._embedder)._manifest()):
                 pass
         self.store.replace_with(stage)
         self._pages.clear()
@@ -350,10 +397,14 @@ class Index:
             yield doc
 
     def _update(self, items: list[tuple[str, Path | Document]], gone: list[str], quiet: bool,
-                batch: bool = True, recheck: bool = True, left_out: tuple[tuple[str, str], ...] = ()) -> IndexReport:
+                batch: bool = True, recheck: bool = True, left_out: tuple[tuple[str, str], ...] = (),
+                replacing: bool = False) -> IndexReport:
         """Read, chunk and embed ``items`` in batches outside the lock; commit each batch
         (and finally the removal of ``gone``) under the store's write lock. ``left_out``: what
-        the folder scan did not read, with why (reported as skipped)."""
+        the folder scan did not read, with why (reported as skipped). ``replacing``: the change
+        removes every document, so its vectors may come from another embedder family."""
+        if items and not replacing:
+            self._check_embedder(self.store.manifest())  # before any file is read or embedded
         s = self.settings
         tally = _Tally([], [], list(left_out), [])
         known = self.store.hashes() if recheck else {}
@@ -371,20 +422,22 @@ class Index:
             if len(texts) - embedded >= EMBED_BATCH_CHUNKS:
                 vectors.append(self.embedder.encode(texts[embedded:]))
             if batch and (len(pending) >= s.batch_files or time.monotonic() - began >= s.batch_seconds):
-                self._commit(pending, texts, vectors, [], tally, recheck)
+                self._commit(pending, texts, vectors, [], tally, recheck, replacing)
                 pending, texts, vectors, began = [], [], [], time.monotonic()
         if pending or gone or stale:
-            self._commit(pending, texts, vectors, list(gone) + stale, tally, recheck)
+            self._commit(pending, texts, vectors, list(gone) + stale, tally, recheck, replacing)
         return tally.report()
 
     def _commit(self, pending: list[tuple[Document, list[Chunk]]], texts: list[str], vectors: list[np.ndarray],
-                removals: list[str], tally: _Tally, recheck: bool) -> None:
+                removals: list[str], tally: _Tally, recheck: bool, replacing: bool = False) -> None:
         embedded = sum(len(v) for v in vectors)
         if len(texts) > embedded:
             vectors.append(self.embedder.encode(texts[embedded:]))
         dimension = self.embedder.dimension if pending else 0
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, dimension), np.float32)
-        with self.store.writer(self._manifest()) as w:
+        with self.store.writer(self._manifest(adding=bool(pending))) as w:
+            if pending and not replacing:
+                self._check_embedder(self.store.manifest())  # another writer may have made the index meanwhile
             current = w.hashes()  # as of now, with the lock held: other writers' changes included
             for source in removals:
                 if source in current:

@@ -49,7 +49,7 @@ from typing import Callable
 from watchdog import events as ev
 from watchdog.observers import Observer
 
-from index import SUPPORTED_SUFFIXES, Index, IndexReport
+from index import SUPPORTED_SUFFIXES, Index, IndexReport, IndexSettings
 from index.background import model_thread
 
 log = logging.getLogger("index.watch")
@@ -459,11 +459,12 @@ def _walk(folder: Path):
             yield Path(root) / name
 
 
-def watch_command(location: str | Path, folder: str | Path, quiet: bool = False, **store_options) -> int:
+def watch_command(location: str | Path, folder: str | Path, quiet: bool = False, settings: IndexSettings | None = None,
+                  **store_options) -> int:
     """``python -m index watch FOLDER --index LOCATION``: keep the index in step until Ctrl-C.
 
     Args:
-        location, folder, quiet: the command's index, folder and ``--quiet``.
+        location, folder, quiet: the command's index, folder and ``--quiet``; settings: ``--embedder``.
         **store_options: the store's own options (``collection``, ``token`` for Milvus).
 
     Returns:
@@ -482,7 +483,7 @@ def watch_command(location: str | Path, folder: str | Path, quiet: bool = False,
         print(report.summary(), flush=True)
 
     try:
-        index = Index.open(location, create=True, **store_options)
+        index = Index.open(location, settings, create=True, **store_options)
         watcher = FolderWatcher(index, folder, on_change=show)
     except (IndexNotFound, IndexMismatch, NotADirectoryError, ValueError) as e:
         print(f"error: {e}", flush=True)

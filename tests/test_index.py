@@ -22,6 +22,7 @@ class CountingEmbedder:
 
     def __init__(self, inner):
         self.inner, self.name, self.dimension, self.texts = inner, inner.name, inner.dimension, []
+        self.backend = inner.backend
 
     def encode(self, texts, show_progress=False):
         self.texts.extend(texts)

@@ -20,6 +20,7 @@ class CountingEmbedder:
 
     def __init__(self, inner, fail_after=None):
         self.inner, self.name, self.dimension, self.texts = inner, inner.name, inner.dimension, []
+        self.backend = inner.backend
         self.fail_after, self.calls = fail_after, 0
 
     def encode(self, texts, show_progress=False):

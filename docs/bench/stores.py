@@ -38,7 +38,7 @@ class Precomputed:
     """An embedder that answers from vectors computed before the timing starts."""
 
     def __init__(self, embedder, texts: list[str], cache: Path | None = None) -> None:
-        self.name, self.dimension = embedder.name, embedder.dimension
+        self.name, self.dimension, self.backend = embedder.name, embedder.dimension, embedder.backend
         unique = sorted(set(texts))
         if cache is not None and cache.exists():
             saved = np.load(cache)

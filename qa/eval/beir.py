@@ -54,7 +54,7 @@ def evaluate_beir(folder: str | Path | BeirSet, config: EvalConfig | None = None
     if config.index:
         index = Index.open(config.index, embedder=embedder)
     else:
-        cache = Path(config.index_cache) if config.index_cache else default_index_cache(documents, beir.name)
+        cache = Path(config.index_cache) if config.index_cache else default_index_cache(documents, beir.name, embedder=embedder)
         index = sync_index(cache, documents, embedder=embedder, progress=config.progress)
     chunk_source: dict[int, str] = {}
     for info in index.documents():

@@ -249,7 +249,8 @@ def evaluate_conversations(path: str | Path, index=None, *, engine=None, setting
     if engine is None:
         if index is None:
             documents, kinds = conversation_documents(conversations, path.parent, data_dir)
-            cache = Path(index_cache) if index_cache else default_index_cache(documents, "conversations", DEFAULT_OUT_ROOT)
+            cache = Path(index_cache) if index_cache else default_index_cache(documents, "conversations", DEFAULT_OUT_ROOT,
+                                                                          embedder=embedder)
             index = sync_index(cache, documents, kinds, embedder=embedder, progress=progress)
         engine = Engine(index, settings)
     rows: list[TurnResult] = []

@@ -167,12 +167,17 @@ class EvalReport:
 
 # ---- preparing ------------------------------------------------------------------------------------
 
-def default_index_cache(documents: dict[str, str], name: str, out_root: Path = DEFAULT_OUT_ROOT) -> Path:
-    """eval-output/index-cache/<name>-<hash of the document set>: one cache per distinct corpus."""
+def default_index_cache(documents: dict[str, str], name: str, out_root: Path = DEFAULT_OUT_ROOT,
+                        embedder=None) -> Path:
+    """eval-output/index-cache/<name>-<hash of the document set>: one cache per distinct corpus,
+    with ``-int8`` for an int8 ``embedder`` (an index holds the vectors of one embedder family)."""
+    from index.embedder_record import family
+
     h = hashlib.sha256()
     for s in sorted(documents):
         h.update(s.encode("utf-8") + b"\0" + sha256_bytes(documents[s].encode("utf-8")).encode() + b"\n")
-    return out_root / "index-cache" / f"{name}-{h.hexdigest()[:10]}"
+    variant = "-int8" if embedder is not None and family(embedder.backend) == "int8" else ""
+    return out_root / "index-cache" / f"{name}-{h.hexdigest()[:10]}{variant}"
 
 
 def sync_index(path: str | Path, documents: dict[str, str], kinds: dict[str, str] | None = None, embedder=None,
@@ -358,7 +363,8 @@ def _open_asker(eval_set: EvalSet, config: EvalConfig, settings: QASettings, emb
     if config.index:
         index = Index.open(config.index, embedder=embedder)
     else:
-        cache = Path(config.index_cache) if config.index_cache else default_index_cache(eval_set.documents, eval_set.name)
+        cache = Path(config.index_cache) if config.index_cache else default_index_cache(
+            eval_set.documents, eval_set.name, embedder=embedder)
         index = sync_index(cache, eval_set.documents, eval_set.kinds, embedder=embedder, progress=config.progress)
     engine = Engine(index, settings) if config.decider_file is None else _EngineWithDecider(
         index, settings, Decider.load(config.decider_file))
