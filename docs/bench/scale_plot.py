@@ -40,19 +40,18 @@ def plot(runs: list[dict], png: Path) -> None:
     n = [r["chunks"] for r in runs]
     panels = [
         ("one-file update (s)", [("add", [r["add_file_s"]["median"] for r in runs]),
-                                 ("remove", [r["remove_file_s"]["median"] for r in runs])], 2.0),
+                                 ("remove", [r["remove_file_s"]["median"] for r in runs])], [("target", 2.0)]),
         ("query p95 (ms)", [("dense", [r["dense_ms"]["p95"] for r in runs]),
-                            ("BM25", [r["bm25_ms"]["p95"] for r in runs])], None),
-        ("open the store (s)", [("open", [r["open_s"] for r in runs])], 3.0),
+                            ("BM25", [r["bm25_ms"]["p95"] for r in runs])], [("dense target", 10), ("BM25 target", 20)]),
+        ("open the store (s)", [("open", [r["open_s"] for r in runs])], [("target", 3.0)]),
         ("memory (MB)", [("reader's peak", [r["reader_peak_rss_mb"] for r in runs]),
-                         ("on disk", [r["disk_mb"] for r in runs])], 3072),
+                         ("on disk", [r["disk_mb"] for r in runs])], [("reader's target", 3072)]),
     ]
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4))
-    for ax, (title, series, target) in zip(axes, panels):
-        for label, values in series:
-            ax.plot(n, values, marker="o", label=label)
-        if target is not None:
-            ax.axhline(target, color="grey", linestyle=":", label="target")
+    for ax, (title, series, targets) in zip(axes, panels):
+        lines = [ax.plot(n, values, marker="o", label=label)[0] for label, values in series]
+        for (label, value), line in zip(targets, lines if len(targets) > 1 else [None]):
+            ax.axhline(value, color=line.get_color() if line else "grey", linestyle=":", label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("chunks")
