@@ -309,7 +309,7 @@ def test_watch_command_runs_until_ctrl_c(tmp_path):
     location = tmp_path / "index"
     code = "import sys; from index.watch import watch_command; sys.exit(watch_command(sys.argv[1], sys.argv[2]))"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(location), str(folder)], cwd=REPO_ROOT,
+        [sys.executable, "-X", "faulthandler", "-c", code, str(location), str(folder)], cwd=REPO_ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     lines: list[str] = []
@@ -322,7 +322,14 @@ def test_watch_command_runs_until_ctrl_c(tmp_path):
         after.write_text("Added while watching.\n")
         wait_for(lambda: any(f"indexed   {name(after)}" in ln for ln in lines), "the new file is indexed", timeout=60)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler (-X faulthandler) prints every thread's stack
+            proc.wait(timeout=30)
+            reader.join(5)
+            raise AssertionError("the watcher did not stop on Ctrl-C:\n" + "".join(lines[-80:])) from None
+        assert code == 0
     finally:
         if proc.poll() is None:
             proc.kill()
