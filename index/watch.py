@@ -53,7 +53,6 @@ from index import SUPPORTED_SUFFIXES, Index, IndexReport, IndexSettings
 from index.background import model_thread
 
 log = logging.getLogger("index.watch")
-OBSERVER_STOP_S = 5.0  # the longest a stop waits for the file-event threads
 
 TEMPORARY_SUFFIXES = (
     ".swp", ".swo", ".swx", ".tmp", ".temp", ".part", ".partial", ".crdownload",
@@ -226,9 +225,7 @@ class FolderWatcher:
             self._cond.notify_all()
         if self._observer is not None:
             self._observer.stop()
-            # Bounded: watchdog's inotify reader can stay blocked in the kernel's read when its
-            # watch goes away in a race with the stop; its threads are daemons, so nothing waits.
-            self._observer.join(OBSERVER_STOP_S if timeout is None else min(timeout, OBSERVER_STOP_S))
+            self._observer.join(timeout)
         if self._worker is not None and self._worker is not threading.current_thread():
             self._worker.join(timeout)
 

@@ -9,6 +9,16 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS = REPO_ROOT / "seeds"
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child a test stops with Ctrl-C (SIGINT): the child gets the default
+    disposition, so Python turns the signal into KeyboardInterrupt even when the test run itself
+    was started with SIGINT ignored (a background job of a non-interactive shell, ``nohup``),
+    which a child would otherwise inherit."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 SEED_FILE = SEEDS / "000_ffecf142e84792ea.txt"
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import default_sigint
 from tests.ui_helpers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -190,7 +191,8 @@ def start_until(command: Command, shell: str, log: Path, ready, waiting_for: str
     on port 7860", "print '...'": what it was to do)."""
     with open(log, "wb") as out:
         process = subprocess.Popen(["bash", "-c", shell], cwd=REPO_ROOT, env=environment(), stdin=subprocess.DEVNULL,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while not ready():

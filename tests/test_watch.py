@@ -15,7 +15,7 @@ import pytest
 
 from index import Index
 from index.watch import FolderWatcher, is_ignored
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, default_sigint
 
 DEADLINE = 30.0  # seconds; generous, for a loaded machine. Polling returns as soon as it holds.
 
@@ -309,7 +309,7 @@ def test_watch_command_runs_until_ctrl_c(tmp_path):
     location = tmp_path / "index"
     code = "import sys; from index.watch import watch_command; sys.exit(watch_command(sys.argv[1], sys.argv[2]))"
     proc = subprocess.Popen(
-        [sys.executable, "-X", "faulthandler", "-c", code, str(location), str(folder)], cwd=REPO_ROOT,
+        [sys.executable, "-X", "faulthandler", "-c", code, str(location), str(folder)], cwd=REPO_ROOT, preexec_fn=default_sigint,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     lines: list[str] = []
