@@ -47,9 +47,15 @@ def lower_thread_priority(nice: int = BACKGROUND_NICE) -> bool:
 
 def model_thread(nice: int = BACKGROUND_NICE) -> ThreadPoolExecutor:
     """One thread at ``nice`` lower CPU priority for an embedder's model calls:
-    ``embedder.new_session(run_on=model_thread())``."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding",
-                              initializer=(lambda: lower_thread_priority(nice)) if nice else None)
+    ``embedder.new_session(run_on=model_thread())``. Its ``lowered`` says whether the platform
+    lowered the thread's priority (False until the thread has started)."""
+
+    def lower() -> None:
+        executor.lowered = lower_thread_priority(nice) if nice else False
+
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding", initializer=lower)
+    executor.lowered = False
+    return executor
 
 
 class BackgroundIndexer:
@@ -75,11 +81,12 @@ class BackgroundIndexer:
         self.nice = nice
         self._worker_index: Index | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexing")
-        self._model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding", initializer=self._lower)
-        self.lowered = False
+        self._model = model_thread(nice)
 
-    def _lower(self) -> None:
-        self.lowered = lower_thread_priority(self.nice) if self.nice else False
+    @property
+    def lowered(self) -> bool:
+        """Whether the embedding thread runs at lower priority (False before the first change)."""
+        return self._model.lowered
 
     def _index(self) -> Index:
         """The index as the worker sees it: same store, a session whose model runs at low priority."""

@@ -18,6 +18,7 @@ are small, so that a one-text question is never queued behind a whole upload.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import threading
@@ -239,7 +240,7 @@ class Embedder:
         """
         if self.backend == "torch":
             return self
-        make = lambda: Embedder(self.model_path, self.name, self.batch_size, self.backend, self._cache_dir)  # noqa: E731
+        make = functools.partial(Embedder, self.model_path, self.name, self.batch_size, self.backend, self._cache_dir)
         if run_on is None:
             return make()
         twin = run_on.submit(make).result()
