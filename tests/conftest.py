@@ -1,4 +1,4 @@
-"""Shared fixtures: the real embedding model (loaded once) and small real corpora."""
+"""Shared fixtures: the real embedding model and reader (each loaded once) and small real corpora."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS = REPO_ROOT / "seeds"
+SEED_FILE = SEEDS / "000_ffecf142e84792ea.txt"
 
 
 def default_sigint() -> None:
@@ -19,7 +20,6 @@ def default_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-SEED_FILE = SEEDS / "000_ffecf142e84792ea.txt"
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +28,15 @@ def embedder():
     from index.embedding import shared_embedder
 
     return shared_embedder()
+
+
+@pytest.fixture(scope="session")
+def reader():
+    """The shipped neural reader, loaded once per test session."""
+    from qa.readers.neural import NeuralReader, is_available
+
+    assert is_available(), "qa/models/reader is missing: run `python -m qa.train_reader`"
+    return NeuralReader.load()
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import pytest
 from qa.eval.longdocs import DEFAULT_DATA_DIR
 from qa.readers.boundaries import (correct_span, is_role_question, one_sentence, place_object, sentence_pieces,
                                    whole_brackets)
-from qa.readers.neural import NeuralReader, is_available
+from qa.readers.neural import NeuralReader
 from qa.readers.neural.decoding import WindowLogits, best_of_windows
 from qa.types import Passage
 
@@ -137,12 +137,6 @@ def test_role_questions(question, role):
 
 ACME = "Acme Robotics hired engineer Tom Reyes after its chief executive Dana Cole visited the plant in Ohio."
 HARBOR = "The report was praised by Senator John Hale, who met Maria Lopez, the chief economist of the Harbor Bank, in Boston."
-
-
-@pytest.fixture(scope="module")
-def reader() -> NeuralReader:
-    assert is_available(), "qa/models/reader is missing: run `python -m qa.train_reader`"
-    return NeuralReader.load()
 
 
 def _answer(reader: NeuralReader, question: str, text: str, boundaries: bool = True) -> str:

@@ -29,12 +29,6 @@ WESTPHALIA = "The Treaty of Westphalia was signed in 1648, ending the Thirty Yea
 BANANAS = "Bananas are rich in potassium and are grown in tropical regions around the world."
 
 
-@pytest.fixture(scope="module")
-def reader() -> NeuralReader:
-    assert is_available(), "qa/models/reader is missing: run `python -m qa.train_reader`"
-    return NeuralReader.load()
-
-
 def test_shipped_weights_pass_checksum_and_are_small():
     verify_checksums(MODEL_DIR)
     size = (MODEL_DIR / "model.safetensors").stat().st_size
