@@ -92,6 +92,11 @@ _WHAT_IS_THE = re.compile(r"^\s*what\s+(?:is|was|are|were)\s+the\s+", re.IGNOREC
 _OF_NAME = re.compile(r"\bof\s+(?:the\s+)?[A-Z]")
 # "did *blacks* support", "do *Armenian bishops* wear": a plural subject without an article.
 _BARE_SUBJECT = re.compile(rf"\b(?:{'|'.join(AUX)})\s+((?:[A-Z][a-z]+\s+)?[a-z]+s)\s+(?=[a-z])")
+# Titles and offices before a person's name: an answer's "President Dwight D. Eisenhower" is
+# named "Dwight D. Eisenhower" where a full name remains ("President Trump" stays).
+_TITLES = frozenset("""president vice representative senator governor archbishop bishop cardinal father reverend
+    captain lieutenant colonel general major sergeant admiral commander judge justice chief chancellor secretary
+    minister mayor ambassador professor""".split())
 _NOT_NOUNS = frozenset("first last same other next former latter following rest most least best worst".split())
 # A title: capitalised words with short lowercase ones between ("Bug in the Bassbin", "Gone with the Wind").
 _TITLE = re.compile(r"^[A-Z][\w’'-]*(?:\s+(?:[A-Z][\w’'.-]*|in|on|at|of|the|a|an|and|for|to|with|from|by))*\s+[A-Z][\w’'-]*$")
@@ -265,6 +270,21 @@ def _lead(answer: Answer) -> str:
     return "" if lead is None or answer.text.lower().startswith(lead.group(0).lower()) else lead.group(0).replace("The", "the")
 
 
+def _without_title(m: Mention) -> Mention:
+    """A person named by an answer, without the titles before a full name and the " of <Place>"
+    after it ("Representative Paul Ryan of Wisconsin": "Paul Ryan")."""
+    if m.kind != PERSON or " " not in m.text:
+        return m
+    words = m.text.split()
+    last_title = max((i for i, w in enumerate(words) if w.lower() in _TITLES), default=-1)
+    if len(words) - last_title - 1 >= 2:
+        words = words[last_title + 1:]
+    at = words.index("of") if "of" in words else -1
+    if at in (2, 3):
+        words = words[:at]
+    return replace(m, text=" ".join(words))
+
+
 def _answer_mentions(turn: Turn, n: int) -> list[Mention]:
     q = turn.understood_as
     if turn.answer is None or not turn.answer.found or _DEFINITION.match(q):
@@ -275,7 +295,8 @@ def _answer_mentions(turn: Turn, n: int) -> list[Mention]:
         # Any other question: its answer counts only where it is a name ("the Connecticut Colony").
         found = names(text)
         bare = re.sub(r"^(?:the|a|an)\s+", "", text.strip().strip('"“”'), flags=re.IGNORECASE)
-        if len(found) != 1 or found[0][0] != bare:
+        # With an article or more than one word: "Communications" may be a heading's first word.
+        if not (len(found) == 1 and found[0][0] == bare and (bare != text.strip().strip('"“”') or " " in bare)):
             return []
     out = [replace(m, noun=noun) for m in _mentions_in(text, q, n, True)]
     title = text.strip().strip('"“”')
@@ -283,6 +304,7 @@ def _answer_mentions(turn: Turn, n: int) -> list[Mention]:
     if out and not whole and len(title.split()) <= 6 and _TITLE.match(title) and " and " not in title:
         kind, guess = kind_of(title, q, True)  # one title, not its capitalised words apart
         out = [Mention(title, kind, n, True, guess=guess, noun=noun)]
+    out = [_without_title(m) for m in out]
     if noun in _WORKS and text.startswith("The "):  # a title: "The Second Sex"
         out = [replace(m, text="The" + m.text[3:]) if m.text.startswith("the ") else m for m in out]
     if not out and q.strip().lower().startswith(("who ", "whom ", "which ")):

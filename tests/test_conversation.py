@@ -89,6 +89,15 @@ def test_follow_ups_are_rewritten_against_earlier_turns(history, question, expec
      "Who founded the Premier League?"),
     ([("Which painting did Munch finish in 1893?", "The Scream")], "Where is that painting now?",
      "Where is The Scream now?"),
+    # A person an answer names by a full name goes without the title before it and the place after it.
+    ([("Who issued the proclamation?", "President Calvin Coolidge")], "When did he issue it?",
+     "When did Calvin Coolidge issue the proclamation?"),
+    ([("Who represented the district?", "Senator Jane Doe of Ohio")], "When was she elected?", "When was Jane Doe elected?"),
+    ([("Who is expected to sign the order?", "President Trump")], "When will he sign it?",
+     "When will President Trump sign the order?"),
+    # A one-word answer to "what does X ask for?" may be any capitalised word: X stays what "it" means.
+    ([("What does Acme Foods ask for at checkout?", "Communications")], "Who does it share data with?",
+     "Who does Acme Foods share data with?"),
 ])
 def test_referents_by_kind_and_role(history, question, expected):
     assert rewrite(question, [turn(q, a) for q, a in history]) == expected
