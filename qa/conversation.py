@@ -108,10 +108,11 @@ def _pick(found: Sequence[Mention], tiers: Sequence[Sequence[str]], phrases: boo
     return None
 
 
-def _single_word(found: Sequence[Mention], person: bool, kinds: Sequence[str] = ()) -> Mention | None:
-    """The latest one-word name ("Murdoch", "Politico"): its kind is a guess, so any pronoun may mean it."""
+def _single_word(found: Sequence[Mention], person: bool) -> Mention | None:
+    """The latest one-word name of no known kind ("Murdoch", "Politico"): a thing only by
+    default, so any pronoun may mean it (a person's pronoun, not an acronym)."""
     for m in reversed(found):
-        if not m.phrase and " " not in m.text and not (person and m.text.isupper()) and (not kinds or m.kind in kinds):
+        if not m.phrase and " " not in m.text and m.kind == THING and not (person and m.text.isupper()):
             return m
     return None
 
@@ -174,7 +175,7 @@ def _resolve_pronouns(question: str, history: Sequence[Turn], found: Sequence[Me
         there = pattern.pattern == r"\bthere\b"
         target = _pick(found, tiers, phrases, parallel)
         if target is None:
-            target = _single_word(found, person=tiers[0] == (PERSON,), kinds=(THING,) if there else ())
+            target = _single_word(found, person=tiers[0] == (PERSON,))
         if target is None or (there and _THERE_EXISTENTIAL.search(question)):
             continue
         for m in pattern.finditer(question):

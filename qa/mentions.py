@@ -63,7 +63,7 @@ KIND_NOUNS = {kind: tuple(words.split()) for kind, words in (
     (PERSON, "person man woman official spokesman spokeswoman executive officer author writer president leader player "
              "artist scientist reporter editor journalist architect astronomer chancellor member musician saxophonist "
              "captain sultan king queen emperor governor senator justice explorer priest founder composer producer "
-             "singer actor actress poet novelist minister general dj"),
+             "singer actor actress poet novelist minister general dj researcher scholar professor"),
     (PLACE, "place city town country state region village area location county province island lake river strait sea "
             "mountain hill neighborhood neighbourhood district port capital"),
     (THING, "company firm organization organisation agency department business group institution conference event "
@@ -224,8 +224,10 @@ def kind_of(name: str, question: str, from_answer: bool, article: bool = False,
     if article and len(words) == 1 and plural(name):  # "the Chetniks"
         return GROUP, False
     noun = asked_noun(question) if from_answer else None
-    if noun:  # "which company ...?": the answer is a company; "which track ...?": not a person
-        return next((k for k in (PERSON, PLACE) if noun in KIND_NOUNS[k]), THING), False
+    if noun and noun.endswith(("ist", "ian")):  # "which historian", "which physicist"
+        return PERSON, False
+    if noun and any(noun in KIND_NOUNS[k] for k in KIND_NOUNS):  # "which company ...?": a company, "which track": a thing
+        return next(k for k in (PERSON, PLACE, THING) if noun in KIND_NOUNS[k]), False
     if article:  # "the Sunday Times": not a person's name
         return THING, False
     if re.match(rf"^(?:who|whom)\s+(?:is|was|are|were)\s+{re.escape(name.lower())}\b", q):
@@ -250,9 +252,13 @@ def _mentions_in(text: str, question: str, turn: int, from_answer: bool) -> list
         if plural(words[-1]) and not _NATIONALITY.match(m.group(1)) and (len(words) == 1 or _NATIONALITY.match(words[0])):
             found.append((m.start(1), Mention(m.group(1), GROUP, turn, False, True, True)))
     for name, start in names(text):
-        if _NATIONALITY.match(name) or any(s <= start and start + len(name) <= s + len(p) for p, s, _ in phrases):
-            continue
         article = text[max(0, start - 4):start].lower() == "the "
+        if _NATIONALITY.match(name):  # an adjective, or with an article a people: "the Portuguese"
+            if article:
+                found.append((start - 4, Mention("the " + name, GROUP, turn, from_answer)))
+            continue
+        if any(s <= start and start + len(name) <= s + len(p) for p, s, _ in phrases):
+            continue
         at = start - 4 if article else start
         place_before = bool(re.search(r"\b(?:in|at|near)\s+$", text[:at]))
         kind, guess = kind_of(name, question, from_answer, article, place_before)
@@ -324,9 +330,14 @@ def mentions(history: Sequence[Turn]) -> list[Mention]:
     for n, turn in enumerate(history):
         q = turn.understood_as
         rewritten = q != turn.question
-        found.extend(replace(m, topic=True) if rewritten and m.text not in turn.question and not m.phrase else m
-                     for m in _mentions_in(q, q, n, False))
-        found.extend(_answer_mentions(turn, n))
+        asked = [replace(m, topic=True) if rewritten and m.text not in turn.question and not m.phrase else m
+                 for m in _mentions_in(q, q, n, False)]
+        answered = _answer_mentions(turn, n)
+        what_is_the = _WHAT_IS_THE.match(q)
+        if answered and what_is_the:  # "What was the first railway?" "the Ludwig Railway": one thing, by its name
+            named = {p for p, start, _ in _phrases(q) if start == what_is_the.end() - 4}
+            asked = [m for m in asked if not (m.phrase and m.text in named)]
+        found.extend(asked + answered)
     # A one-word name is a thing only by default: "Bowman" stays the person an answer said he was.
     known = {m.text: m.kind for m in found if m.kind != THING and not m.phrase}
     return [replace(m, kind=known.get(m.text, THING)) if m.kind == THING and not m.phrase and " " not in m.text else m

@@ -98,6 +98,14 @@ def test_follow_ups_are_rewritten_against_earlier_turns(history, question, expec
     # A one-word answer to "what does X ask for?" may be any capitalised word: X stays what "it" means.
     ([("What does Acme Foods ask for at checkout?", "Communications")], "Who does it share data with?",
      "Who does Acme Foods share data with?"),
+    # "the Spanish" is a people; "which historian": a person, and "he" never means the Europeans.
+    ([("Who were the first Europeans to reach the coast?", "the Spanish")], "Where did they land?",
+     "Where did the Spanish land?"),
+    ([("Which historian said that Europeans were best placed to explore the ocean?", "Ibn Khaldun")],
+     "What did he write?", "What did Ibn Khaldun write?"),
+    # "What was the first bank founded in Japan?" is answered by its name, which "it" then means.
+    ([("What was the first bank founded in Japan?", "the Dai-Ichi Bank")], "When was it founded?",
+     "When was the Dai-Ichi Bank founded?"),
 ])
 def test_referents_by_kind_and_role(history, question, expected):
     assert rewrite(question, [turn(q, a) for q, a in history]) == expected
