@@ -14,7 +14,10 @@ The rewritten question is answered as usual, and shown ("Understood as: ...") so
 rewrite is visible.
 
 How a rewrite reads (the conversation sets follow the same rules):
-- a pronoun becomes the name as written earlier, with its article ("the Chetniks");
+- a pronoun becomes the name as written earlier, with its article ("the Chetniks"); a
+  person an answer names by a full name after a title goes without the title and a
+  following "of <place>" ("Dwight D. Eisenhower" for "President Dwight D. Eisenhower",
+  while "President Trump" stays);
 - a possessive becomes "X's", or "X'" for a plural ("the Chetniks'", "goaltenders'");
 - "there" becomes "in X" for a bare name (a city, a country: "in Paris") and "at X" for a
   name with an article or a building or institution word ("at the Center for ...",

@@ -297,7 +297,9 @@ def _answer_mentions(turn: Turn, n: int) -> list[Mention]:
         return []
     text = _lead(turn.answer) + turn.answer.text  # as the document writes it: "the Chetniks", not "Chetniks"
     noun = asked_noun(q) or ""
-    if not (_ASKS_FOR_ENTITY.match(q) or (_WHAT_IS_THE.match(q) and not _OF_NAME.search(q))):
+    if _WHAT_IS_THE.match(q) and _OF_NAME.search(q):  # "the largest city of Brazil": the question is about Brazil
+        return []
+    if not (_ASKS_FOR_ENTITY.match(q) or _WHAT_IS_THE.match(q)):
         # Any other question: its answer counts only where it is a name ("the Connecticut Colony").
         found = names(text)
         bare = re.sub(r"^(?:the|a|an)\s+", "", text.strip().strip('"“”'), flags=re.IGNORECASE)
@@ -311,6 +313,8 @@ def _answer_mentions(turn: Turn, n: int) -> list[Mention]:
         kind, guess = kind_of(title, q, True)  # one title, not its capitalised words apart
         out = [Mention(title, kind, n, True, guess=guess, noun=noun)]
     out = [_without_title(m) for m in out]
+    if re.match(rf"^\s*{_LEADING_PREP}what\b", q, re.IGNORECASE):  # "what ...?" asks for a thing: "North America"
+        out = [replace(m, kind=THING, guess=False) if m.guess else m for m in out]
     if noun in _WORKS and text.startswith("The "):  # a title: "The Second Sex"
         out = [replace(m, text="The" + m.text[3:]) if m.text.startswith("the ") else m for m in out]
     if not out and q.strip().lower().startswith(("who ", "whom ", "which ")):

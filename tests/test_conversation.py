@@ -106,6 +106,9 @@ def test_follow_ups_are_rewritten_against_earlier_turns(history, question, expec
     # "What was the first bank founded in Japan?" is answered by its name, which "it" then means.
     ([("What was the first bank founded in Japan?", "the Dai-Ichi Bank")], "When was it founded?",
      "When was the Dai-Ichi Bank founded?"),
+    # The answer to "what ...?" is a thing, even one shaped like a person's name.
+    ([("What was the first company listed on the exchange?", "East India")], "When was it founded?",
+     "When was East India founded?"),
 ])
 def test_referents_by_kind_and_role(history, question, expected):
     assert rewrite(question, [turn(q, a) for q, a in history]) == expected
