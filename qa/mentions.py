@@ -70,7 +70,10 @@ KIND_NOUNS = {kind: tuple(words.split()) for kind, words in (
             "order church university band team product club newspaper paper union movement party college school "
             "alliance label book track album song film"))}
 # Titles of works keep their article as written ("The Second Sex").
-_WORKS = frozenset("book novel song track album film movie play poem painting opera newspaper magazine series show".split())
+_WORKS = frozenset("""book novel song track album film movie play poem painting opera newspaper magazine journal review
+    series show article essay report""".split())
+# Articles of other languages: "La Géométrie", "Le Monde", "Der Spiegel" are titles, not people.
+_FOREIGN_ARTICLES = frozenset("la le les el los las il der die das".split())
 _WORD = re.compile(r"[^\W\d_][\w’'&.-]*\w|[^\W\d_]|\d+(?:\.\d+)*(?:st|nd|rd|th)?")
 _INITIALS = re.compile(r"^(?:[A-Z]\.)*[A-Z]$")  # "W", "R.G.A" (each followed by ".")
 _ORDINAL = re.compile(r"^\d+(?:st|nd|rd|th)$")
@@ -234,6 +237,8 @@ def kind_of(name: str, question: str, from_answer: bool, article: bool = False,
         return PERSON, False
     if len(words) == 1 and _DEMONYMS.match(name):
         return GROUP, False
+    if words[0] in _FOREIGN_ARTICLES:
+        return THING, False
     if len(words) in (2, 3) and all((w[:1].isupper() and (w[1:].islower() or not w[1:].strip("."))) or w in _ROMAN
                                     or _INITIALS.match(w.rstrip(".")) for w in name.split()):
         return PERSON, True
