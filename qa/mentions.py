@@ -281,12 +281,16 @@ def _lead(answer: Answer) -> str:
     return "" if lead is None or answer.text.lower().startswith(lead.group(0).lower()) else lead.group(0).replace("The", "the")
 
 
-def _without_title(m: Mention) -> Mention:
-    """A person named by an answer, without the titles before a full name and the " of <Place>"
-    after it ("Representative Paul Ryan of Wisconsin": "Paul Ryan")."""
+def _without_title(m: Mention, who: bool) -> Mention:
+    """A person named by an answer, without the titles before a full name and the " of <X>"
+    after it ("Representative Paul Ryan of Wisconsin": "Paul Ryan"; to a "who" question, "Jane
+    Miller of the State Department" is Jane Miller, not the department)."""
+    words = m.text.split()
+    at = words.index("of") if "of" in words else -1
+    if who and m.kind != PERSON and at in (2, 3) and kind_of(" ".join(words[:at]), "", False)[0] == PERSON:
+        m = replace(m, kind=PERSON, guess=False)
     if m.kind != PERSON or " " not in m.text:
         return m
-    words = m.text.split()
     last_title = max((i for i, w in enumerate(words) if w.lower() in _TITLES), default=-1)
     if len(words) - last_title - 1 >= 2:
         words = words[last_title + 1:]
@@ -317,7 +321,7 @@ def _answer_mentions(turn: Turn, n: int) -> list[Mention]:
     if out and not whole and len(title.split()) <= 6 and _TITLE.match(title) and " and " not in title:
         kind, guess = kind_of(title, q, True)  # one title, not its capitalised words apart
         out = [Mention(title, kind, n, True, guess=guess, noun=noun)]
-    out = [_without_title(m) for m in out]
+    out = [_without_title(m, q.strip().lower().startswith(("who ", "whom "))) for m in out]
     if re.match(rf"^\s*{_LEADING_PREP}what\b", q, re.IGNORECASE):  # "what ...?" asks for a thing: "North America"
         out = [replace(m, kind=THING, guess=False) if m.guess else m for m in out]
     if noun in _WORKS and text.startswith("The "):  # a title: "The Second Sex"

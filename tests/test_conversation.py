@@ -93,6 +93,7 @@ def test_follow_ups_are_rewritten_against_earlier_turns(history, question, expec
     ([("Who issued the proclamation?", "President Calvin Coolidge")], "When did he issue it?",
      "When did Calvin Coolidge issue the proclamation?"),
     ([("Who represented the district?", "Senator Jane Doe of Ohio")], "When was she elected?", "When was Jane Doe elected?"),
+    ([("Who spoke at the event?", "Jane Miller of the State Department")], "What did she say?", "What did Jane Miller say?"),
     ([("Who is expected to sign the order?", "President Trump")], "When will he sign it?",
      "When will President Trump sign the order?"),
     # A one-word answer to "what does X ask for?" may be any capitalised word: X stays what "it" means.
