@@ -215,7 +215,8 @@ def _swap_phrase(rest: str, previous: str) -> str | None:
         same = list(re.finditer(rf"\b{prep}\s+(?:the\s+)?{_YEAR}\b", previous, re.IGNORECASE)) or list(
             re.finditer(rf"\b(?:{_PREP})\s+(?:the\s+)?{_YEAR}\b", previous, re.IGNORECASE))
     elif obj[:1].isupper() or obj.lower().startswith("the "):
-        same = list(re.finditer(rf"\b{prep}\s+(?:the\s+)?[A-Z][\w.'’-]*(?:\s+(?:of\s+|the\s+)*[A-Z][\w.'’-]*)*", previous))
+        name = r"[A-Z][\w.'’-]*(?:\s+(?:of\s+|the\s+)*[A-Z][\w.'’-]*)*"
+        same = list(re.finditer(rf"\b{prep}\s+(?:the\s+)?{name}", previous))
     else:
         return None
     if same:

@@ -48,17 +48,18 @@ _NOT_NAMES = frozenset(
 )
 _CONNECTORS = frozenset({"of", "for", "and", "the", "de", "von", "van", "&"})
 _ROMAN = frozenset("I II III IV V VI VII VIII IX X XI XII".split())
-ORG_WORDS = frozenset("""company corporation corp inc ltd llc group department ministry agency bureau council committee commission
-    university college institute school center centre foundation association society bank party union office
+ORG_WORDS = frozenset("""company corporation corp inc ltd llc group department ministry agency bureau council committee
+    commission university college institute school center centre foundation association society bank party union office
     administration court congress senate parliament army navy force network networks church museum hospital
     international alliance coalition federation league club assembly records studios press""".split())
 # Laws, treaties and the like: things, whatever their shape ("the Taft-Hartley Act").
 _THING_WORDS = frozenset("act treaty amendment code law constitution accord agreement".split())
-_PLACE_WORDS = frozenset("""city town village county state province country republic kingdom island islands river lake mountain
-    street avenue road square park valley bay coast region district hill hills mount peninsula strait sea ocean
+_PLACE_WORDS = frozenset("""city town village county state province country republic kingdom island islands river lake
+    mountain street avenue road square park valley bay coast region district hill hills mount peninsula strait sea ocean
     creek harbor harbour gulf cape desert forest canyon falls""".split())
 # Buildings and sites: places one is "at".
-SITE_WORDS = frozenset("castle palace abbey cathedral tower bridge hall stadium airport station port plant observatory rink".split())
+SITE_WORDS = frozenset(
+    "castle palace abbey cathedral tower bridge hall stadium airport station port plant observatory rink".split())
 KIND_NOUNS = {kind: tuple(words.split()) for kind, words in (
     (PERSON, "person man woman official spokesman spokeswoman executive officer author writer president leader player "
              "artist scientist reporter editor journalist architect astronomer chancellor member musician saxophonist "
@@ -102,7 +103,8 @@ _TITLES = frozenset("""president vice representative senator governor archbishop
     minister mayor ambassador professor""".split())
 _NOT_NOUNS = frozenset("first last same other next former latter following rest most least best worst".split())
 # A title: capitalised words with short lowercase ones between ("Bug in the Bassbin", "Gone with the Wind").
-_TITLE = re.compile(r"^[A-Z][\w’'-]*(?:\s+(?:[A-Z][\w’'.-]*|in|on|at|of|the|a|an|and|for|to|with|from|by))*\s+[A-Z][\w’'-]*$")
+_TITLE = re.compile(
+    r"^[A-Z][\w’'-]*(?:\s+(?:[A-Z][\w’'.-]*|in|on|at|of|the|a|an|and|for|to|with|from|by))*\s+[A-Z][\w’'-]*$")
 _NOT_PLURAL = frozenset("its his hers ours yours theirs this was has does is as us yes less always perhaps whereas".split())
 
 
@@ -143,7 +145,8 @@ def names(text: str) -> list[tuple[str, int]]:
                 w = tokens[j][0]
                 if (j == last + 1 and (w in _ROMAN or w[0].isdigit())) or (w[0].isupper() and w.lower() not in _NOT_NAMES):
                     last = j
-                elif not (w.lower() in _CONNECTORS or (w == "on" and j == last + 1 and tokens[last][0].lower() in ORG_WORDS)):
+                elif not (w.lower() in _CONNECTORS
+                          or (w == "on" and j == last + 1 and tokens[last][0].lower() in ORG_WORDS)):
                     break
                 j += 1
             if not text[:start].endswith("("):
@@ -173,7 +176,8 @@ def _phrases(question: str) -> list[tuple[str, int, bool]]:
         cut = next((i for i, w in enumerate(words) if i and w in PHRASE_END), None)
         if cut is None and question[m.end():].strip()[:1].isalnum():
             continue  # runs into a name: where the phrase ends is unknown
-        relational = cut is not None and words[cut] == "of" and bool(_OF_NAME.match(question[m.start(1) + tokens[cut].start():]))
+        relational = (cut is not None and words[cut] == "of"
+                      and bool(_OF_NAME.match(question[m.start(1) + tokens[cut].start():])))
         words = words[:cut]
         if len(words) == 1 and (words[0][0].isupper() or words[0] in _NOT_NOUNS):
             continue  # "the Cathedral of Learning": a name; "the first": no noun

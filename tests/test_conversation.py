@@ -108,7 +108,8 @@ def test_follow_ups_are_rewritten_against_earlier_turns(history, question, expec
     ([("What was the first bank founded in Japan?", "the Dai-Ichi Bank")], "When was it founded?",
      "When was the Dai-Ichi Bank founded?"),
     # "La Géométrie" is a title, not a person; a journal's title keeps its "The".
-    ([("Into which language was La Géométrie translated?", "Latin")], "Who translated it?", "Who translated La Géométrie?"),
+    ([("Into which language was La Géométrie translated?", "Latin")], "Who translated it?",
+     "Who translated La Géométrie?"),
     ([("In which journal did the article appear?", "The Lancet")], "Who edits it?", "Who edits The Lancet?"),
     # The answer to "what ...?" is a thing, even one shaped like a person's name.
     ([("What was the first company listed on the exchange?", "East India")], "When was it founded?",
