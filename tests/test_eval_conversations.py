@@ -117,12 +117,16 @@ def test_the_development_set_is_well_formed():
     documents, none of which the test set (conversations.jsonl) uses."""
     from pathlib import Path
 
+    from qa.eval.longdocs import part_of
+
     path = Path(__file__).parent / "data" / "conversations-dev.jsonl"
     conversations = load_conversations(path)
     documents, _ = conversation_documents(conversations, path.parent)
     assert len(conversations) >= 40 and len({c.id for c in conversations}) == len(conversations)
     test_set = load_conversations(path.parent / "conversations.jsonl")
     assert not {c.source for c in conversations} & {c.source for c in test_set}  # no document of the test set
+    articles = {c.source.split("/", 1)[1] for c in conversations if c.source.startswith("longdoc:new_wiki/")}
+    assert articles and all(part_of(title) == "tune" for title in articles)  # the long-document set's tuning part
     for c in conversations:
         assert 2 <= len(c.turns) <= 4 and c.turns[0].rewrite == c.turns[0].question, c.id
         assert all(a in documents[c.source] for t in c.turns for a in t.answers), c.id
