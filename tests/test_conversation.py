@@ -48,10 +48,105 @@ def test_follow_ups_are_rewritten_against_earlier_turns(history, question, expec
     assert rewrite(question, [turn(q, a) for q, a in history]) == expected
 
 
+@pytest.mark.parametrize("history, question, expected", [
+    # Names in any script, with initials, a leading ordinal, or "on" after an organisation word.
+    ([("Which town did Søren Kierkegaard live in?", "Copenhagen")], "What did he write there?",
+     "What did Søren Kierkegaard write in Copenhagen?"),
+    ([("Who wrote The Hobbit?", "J.R.R. Tolkien")], "Where was he born?", "Where was J.R.R. Tolkien born?"),
+    ([("Which congress met in 1906?", "the 59th Congress")], "What did it pass?", "What did the 59th Congress pass?"),
+    ([("Who chaired the Committee on Public Information?", "George Creel")], "When was it created?",
+     "When was the Committee on Public Information created?"),
+    # "which song ...?": the answer is a song, not a person, whatever its shape; a title is one name.
+    ([("Which song made the band famous?", "Love Me Do")], "Who wrote it?", "Who wrote Love Me Do?"),
+    ([("Which novel did Jules Verne publish in 1873?", "Around the World in Eighty Days")], "When was it translated?",
+     "When was Around the World in Eighty Days translated?"),
+    # A plural demonym and a bare plural subject are groups: "they" means them.
+    ([("Which bill did Democrats oppose?", "the Smith Act")], "Why did they oppose it?",
+     "Why did Democrats oppose the Smith Act?"),
+    ([("What do beekeepers wear?", "veils")], "Where do they keep their hives?",
+     "Where do beekeepers keep beekeepers' hives?"),
+    # "the largest city of Brazil" is about Brazil; "what was the first railway?" is answered by a name.
+    ([("What is the largest city of Brazil?", "São Paulo")], "What is its official language?",
+     "What is Brazil's official language?"),
+    ([("What was the first railway in Germany?", "the Bavarian Ludwig Railway")], "When did it open?",
+     "When did the Bavarian Ludwig Railway open?"),
+    # An answer that is itself a name counts, whatever the question.
+    ([("What did Ada Lovelace write notes on?", "the Analytical Engine")], "Who designed it?",
+     "Who designed the Analytical Engine?"),
+    # "it": the answer (a place here) before another thing of its turn...
+    ([("Which city hosted the 1900 Olympics?", "Paris")], "How many people live in it?", "How many people live in Paris?"),
+    # ...unless the follow-up echoes the question ("signed"), which keeps its subject.
+    ([("Where was the treaty signed?", "Versailles")], "When was it signed?", "When was the treaty signed?"),
+    # "it" for a name that only looks like a person's; "there" for a one-word name of unknown kind.
+    ([("What does Blue Origin build?", "rockets")], "Who founded it?", "Who founded Blue Origin?"),
+    ([("What was the population of Lagos in 1950?", "288,000")], "Which companies have offices there?",
+     "Which companies have offices in Lagos?"),
+    # A name put in for a pronoun is not read again as one ("their" inside it stays).
+    ([("Who printed the pamphlets?", "workers and their families")], "What did they print?",
+     "What did workers and their families print?"),
+    # "that league": the latest name with that word; "that painting": the answer to "which painting".
+    ([("Which league did the club join in 1992?", "the Premier League")], "Who founded that league?",
+     "Who founded the Premier League?"),
+    ([("Which painting did Munch finish in 1893?", "The Scream")], "Where is that painting now?",
+     "Where is The Scream now?"),
+    # A person an answer names by a full name goes without the title before it and the place after it.
+    ([("Who issued the proclamation?", "President Calvin Coolidge")], "When did he issue it?",
+     "When did Calvin Coolidge issue the proclamation?"),
+    ([("Who represented the district?", "Senator Jane Doe of Ohio")], "When was she elected?", "When was Jane Doe elected?"),
+    ([("Who spoke at the event?", "Jane Miller of the State Department")], "What did she say?", "What did Jane Miller say?"),
+    ([("Who is expected to sign the order?", "President Trump")], "When will he sign it?",
+     "When will President Trump sign the order?"),
+    # A one-word answer to "what does X ask for?" may be any capitalised word: X stays what "it" means.
+    ([("What does Acme Foods ask for at checkout?", "Communications")], "Who does it share data with?",
+     "Who does Acme Foods share data with?"),
+    # "the Spanish" is a people; "which historian": a person, and "he" never means the Europeans.
+    ([("Who were the first Europeans to reach the coast?", "the Spanish")], "Where did they land?",
+     "Where did the Spanish land?"),
+    ([("Which historian said that Europeans were best placed to explore the ocean?", "Ibn Khaldun")],
+     "What did he write?", "What did Ibn Khaldun write?"),
+    # "What was the first bank founded in Japan?" is answered by its name, which "it" then means.
+    ([("What was the first bank founded in Japan?", "the Dai-Ichi Bank")], "When was it founded?",
+     "When was the Dai-Ichi Bank founded?"),
+    # "La Géométrie" is a title, not a person; a journal's title keeps its "The".
+    ([("Into which language was La Géométrie translated?", "Latin")], "Who translated it?",
+     "Who translated La Géométrie?"),
+    ([("In which journal did the article appear?", "The Lancet")], "Who edits it?", "Who edits The Lancet?"),
+    # The answer to "what ...?" is a thing, even one shaped like a person's name.
+    ([("What was the first company listed on the exchange?", "East India")], "When was it founded?",
+     "When was East India founded?"),
+])
+def test_referents_by_kind_and_role(history, question, expected):
+    assert rewrite(question, [turn(q, a) for q, a in history]) == expected
+
+
+def test_a_pronoun_keeps_meaning_what_the_last_one_meant():
+    """After "Who was his father?" (his: Henry Dunant), "he" still means Henry Dunant, not the father."""
+    history = [turn("Who founded the Red Cross?", "Henry Dunant"),
+               Turn("Who was his father?", "Who was Henry Dunant's father?",
+                    Answer(question="q", text="Jean-Jacques Dunant", found=True, score=0.9))]
+    assert rewrite("When did he win the Nobel Peace Prize?", history) == "When did Henry Dunant win the Nobel Peace Prize?"
+
+
+@pytest.mark.parametrize("history, question, expected", [
+    ([("How many voters registered as Democratic in Ohio?", "2 million")], "and Republican?",
+     "How many voters registered as Republican in Ohio?"),
+    ([("How many people lived in Lagos in 1950?", "288,000")], "what about in 1990?",
+     "How many people lived in Lagos in 1990?"),
+    ([("How many people live in Lagos?", "15 million")], "and in 1950?", "How many people live in Lagos in 1950?"),
+    ([("Where was Marie Curie born?", "Warsaw")], "when?", "When was Marie Curie born?"),
+    ([("When did Spain cede Florida?", "1819")], "By which treaty?", "By which treaty did Spain cede Florida?"),
+    ([("When was the Chicago Bulls founded?", "1966")], "and the Boston Celtics?", "When was the Boston Celtics founded?"),
+])
+def test_elliptical_follow_ups_repeat_the_last_question(history, question, expected):
+    assert rewrite(question, [turn(q, a) for q, a in history]) == expected
+
+
 @pytest.mark.parametrize("question", [
     "What is the capital of France?",          # names its own subject
     "Is there a ban on Chinese equipment?",    # "there" as in "there is", not a place
     "Who signed the executive order?",
+    "In which country is there a large jazz scene?",  # "there is", even after a place
+    "Who presides over the Senate?",
 ])
 def test_questions_that_need_no_context_are_left_alone(question):
     history = [turn("Where did Rob Strayer speak?", "the Center for Strategic and International Studies")]

@@ -97,6 +97,41 @@ def test_long_documents_are_built_from_the_named_articles(tmp_path):
         conversation_documents(load_conversations(missing), tmp_path, tmp_path)
 
 
+def test_privacy_policies_are_built_from_policyqa(tmp_path):
+    policy = {"title": "shop.example", "paragraphs": [{"context": "We collect your email address.", "qas": []},
+                                                       {"context": "We never sell it.", "qas": []}]}
+    (tmp_path / "policyqa-dev.json").write_text(json.dumps({"data": [policy]}), encoding="utf-8")
+    (tmp_path / "policyqa-test.json").write_text(json.dumps({"data": []}), encoding="utf-8")
+    path = write(tmp_path / "set.jsonl", [{"id": "p", "source": "longdoc:policyqa/shop.example", "turns": [
+        {"question": "What do they collect?", "answers": ["your email address"]}]}])
+    documents, _ = conversation_documents(load_conversations(path), tmp_path, tmp_path)
+    assert documents == {"longdoc:policyqa/shop.example": "We collect your email address.\n\nWe never sell it."}
+    missing = write(tmp_path / "missing.jsonl", [{"id": "m", "source": "longdoc:policyqa/nowhere.example", "turns": [
+        {"question": "What?", "answers": []}]}])
+    with pytest.raises(DatasetError, match="no article titled \\['nowhere.example'\\]"):
+        conversation_documents(load_conversations(missing), tmp_path, tmp_path)
+
+
+def test_the_development_set_is_well_formed():
+    """tests/data/conversations-dev.jsonl, the set the rewriter is developed on: its answers are spans of its
+    documents, none of which the test set (conversations.jsonl) uses."""
+    from pathlib import Path
+
+    from qa.eval.longdocs import part_of
+
+    path = Path(__file__).parent / "data" / "conversations-dev.jsonl"
+    conversations = load_conversations(path)
+    documents, _ = conversation_documents(conversations, path.parent)
+    assert len(conversations) >= 40 and len({c.id for c in conversations}) == len(conversations)
+    test_set = load_conversations(path.parent / "conversations.jsonl")
+    assert not {c.source for c in conversations} & {c.source for c in test_set}  # no document of the test set
+    articles = {c.source.split("/", 1)[1] for c in conversations if c.source.startswith("longdoc:new_wiki/")}
+    assert articles and all(part_of(title) == "tune" for title in articles)  # the long-document set's tuning part
+    for c in conversations:
+        assert 2 <= len(c.turns) <= 4 and c.turns[0].rewrite == c.turns[0].question, c.id
+        assert all(a in documents[c.source] for t in c.turns for a in t.answers), c.id
+
+
 def test_a_malformed_line_is_reported_with_its_number(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps(TINY[0]) + "\n" + json.dumps({"id": "x", "turns": []}) + "\n", encoding="utf-8")

@@ -8,8 +8,9 @@ A conversation test set is JSONL, one conversation a line::
 
 ``rewrite`` is the self-contained question the turn means (the question itself when it needs
 no context); ``answers`` are spans of the source that answer it ([]: the source does not, and
-abstaining is right). ``source`` is a file (relative to the set or the repository) or
-``longdoc:new_wiki/<title>``, a whole qa-train article (``qa.eval.longdocs``).
+abstaining is right). ``source`` is a file (relative to the set or the repository),
+``longdoc:new_wiki/<title>``, a whole qa-train article, or ``longdoc:policyqa/<title>``, a
+whole PolicyQA privacy policy (both as ``qa.eval.longdocs`` builds them).
 
 Each conversation is asked turn by turn through ``qa.Conversation``, as a user would, over one
 index of every document the set names. Reported: rewrite accuracy over the follow-ups (and,
@@ -34,11 +35,12 @@ from statistics import mean
 from typing import Sequence
 
 from qa.eval.datasets import DatasetError, resolve_source
-from qa.eval.longdocs import ARTICLES_FILE, DEFAULT_DATA_DIR, _document
+from qa.eval.longdocs import ARTICLES_FILE, DEFAULT_DATA_DIR, POLICY_FILES, _document
 from qa.eval.metrics import exact_match, f1_score
 from qa.eval.run import DEFAULT_OUT_ROOT, default_index_cache, sync_index
 
 LONGDOC_PREFIX = "longdoc:new_wiki/"
+POLICY_PREFIX = "longdoc:policyqa/"
 
 
 @dataclass(frozen=True)
@@ -130,31 +132,43 @@ def load_conversations(path: str | Path) -> tuple[ConversationCase, ...]:
     return tuple(out)
 
 
-def conversation_documents(conversations: Sequence[ConversationCase], base: Path,
-                           data_dir: str | Path = DEFAULT_DATA_DIR) -> tuple[dict[str, str], dict[str, str]]:
-    """(source -> text, source -> kind) for every document the conversations name: files as the
-    set writes them, ``longdoc:new_wiki/<title>`` built from the qa-train article of that title."""
-    from index.loaders import UnreadableFile, load_document
-
+def _longdocs(wanted: Sequence[str], prefix: str, files: Sequence[str], data_dir: Path) -> dict[str, str]:
+    """``prefix + title`` -> text for every wanted source under ``prefix``, built from the
+    qa-train ``files`` as ``qa.eval.longdocs`` builds them (paragraphs joined)."""
+    titles = {s[len(prefix):] for s in wanted if s.startswith(prefix)}
+    if not titles:
+        return {}
     documents: dict[str, str] = {}
-    kinds: dict[str, str] = {}
-    wanted = sorted({c.source for c in conversations})
-    titles = {s[len(LONGDOC_PREFIX):] for s in wanted if s.startswith(LONGDOC_PREFIX)}
-    if titles:
-        articles_file = Path(data_dir) / ARTICLES_FILE
+    for name in files:
+        file = data_dir / name
         try:
-            articles = json.loads(articles_file.read_text(encoding="utf-8"))["data"]
+            articles = json.loads(file.read_text(encoding="utf-8"))["data"]
         except (OSError, ValueError, KeyError) as e:
-            raise DatasetError(f"cannot read {articles_file} ({e}); the long documents are built from qa-train, "
+            raise DatasetError(f"cannot read {file} ({e}); the long documents are built from qa-train, "
                                "give its folder with data_dir") from None
         for article in articles:
             if article.get("title") in titles:
-                documents[LONGDOC_PREFIX + article["title"]], _ = _document(article)
-        missing = sorted(titles - {s[len(LONGDOC_PREFIX):] for s in documents})
-        if missing:
-            raise DatasetError(f"no article titled {missing} in {articles_file}; use a title as the file spells it")
+                documents[prefix + article["title"]], _ = _document(article)
+    missing = sorted(titles - {s[len(prefix):] for s in documents})
+    if missing:
+        raise DatasetError(f"no article titled {missing} in {', '.join(str(data_dir / f) for f in files)}; "
+                           "use a title as the file spells it")
+    return documents
+
+
+def conversation_documents(conversations: Sequence[ConversationCase], base: Path,
+                           data_dir: str | Path = DEFAULT_DATA_DIR) -> tuple[dict[str, str], dict[str, str]]:
+    """(source -> text, source -> kind) for every document the conversations name: files as the
+    set writes them, ``longdoc:new_wiki/<title>`` and ``longdoc:policyqa/<title>`` built from the
+    qa-train article or policy of that title."""
+    from index.loaders import UnreadableFile, load_document
+
+    wanted = sorted({c.source for c in conversations})
+    documents = {**_longdocs(wanted, LONGDOC_PREFIX, (ARTICLES_FILE,), Path(data_dir)),
+                 **_longdocs(wanted, POLICY_PREFIX, POLICY_FILES, Path(data_dir))}
+    kinds: dict[str, str] = {}
     for source in wanted:
-        if source.startswith(LONGDOC_PREFIX):
+        if source.startswith((LONGDOC_PREFIX, POLICY_PREFIX)):
             continue
         file = resolve_source(source, base)
         if file is None:
