@@ -12,11 +12,17 @@ one empty term, as bm25s does with its ``[""]`` placeholder, so document lengths
 length agree with a bm25s index over the same chunks.
 
 On disk, ``terms/postings.npz``: ``vocab`` (the terms, UTF-8, newline-separated, as bytes),
-``indptr``, ``positions``, ``tfs``, ``lengths``.
+``indptr``, ``positions``, ``tfs``, ``lengths``. ``load`` reads the vocabulary and maps the
+postings and lengths from the file (an ``.npz`` is an uncompressed zip, each array stored
+whole), so opening a segment reads its vocabulary, not its postings: a query pages in the
+postings of its terms. The file is never changed after it is written (see
+``index.backends.segments``), which is what makes the map safe.
 """
 
 from __future__ import annotations
 
+import struct
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -44,7 +50,8 @@ class TermIndex:
         self._rows = {t: i for i, t in enumerate(vocab)}
         self.indptr = np.asarray(indptr, dtype=np.int64)
         self.positions = np.asarray(positions, dtype=np.int32)
-        self.tfs = np.minimum(np.asarray(tfs), np.iinfo(np.uint16).max).astype(np.uint16)
+        tfs = np.asarray(tfs)
+        self.tfs = tfs if tfs.dtype == np.uint16 else np.minimum(tfs, np.iinfo(np.uint16).max).astype(np.uint16)
         self.lengths = np.asarray(lengths, dtype=np.int32)
 
     @classmethod
@@ -123,10 +130,45 @@ class TermIndex:
 
     @classmethod
     def load(cls, path: Path) -> TermIndex:
-        with np.load(Path(path) / cls.DIRNAME / cls.FILENAME, allow_pickle=False) as z:
-            text = z["vocab"].tobytes().decode("utf-8")
-            vocab = text.split("\n") if text or len(z["indptr"]) > 1 else []
-            index = cls(vocab, z["indptr"], z["positions"], z["tfs"], z["lengths"])
+        file = Path(path) / cls.DIRNAME / cls.FILENAME
+        z = mapped_npz(file)
+        text = z["vocab"].tobytes().decode("utf-8")
+        vocab = text.split("\n") if text or len(z["indptr"]) > 1 else []
+        index = cls(vocab, np.array(z["indptr"]), z["positions"], z["tfs"], z["lengths"])
         if len(index.indptr) != len(vocab) + 1 or index.indptr[-1] != len(index.positions):
-            raise ValueError(f"{Path(path) / cls.DIRNAME / cls.FILENAME} is inconsistent (vocabulary and postings differ)")
+            raise ValueError(f"{file} is inconsistent (vocabulary and postings differ)")
         return index
+
+
+def mapped_npz(file: Path) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` ``file``, each mapped read-only from the file (``np.load``
+    would read them whole); a member stored compressed is read instead."""
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(file) as archive, open(file, "rb") as fh:
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            if info.compress_type != zipfile.ZIP_STORED:
+                with archive.open(info) as member:
+                    out[name] = np.lib.format.read_array(member, allow_pickle=False)
+                continue
+            fh.seek(info.header_offset)
+            local = fh.read(30)
+            if local[:4] != b"PK\x03\x04":
+                raise ValueError(f"{file} is damaged (member {info.filename})")
+            name_length, extra_length = struct.unpack("<HH", local[26:30])
+            fh.seek(info.header_offset + 30 + name_length + extra_length)
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f"{file}: member {info.filename} has .npy version {version}")
+            if dtype.hasobject:
+                raise ValueError(f"{file}: member {info.filename} holds Python objects")
+            if int(np.prod(shape)) == 0:
+                out[name] = np.zeros(shape, dtype)
+            else:
+                out[name] = np.memmap(file, dtype=dtype, mode="r", offset=fh.tell(), shape=shape,
+                                      order="F" if fortran else "C")
+    return out

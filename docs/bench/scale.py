@@ -282,12 +282,17 @@ def disk_read_bytes() -> int:
     return 0
 
 
-def rss_mb() -> float:
-    """This process's resident memory now (VmRSS: its own pages and the mapped file pages it touched)."""
+def rss_mb() -> dict[str, float]:
+    """This process's resident memory now, MiB: ``total`` (VmRSS), ``private`` (RssAnon: its own
+    pages) and ``file`` (RssFile: pages of mapped files it touched, the store's included, which
+    are shared page cache the system may drop and read again)."""
+    keys = {"VmRSS:": "total", "RssAnon:": "private", "RssFile:": "file"}
+    out = {}
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+        key = line.split(maxsplit=1)[0] if line else ""
+        if key in keys:
+            out[keys[key]] = int(line.split()[1]) / 1024
+    return out
 
 
 def peak_rss_mb() -> float:
