@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from index import Index
+from index import terms as term_rules
 from index import vectors as vector_rules
 from index.backends import segments
 from index.backends.folder import FolderStore
@@ -248,6 +249,7 @@ def test_a_reopened_store_maps_its_files_and_answers_as_the_writer_did(tmp_path,
     in memory), and removals and merges work from the mapped segments."""
     texts, vectors = corpus
     monkeypatch.setattr(vector_rules, "HNSW_THRESHOLD", 10)      # commits of 12 chunks make HNSW segments
+    monkeypatch.setattr(term_rules, "MAP_BYTES", 0)              # map postings however small
     writer = FolderStore.open(tmp_path / "ix", create=True)
     for b in range(3):
         _commit(writer, add=_docs(texts, vectors, 6 * b, 6 * b + 6))
@@ -278,7 +280,8 @@ def test_a_reopened_store_maps_its_files_and_answers_as_the_writer_did(tmp_path,
     assert merged.search_dense(vectors[0], 1)[0][0] == ids[0]
 
 
-def test_postings_are_mapped_and_read_back_as_saved(tmp_path):
+def test_postings_are_mapped_and_read_back_as_saved(tmp_path, monkeypatch):
+    monkeypatch.setattr(term_rules, "MAP_BYTES", 0)              # map postings however small
     texts = _real_texts()[:60]
     for name, saved in (("some", TermIndex.build(texts)), ("none", TermIndex.build([]))):
         saved.save(tmp_path / name)
