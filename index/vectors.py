@@ -30,14 +30,16 @@ Both kinds keep the vectors themselves (HNSW over flat storage), so a merge rebu
 index from them and ``python -m index copy`` reads them back exactly.
 
 A saved index is opened memory-mapped (``load``: FAISS's ``IO_FLAG_MMAP_IFC``): the vectors
-and the HNSW links stay in the file and the operating system pages them in as searches touch
-them, so opening costs the few bytes of per-node metadata, not the file (a million vectors
-are 1.5 GB of floats and 0.26 GB of links), and the pages are shared page cache that the
-system can drop under memory pressure instead of private memory. This is safe because a
+and the HNSW links are mapped from the file, not copied into memory. FAISS reads the graph
+through the map as it opens (about 270 bytes a vector: links and per-node metadata); the
+vectors (1,536 bytes a vector for MiniLM) are paged in as searches touch them. Either way the
+pages are shared page cache, which the system can drop under memory pressure and read again,
+not private memory. This is safe because a
 segment's file is never changed after it is written: writers make new files and collect old
-ones by unlinking them, and a map of an unlinked file stays readable while it is held. A
-loaded index is read-only (FAISS aborts on adding to a mapped one); nothing adds to one:
-new vectors always make a new index (``build``).
+ones by unlinking them, and a map of an unlinked file stays readable while it is held (a file
+truncated by something else would make the reading process fault with SIGBUS instead of
+raising an error). A loaded index is read-only (FAISS aborts on adding to a mapped one);
+nothing adds to one: new vectors always make a new index (``build``).
 """
 
 from __future__ import annotations

@@ -113,8 +113,13 @@ def warm(segments: Sequence[Segment]) -> None:
     background thread (the open does not wait for it; searches meanwhile page in what they touch)."""
     files = [seg.path / name for seg in segments if seg.path is not None
              for name in (FaissVectorStore.FILENAME, f"{TermIndex.DIRNAME}/{TermIndex.FILENAME}")]
+
+    def read_ahead() -> None:
+        for file in files:
+            prefetch(file)
+
     if files:
-        threading.Thread(target=lambda: [prefetch(f) for f in files], name="segment-warm", daemon=True).start()
+        threading.Thread(target=read_ahead, name="segment-warm", daemon=True).start()
 
 
 def load_live(segment: Segment, deletes: str | None) -> Live:
