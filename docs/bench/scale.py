@@ -40,9 +40,9 @@ from __future__ import annotations
 import argparse
 import ctypes
 import hashlib
+import json
 import mmap
 import os
-import json
 import resource
 import shutil
 import statistics
