@@ -12,11 +12,19 @@ one empty term, as bm25s does with its ``[""]`` placeholder, so document lengths
 length agree with a bm25s index over the same chunks.
 
 On disk, ``terms/postings.npz``: ``vocab`` (the terms, UTF-8, newline-separated, as bytes),
-``indptr``, ``positions``, ``tfs``, ``lengths``.
+``indptr``, ``positions``, ``tfs``, ``lengths``. ``load`` reads the vocabulary and maps the
+arrays over ``MAP_BYTES`` (the postings and lengths of all but small segments) from the file
+(an ``.npz`` is an uncompressed zip, each array stored whole), so opening a segment reads its
+vocabulary, not its postings: a query pages in the postings of its terms. The file is never
+changed after it is written (see ``index.backends.segments``), which is what makes the map safe.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import struct
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -24,6 +32,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from index.text import terms as text_terms
+
+MAP_BYTES = 1 << 20  # arrays of a saved segment larger than this are mapped from the file, smaller ones read
 
 
 class TermIndex:
@@ -44,7 +54,8 @@ class TermIndex:
         self._rows = {t: i for i, t in enumerate(vocab)}
         self.indptr = np.asarray(indptr, dtype=np.int64)
         self.positions = np.asarray(positions, dtype=np.int32)
-        self.tfs = np.minimum(np.asarray(tfs), np.iinfo(np.uint16).max).astype(np.uint16)
+        tfs = np.asarray(tfs)
+        self.tfs = tfs if tfs.dtype == np.uint16 else np.minimum(tfs, np.iinfo(np.uint16).max).astype(np.uint16)
         self.lengths = np.asarray(lengths, dtype=np.int32)
 
     @classmethod
@@ -123,10 +134,57 @@ class TermIndex:
 
     @classmethod
     def load(cls, path: Path) -> TermIndex:
-        with np.load(Path(path) / cls.DIRNAME / cls.FILENAME, allow_pickle=False) as z:
-            text = z["vocab"].tobytes().decode("utf-8")
-            vocab = text.split("\n") if text or len(z["indptr"]) > 1 else []
-            index = cls(vocab, z["indptr"], z["positions"], z["tfs"], z["lengths"])
+        file = Path(path) / cls.DIRNAME / cls.FILENAME
+        z = mapped_npz(file, MAP_BYTES)
+        text = z["vocab"].tobytes().decode("utf-8")
+        vocab = text.split("\n") if text or len(z["indptr"]) > 1 else []
+        index = cls(vocab, np.array(z["indptr"]), z["positions"], z["tfs"], z["lengths"])
         if len(index.indptr) != len(vocab) + 1 or index.indptr[-1] != len(index.positions):
-            raise ValueError(f"{Path(path) / cls.DIRNAME / cls.FILENAME} is inconsistent (vocabulary and postings differ)")
+            raise ValueError(f"{file} is inconsistent (vocabulary and postings differ)")
         return index
+
+
+def mapped_npz(file: Path, small: int = MAP_BYTES) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` ``file``: those over ``small`` bytes mapped read-only from the
+    file (``np.load`` would read them whole), smaller ones read; a member stored compressed is
+    read too.
+
+    Headers and small arrays are read without read-ahead (``POSIX_FADV_RANDOM``): otherwise each
+    of these small reads would make the kernel read megabytes beyond it."""
+    out: dict[str, np.ndarray] = {}
+    fd = os.open(file, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        with open(fd, "rb", closefd=False) as fh, zipfile.ZipFile(fh) as archive:
+            for info in archive.infolist():
+                name = info.filename.removesuffix(".npy")
+                if info.compress_type != zipfile.ZIP_STORED:
+                    with archive.open(info) as member:
+                        out[name] = np.lib.format.read_array(member, allow_pickle=False)
+                    continue
+                local = os.pread(fd, 30, info.header_offset)
+                if local[:4] != b"PK\x03\x04":
+                    raise ValueError(f"{file} is damaged (member {info.filename})")
+                name_length, extra_length = struct.unpack("<HH", local[26:30])
+                at = info.header_offset + 30 + name_length + extra_length
+                head = os.pread(fd, 12, at)
+                major = head[6] if len(head) == 12 else 0
+                if major not in (1, 2) or head[7] != 0:
+                    raise ValueError(f"{file}: member {info.filename} is not a .npy array of version 1 or 2")
+                size = 10 + struct.unpack("<H", head[8:10])[0] if major == 1 else 12 + struct.unpack("<I", head[8:12])[0]
+                header = io.BytesIO(os.pread(fd, size, at))
+                np.lib.format.read_magic(header)
+                read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                shape, fortran, dtype = read(header)
+                if dtype.hasobject:
+                    raise ValueError(f"{file}: member {info.filename} holds Python objects")
+                order = "F" if fortran else "C"
+                nbytes = int(np.prod(shape)) * dtype.itemsize
+                if nbytes > small:
+                    out[name] = np.memmap(file, dtype=dtype, mode="r", offset=at + size, shape=shape, order=order)
+                else:
+                    data = os.pread(fd, nbytes, at + size)
+                    out[name] = np.frombuffer(data, dtype=dtype).reshape(shape, order=order)
+    finally:
+        os.close(fd)
+    return out

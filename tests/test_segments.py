@@ -9,15 +9,19 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import bm25s
 import numpy as np
 import pytest
 
 from index import Index
+from index import terms as term_rules
+from index import vectors as vector_rules
 from index.backends import segments
 from index.backends.folder import FolderStore
 from index.backends.segments import plan_merge
+from index.terms import TermIndex
 from index.text import terms
 from index.types import Chunk, Document
 from index.vectors import HNSW_EF_SEARCH, HNSW_THRESHOLD, FaissVectorStore, ef_search, index_kind
@@ -233,6 +237,69 @@ def test_a_reader_keeps_its_generation_until_it_refreshes(tmp_path, corpus, monk
     assert reader.refresh()
     assert reader.document("/docs/d001.txt") is None and reader.count() == 2 * 9
     assert "/docs/d001.txt" not in {c.source for c in reader.chunks([c for c, _ in reader.search_terms(query, 5)]).values()}
+
+
+def _mapped_files() -> str:
+    return Path("/proc/self/maps").read_text()
+
+
+def test_a_reopened_store_maps_its_files_and_answers_as_the_writer_did(tmp_path, corpus, monkeypatch):
+    """Opening maps each segment's vectors, HNSW graph and postings from its files instead of
+    reading them; a store so opened answers exactly as the one that wrote them (which holds them
+    in memory), and removals and merges work from the mapped segments."""
+    texts, vectors = corpus
+    monkeypatch.setattr(vector_rules, "HNSW_THRESHOLD", 10)      # commits of 12 chunks make HNSW segments
+    monkeypatch.setattr(term_rules, "MAP_BYTES", 0)              # map postings however small
+    writer = FolderStore.open(tmp_path / "ix", create=True)
+    for b in range(3):
+        _commit(writer, add=_docs(texts, vectors, 6 * b, 6 * b + 6))
+    _commit(writer, add=_docs(texts, vectors, 18, 20))          # 4 chunks: an exact (flat) segment
+    assert sorted(s["kind"] for s in writer.segments()) == ["flat", "hnsw", "hnsw", "hnsw"]
+    reader = FolderStore.open(tmp_path / "ix")
+    maps = _mapped_files()
+    for seg in reader.segments():
+        folder = tmp_path / "ix" / "segments" / seg["name"]
+        assert str(folder / "vectors.faiss") in maps and str(folder / "terms" / "postings.npz") in maps
+    ids = sorted(c.id for info in writer.documents() for c in writer.chunks_of(info.source))
+    assert np.array_equal(reader.vectors(ids), writer.vectors(ids))
+    for i in range(0, 40, 3):
+        assert reader.search_dense(vectors[i], 10) == writer.search_dense(vectors[i], 10)
+        words = " ".join(texts[i].split()[:6])
+        assert reader.search_terms(words, 10) == writer.search_terms(words, 10)
+    gone = {c.id for c in reader.chunks_of("/docs/d004.txt")}
+    _commit(reader, remove=["/docs/d004.txt"])                   # a removal written by the mapped store
+    monkeypatch.setattr(segments, "MAX_SEGMENTS", 1)
+    _commit(reader, add=_docs(texts, vectors, 20, 21))          # merges the mapped segments into one
+    merged = FolderStore.open(tmp_path / "ix")
+    assert len(merged.segments()) == 1 and merged.count() == 2 * 20 and merged.check() == []
+    kept = sorted(set(ids) - gone)
+    assert np.array_equal(merged.vectors(kept), writer.vectors(kept))
+    for i in range(0, 40, 3):
+        assert not gone & {c for c, _ in merged.search_dense(vectors[i], 10)}
+        assert not gone & {c for c, _ in merged.search_terms(" ".join(texts[i].split()[:6]), 10)}
+    assert merged.search_dense(vectors[0], 1)[0][0] == ids[0]
+
+
+def test_postings_are_mapped_and_read_back_as_saved(tmp_path, monkeypatch):
+    monkeypatch.setattr(term_rules, "MAP_BYTES", 0)              # map postings however small
+    texts = _real_texts()[:60]
+    for name, saved in (("some", TermIndex.build(texts)), ("none", TermIndex.build([]))):
+        saved.save(tmp_path / name)
+        back = TermIndex.load(tmp_path / name)
+        assert (str(tmp_path / name / "terms" / "postings.npz") in _mapped_files()) == (name == "some")
+        assert back.vocab == saved.vocab and back.count() == saved.count()
+        for field in ("indptr", "positions", "tfs", "lengths"):
+            assert np.array_equal(getattr(back, field), getattr(saved, field)), (name, field)
+            assert getattr(back, field).dtype == getattr(saved, field).dtype, (name, field)
+        for term in saved.vocab[:50]:
+            assert all(np.array_equal(a, b) for a, b in zip(back.postings(term), saved.postings(term)))
+    saved = TermIndex.build(texts)                               # a compressed file is read instead
+    z = tmp_path / "zipped" / "terms"
+    z.mkdir(parents=True)
+    np.savez_compressed(z / "postings.npz", vocab=np.frombuffer("\n".join(saved.vocab).encode(), np.uint8),
+                        indptr=saved.indptr, positions=saved.positions, tfs=saved.tfs, lengths=saved.lengths)
+    back = TermIndex.load(tmp_path / "zipped")
+    assert back.vocab == saved.vocab and np.array_equal(back.positions, saved.positions)
 
 
 def test_the_index_type_rule():

@@ -47,7 +47,7 @@ from index.backends.folder_state import _identity, _State, generation_number, wr
 from index.backends.folder_writer import FolderWriter
 from index.backends.legacy import LEGACY_VERSIONS, read_generation
 from index.backends.segments import (IDS_FILE, Live, Segment, fsync_dir, load_live, load_segment, merge, plan_merge,
-                                     write_deletes, write_segment)
+                                     warm, write_deletes, write_segment)
 from index.terms import TermIndex
 from index.types import Chunk, Document, DocumentInfo
 from index.vectors import FaissVectorStore
@@ -151,11 +151,15 @@ class FolderStore:
             seg = live.segment
             if seg.path is not None:
                 known[(seg.name, _identity(seg.path / IDS_FILE))] = seg
-        segments = []
+        segments, loaded = [], []
         for entry in manifest["segments"]:
             path = self.path / SEGMENTS / entry["name"]
-            seg = known.get((entry["name"], _identity(path / IDS_FILE))) or load_segment(path, dimension)
+            seg = known.get((entry["name"], _identity(path / IDS_FILE)))
+            if seg is None:
+                seg = load_segment(path, dimension)
+                loaded.append(seg)
             segments.append(load_live(seg, entry["deletes"]))
+        warm(loaded)
         return _State(generation, stamp, manifest, tuple(segments), int(manifest["next_id"]))
 
     def refresh(self) -> bool:

@@ -8,6 +8,11 @@ A segment is a folder written once and never changed::
                            terms/           BM25 postings per row (``index.terms``)
                            del-000015.npz   removals as of generation 15 (see below)
 
+Opening a segment maps its vectors, HNSW graph and postings from these files instead of
+reading them whole (``FaissVectorStore.load``, ``TermIndex.load``), and ``warm`` then asks the
+operating system to read them into its page cache in the background, so the first searches
+rarely wait on the disk page by page.
+
 Removing a document never touches a segment's files: the commit writes a new deletion file
 ``del-GEN.npz`` into the segment's folder (``rows``: the removed rows as a bit array,
 ``docs``: the removed document ids), and the generation's manifest names the deletion file
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -40,7 +46,7 @@ import numpy as np
 from index.catalog import Catalog
 from index.terms import TermIndex
 from index import vectors as vector_rules
-from index.vectors import FaissVectorStore
+from index.vectors import FaissVectorStore, prefetch
 
 MAX_SEGMENTS = 10
 MERGE_FACTOR = 10
@@ -93,13 +99,27 @@ class Live:
 def load_segment(folder: Path, dimension: int) -> Segment:
     """The segment saved in ``folder``; raises when a part is missing or they disagree."""
     catalog = Catalog.open(folder)
-    ids = np.load(folder / IDS_FILE, allow_pickle=False).astype(np.int64)
+    ids = np.load(folder / IDS_FILE, allow_pickle=False).astype(np.int64, copy=False)
     vectors = FaissVectorStore.load(folder, dimension)
     terms = TermIndex.load(folder)
     if not (len(ids) == vectors.count() == terms.count()):
         raise ValueError(f"segment {folder.name} is inconsistent: {len(ids)} ids, {vectors.count()} vectors, "
                          f"{terms.count()} BM25 rows")
     return Segment(folder.name, catalog, ids, vectors, terms, folder)
+
+
+def warm(segments: Sequence[Segment]) -> None:
+    """Start reading the vector and postings files of ``segments`` into the page cache, on a
+    background thread (the open does not wait for it; searches meanwhile page in what they touch)."""
+    files = [seg.path / name for seg in segments if seg.path is not None
+             for name in (FaissVectorStore.FILENAME, f"{TermIndex.DIRNAME}/{TermIndex.FILENAME}")]
+
+    def read_ahead() -> None:
+        for file in files:
+            prefetch(file)
+
+    if files:
+        threading.Thread(target=read_ahead, name="segment-warm", daemon=True).start()
 
 
 def load_live(segment: Segment, deletes: str | None) -> Live:
