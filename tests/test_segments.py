@@ -347,3 +347,28 @@ def test_hnsw_recall_against_exact_search_with_removed_rows(embedder):
     flat = FaissVectorStore.build(data, kind="flat")       # the exact kind is exact, removed rows skipped too
     assert [r for r, _ in flat.search(queries[0], 10, live)] == \
         live_rows[np.argsort(-(data[live_rows] @ queries[0]), kind="stable")[:10]].tolist()
+
+
+def test_bm25_searches_one_after_another_score_as_each_alone():
+    """Common terms score through one accumulator per thread, reused and zeroed after each
+    search: a search must not see what the one before it added."""
+    import threading
+
+    from index.bm25 import Bm25, Part
+
+    texts = [f"lamp number {i} in the red room" if i % 3 else f"fire in room {i}" for i in range(300)]
+    small = TermIndex.build(texts[:40])
+    large = TermIndex.build(texts)
+    bm = Bm25([Part(small, np.ones(40, bool), np.arange(40)), Part(large, np.ones(300, bool), np.arange(1000, 1300))])
+    queries = ["red lamp room", "fire room", "red lamp room", "number 7"]
+
+    def alone(query: str) -> list:
+        out: list = []
+        worker = threading.Thread(target=lambda: out.append(bm.search(query, 50)))  # a fresh thread: a fresh accumulator
+        worker.start()
+        worker.join()
+        return out[0]
+
+    in_turn = [bm.search(q, 50) for q in queries]
+    assert in_turn == [alone(q) for q in queries]
+    assert in_turn[0] == in_turn[2] and len(in_turn[1]) == 50
