@@ -2,8 +2,8 @@
 
 The rules choose among syntactic options by the model's logits; the rule tests give those
 logits by hand (one window over the sentence, a logit per word) so that the model's best
-span is known, then check the corrected span and its exact offsets. The role tests run the
-real reader end to end.
+span is known, then check the corrected span and its exact offsets. The role and whole-name
+tests also run the real reader end to end.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from qa.eval.longdocs import DEFAULT_DATA_DIR
-from qa.readers.boundaries import (correct_span, is_role_question, one_sentence, place_object, sentence_pieces,
-                                   whole_brackets)
+from qa.readers.boundaries import (FRAGMENT_MARGIN, NAME_MARGIN, correct_span, is_role_question, name_runs,
+                                   one_sentence, place_object, sentence_pieces, whole_brackets, whole_name)
 from qa.readers.neural import NeuralReader
 from qa.readers.neural.decoding import WindowLogits, best_of_windows
 from qa.types import Passage
@@ -124,6 +124,74 @@ def test_a_named_place_and_other_questions_are_left_alone():
     assert correct_span("What kind of school is the film set in?", MOVIE, [w], s, e, MAX_TOKENS) == (s, e)
 
 
+# ---- whole names --------------------------------------------------------------------------------
+
+def _runs(text: str) -> list[str]:
+    return [text[a:z] for a, z in name_runs(text, 0, len(text))]
+
+
+def test_name_runs_hold_whole_names_with_their_joiners():
+    assert _runs("The jazz break on Carl Craig's Bug in the Bassbin was influential.") == ["Carl Craig",
+                                                                                          "Bug in the Bassbin"]
+    assert _runs("A grant from the Bill & Melinda Gates Foundation paid for the University of New South Wales "
+                 "to host Tommy James and the Shondells.") == [
+        "Bill & Melinda Gates Foundation", "University of New South Wales", "Tommy James and the Shondells"]
+
+
+@pytest.mark.parametrize("text, runs", [
+    ("Huawei, ZTE and Apple were named in the report.", []),  # a list, not a name
+    ("Many Microsoft engineers left in 2001.", []),  # a common word that only starts the sentence
+    ("The report was praised by Senator John Hale in Boston.", ["John Hale"]),  # a title; "in" alone is a place
+    ("Xbox One owners got a discount on October 26.", ["Xbox One"]),  # a date is no part of a name
+    ("The deal went to Acme Labs. Beta Corp sold it.", ["Acme Labs", "Beta Corp"]),  # a sentence end
+])
+def test_name_runs_stop_at_lists_sentence_starts_titles_dates_and_sentence_ends(text, runs):
+    assert _runs(text) == runs
+
+
+PLUM = "The university runs the Plum Boro Science Center in Plum."
+COLONY = "The first permanent settlement was founded in the Colony of Virginia in 1607."
+
+
+def test_a_span_inside_a_name_widens_to_the_whole_name_when_the_model_scores_it_close():
+    w = _window(PLUM, starts={"Boro": 5.0, "Plum": 5.0 - NAME_MARGIN / 2}, ends={"Center": 5.0})
+    s, e = _best(PLUM, w)
+    assert PLUM[s:e] == "Boro Science Center"
+    s, e = whole_name(PLUM, [w], s, e, MAX_TOKENS)
+    assert PLUM[s:e] == "Plum Boro Science Center"
+    assert s == PLUM.index("Plum Boro")
+    assert PLUM[slice(*correct_span("What does the university run in Plum?", PLUM, [w], *_best(PLUM, w),
+                                    MAX_TOKENS))] == "Plum Boro Science Center"
+
+
+def test_a_whole_name_the_model_scores_far_lower_is_not_taken():
+    w = _window(PLUM, starts={"Boro": 5.0, "Plum": 5.0 - 2 * NAME_MARGIN}, ends={"Center": 5.0})
+    s, e = _best(PLUM, w)
+    assert whole_name(PLUM, [w], s, e, MAX_TOKENS) == (s, e)
+
+
+def test_a_span_cut_at_a_joiner_takes_the_wider_margin():
+    gap = (NAME_MARGIN + FRAGMENT_MARGIN) / 2
+    w = _window(COLONY, starts={"Virginia": 5.0, "Colony": 5.0 - gap}, ends={"Virginia": 5.0})
+    s, e = _best(COLONY, w)
+    assert COLONY[s:e] == "Virginia"
+    assert COLONY[slice(*whole_name(COLONY, [w], s, e, MAX_TOKENS))] == "Colony of Virginia"
+
+
+@pytest.mark.parametrize("text, starts, ends, answer", [
+    ("Huawei, ZTE and Apple were named in the report.", {"ZTE": 5.0}, {"ZTE": 5.0, "Apple": 4.9}, "ZTE"),
+    ("Many Microsoft engineers left in 2001.", {"Microsoft": 5.0, "Many": 4.9}, {"Microsoft": 5.0}, "Microsoft"),
+    ("The report was praised by Senator John Hale in Boston.", {"John": 5.0, "Senator": 4.9}, {"Hale": 5.0},
+     "John Hale"),
+])
+def test_a_list_a_sentence_start_and_a_title_are_left_alone_even_when_the_model_scores_them_close(
+        text, starts, ends, answer):
+    w = _window(text, starts=starts, ends=ends)
+    s, e = _best(text, w)
+    assert text[s:e] == answer
+    assert whole_name(text, [w], s, e, MAX_TOKENS) == (s, e)
+
+
 @pytest.mark.parametrize("question, role", [
     ("who is Tom Reyes?", True), ("What is Rob Strayer's job?", True), ("who was Lincoln?", True),
     ("What is SMS?", False), ("What is the title of the book?", False), ("Who is the CEO of Apple?", False),
@@ -169,6 +237,30 @@ def test_a_role_question_takes_the_title_of_the_name_asked_about(reader):
 def test_a_right_role_answer_is_left_alone(reader, question):
     assert _answer(reader, question, HARBOR) == "the chief economist of the Harbor Bank"
     assert _answer(reader, question, HARBOR, boundaries=False) == "the chief economist of the Harbor Bank"
+
+
+SHREW = "She played the lead in The Taming of the Shrew at the Globe Theatre."
+PULITZER = "She won the Pulitzer Prize for Fiction in 1988 for her novel."
+
+
+@pytest.mark.parametrize("question, text, cut, whole", [
+    ("Which Shrew play did she act in?", SHREW, "Taming", "The Taming of the Shrew"),
+    ("Which Pulitzer did she win?", PULITZER, "Fiction", "Pulitzer Prize for Fiction"),
+    ("In which colony was the first permanent settlement founded?", COLONY, "Virginia", "Colony of Virginia"),
+])
+def test_the_reader_answers_with_the_whole_title_or_name(reader, question, text, cut, whole):
+    assert _answer(reader, question, text, boundaries=False) == cut  # the model alone stops inside it
+    assert _answer(reader, question, text) == whole
+
+
+@pytest.mark.parametrize("question, text, answer", [
+    ("Which company besides Huawei and Apple was named?", "Huawei, ZTE and Apple were named in the report.", "ZTE"),
+    ("Which company's engineers left in 2001?", "Many Microsoft engineers left the company in 2001.", "Microsoft"),
+    ("Which foundation gave the grant?", "The grant came from the Bill & Melinda Gates Foundation in 2010.",
+     "Bill & Melinda Gates Foundation"),
+])
+def test_the_reader_leaves_a_name_of_a_list_a_sentence_start_and_a_whole_name_alone(reader, question, text, answer):
+    assert _answer(reader, question, text) == answer
 
 
 def test_boundaries_keep_every_answer_a_verbatim_substring(reader):

@@ -10,6 +10,12 @@ syntax allows by the model's own logit for them (``decoding.span_logit``):
 - **whole brackets**: a span with an unmatched bracket ("a fee (the insurance premium")
   becomes the best scored of the part inside the brackets, the part outside them, and the
   span widened to the matching bracket;
+- **whole names**: a span that starts or ends inside a run of capitalised words that reads as
+  one name ("Boro Science Center" of "the Plum Boro Science Center") widens to the whole name
+  when the model scores it within ``NAME_MARGIN`` of the span, or within ``FRAGMENT_MARGIN`` when
+  it was cut at a joiner ("Virginia" of "the Colony of Virginia"); ``name_runs`` says what is one
+  name: never across a sentence end, a comma or a list, nor into a sentence's first word that is
+  a common word, a title before a name or a date;
 - **the place asked for**: for "where" questions, a span that is an indefinite common
   noun phrase with a place after it ("a high school in Tucson, Arizona") becomes the
   prepositional object ("Tucson, Arizona");
@@ -59,6 +65,7 @@ def correct_span(question: str, text: str, windows: Sequence[WindowLogits], star
     s, e = strip_span(text, start, end)
     s, e = one_sentence(text, windows, s, e, max_answer_tokens)
     s, e = whole_brackets(text, windows, s, e, max_answer_tokens)
+    s, e = whole_name(text, windows, s, e, max_answer_tokens)
     qtype = question_type(question)
     if qtype == "place":
         s, e = place_object(text, s, e)
@@ -200,6 +207,130 @@ def _trim_punctuation(text: str, s: int, e: int) -> tuple[int, int]:
     while e > s and text[e - 1] in ",;:":
         e -= 1
     return strip_span(text, s, e)
+
+
+# ---- whole names -----------------------------------------------------------------------------------
+
+NAME_MARGIN = 1.0  # how far below the model's best the whole name may score
+FRAGMENT_MARGIN = 4.0  # the same, when the span was cut at a joiner inside the name ("Colony of | Virginia")
+NAME_MAX_WORDS = 10  # longest name the span may grow to
+
+# Words of a name: a capitalised word (with its inner hyphens, apostrophes and dots: "AT&T",
+# "O'Brien", "H.W."), or "&"; lower-case joiners stand inside a name only between capitalised words.
+_NAME_TOKEN_RE = re.compile(r"(?:[^\W\d_]\.)+(?!\w)|[^\W_]+(?:[-'’.&][^\W_]+)*|&")
+_JOINERS = frozenset("of the for de del der van von la le los las du da di al bin ibn y & and in".split())
+_PARTICLES = frozenset("the de del der la le los las du da di".split())
+_POSSESSIVE_RE = re.compile(r"['’]s?$")
+# Common words capitalised only because they start the sentence ("After", "The").
+_SENTENCE_STARTERS = frozenset("""a an the this that these those it its he she his her they their we our i my you your
+    in on at of for from by with to into after before during while when where since until as if although though because
+    but and or so yet however also then there here some many most all both each every one two no not what which who how
+    why once later meanwhile despite following according among between under over""".split())
+# Titles that precede a name without being part of it ("Senator John Hale"), with ``ROLE_WORDS``,
+# and the names of months and days, which start dates ("Xbox One on October 26").
+_TITLE_WORDS = frozenset("""mr mrs ms dr prof sir dame lord lady president senator governor mayor king queen prince
+    princess emperor empress pope general gen colonel captain sergeant lieutenant chancellor minister secretary
+    judge justice bishop archbishop cardinal reverend rev professor chairman ceo coach speaker
+    january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday""".split())
+
+
+def _sentence_of(text: str, s: int, e: int) -> tuple[int, int]:
+    """The sentence (``sentences``) that holds ``text[s:e]``, or the span itself when it spans several."""
+    return next(((a, b) for a, b in sentences(text) if a <= s and e <= b), (s, e))
+
+
+def name_runs(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    """The runs of capitalised words that read as one name in the sentence ``text[lo:hi]``:
+    "University of New South Wales", "Bill & Melinda Gates Foundation", "Bug in the Bassbin".
+
+    Words are separated by white space alone (a comma, a bracket or a quotation mark ends a
+    run) and a possessive ends one. Joiners stand only between capitalised words (``_joins``).
+    A sentence's first word that is a common word ("After", "The") and a title before a name
+    ("Senator", ``ROLE_WORDS``) are no part of one.
+    """
+    tokens = [(m.start(), m.end()) for m in _NAME_TOKEN_RE.finditer(text, lo, hi)]
+    runs: list[tuple[int, int]] = []
+    run: list[tuple[int, int]] = []
+    joined: list[str] = []  # joiners waiting for the next capitalised word
+    listed = False  # the run follows a comma: an item of a list, which "and" does not join
+
+    def close() -> None:
+        if run:
+            runs.append((run[0][0], run[-1][1]))
+        run.clear()
+        joined.clear()
+
+    for k, (a, z) in enumerate(tokens):
+        word = text[a:z]
+        gap = text[tokens[k - 1][1]:a] if k else ""
+        if run and (gap.strip() or "\n" in gap):
+            close()
+        lower = word.lower()
+        capital = word[:1].isupper() and not (k == 0 and lower in _SENTENCE_STARTERS) \
+            and lower not in _TITLE_WORDS and lower not in ROLE_WORDS
+        if capital:
+            if run and not _joins(joined, listed):
+                close()
+            if not run:
+                listed = "," in gap
+            run.append((a, z))
+            joined.clear()
+            possessive = _POSSESSIVE_RE.search(word)
+            if possessive:
+                run[-1] = (a, a + possessive.start())
+                close()
+        elif run and lower in _JOINERS and len(joined) < 2:
+            joined.append(lower)
+        else:
+            close()
+    close()
+    return [(a, z) for a, z in runs if 1 < len(text[a:z].split()) <= NAME_MAX_WORDS]
+
+
+def _joins(joined: list[str], listed: bool) -> bool:
+    """Whether the joiners between two capitalised words keep them in one name: none; one joiner
+    ("of", "&", "de"); a particle pair ("of the", "van der"); "in the" ("Bug in the Bassbin",
+    where "in" alone is a place: "the Science Center in Plum"); "and" unless the name is an item
+    of a comma-separated list ("Huawei, ZTE and Apple")."""
+    if not joined:
+        return True
+    if "and" in joined and listed:
+        return False
+    if joined == ["in", "the"]:
+        return True
+    return "in" not in joined and (len(joined) == 1 or joined[1] in _PARTICLES)
+
+
+def whole_name(text: str, windows: Sequence[WindowLogits], s: int, e: int, max_answer_tokens: int) -> tuple[int, int]:
+    """A span that starts or ends inside a name (``name_runs``) widened to the whole name when the
+    model scores it within ``NAME_MARGIN`` of the span ("Boro Science Center" of "the Plum Boro
+    Science Center"), or within ``FRAGMENT_MARGIN`` when the span was cut at a joiner, where what is
+    left is no name of its own ("Virginia" of "the Colony of Virginia", "Taming" of "The Taming of
+    the Shrew"). A cut at "and" or "&" takes ``NAME_MARGIN``: "Melinda Gates" of "the Bill & Melinda
+    Gates Foundation" is a name."""
+    ss, se = _sentence_of(text, s, e)
+    a, z, fragment = s, e, False
+    for r0, r1 in name_runs(text, ss, se):
+        if r0 < s < r1:
+            a = r0
+            fragment |= _cut_at_joiner(text[r0:s].split()[-1], text[s:e].split()[0])
+        if r0 < e < r1:
+            z = r1
+            fragment |= _cut_at_joiner(text[s:e].split()[-1], text[e:r1].split()[0])
+    if (a, z) == (s, e):
+        return s, e
+    best = span_logit(windows, s, e, max_answer_tokens)
+    whole = span_logit(windows, a, z, max_answer_tokens)
+    if best is None or whole is None or whole[0] < best[0] - (FRAGMENT_MARGIN if fragment else NAME_MARGIN):
+        return s, e
+    return a, z
+
+
+def _cut_at_joiner(before: str, after: str) -> bool:
+    """Whether a cut between the words ``before`` and ``after`` of a name falls at a joiner other
+    than "and" and "&"."""
+    return any(w.lower() in _JOINERS and w.lower() not in ("and", "&") for w in (before, after))
 
 
 # ---- places --------------------------------------------------------------------------------------
