@@ -17,10 +17,12 @@
    with SIGINT (``--kill``: SIGKILL) and reports the peak (sampled, and the kernel's
    ``ru_maxrss`` from ``os.wait4``), the memory over time, and what was committed.
 3. Opens the committed index in a fresh process and measures what it keeps resident per
-   chunk (what a writer holds of every committed segment).
+   chunk (what a reader holds of every committed segment, and a writer before ``load_parts``).
 4. Runs the same build again for ``--resume-budget`` seconds and checks that it resumed: the
    committed files keep their document ids (none was embedded again), and the progress bar
    shows how soon the build got past them.
+5. Merges every committed segment into one in a fresh process, as a commit's merge would (the
+   merged segment is deleted again), and measures the memory that takes per chunk merged.
 
 The JSON written to ``--out`` holds every figure and the settings; ``--out`` with ``.csv``
 in place of ``.json`` holds the memory samples. ``WORK`` is deleted at the end unless ``--keep``.
@@ -303,6 +305,38 @@ def probe(index: Path) -> dict:
     return json.loads(out.stdout)
 
 
+MERGE_PROBE = """
+import json, shutil, sys
+sys.path.insert(0, sys.argv[1])
+def status(key):
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) for l in fh if l.startswith(key + ":")) / 1024
+from index.backends import segments
+from index.backends.folder import FolderStore
+store = FolderStore.open(sys.argv[2], load_parts=False)
+lives = list(store._state.segments)
+before = status("VmRSS")
+merged = segments.merge(lives, store.path / "segments", "seg-merge-probe", int(store.manifest()["dimension"]),
+                        keep_parts=False)
+peak = status("VmHWM")
+shutil.rmtree(merged.path)
+print(json.dumps({"segments": len(lives), "chunks": sum(l.live_count() for l in lives), "kind": merged.kind,
+                  "rss_before_mb": round(before, 1), "peak_rss_mb": round(peak, 1)}))
+"""
+
+
+def merge_probe(index: Path) -> dict | None:
+    """The memory one merge of every committed segment takes, in a fresh process opened as a build
+    opens the index (the merged segment is deleted again; the index is left as it was)."""
+    if not (index / "CURRENT").exists():
+        return None
+    out = subprocess.run([sys.executable, "-c", MERGE_PROBE, str(REPO), str(index)], capture_output=True, text=True,
+                         check=True)
+    found = json.loads(out.stdout)
+    found["bytes_per_chunk"] = round((found["peak_rss_mb"] - found["rss_before_mb"]) * 2**20 / max(found["chunks"], 1))
+    return found
+
+
 def time_to_pass(updates: list[tuple[float, int, int]], files: int) -> float | None:
     """Seconds until the progress bar first showed ``files`` or more files passed (None for no files)."""
     if files <= 0:
@@ -399,13 +433,17 @@ def main(argv: list[str] | None = None) -> int:
             resumed = run_build(folder, index, args.resume_budget, args.embedder, args.kill, args.build_nice,
                                 args.out.with_suffix(".resume.log"))
             after = probe(index)
+        merging = merge_probe(index)
         summary = summarize(folder_info, first, held, resumed, after)
+        if merging is not None:
+            summary["merge_bytes_per_chunk"] = merging["bytes_per_chunk"]
         result = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                   "folder": folder_info, "summary": summary,
                   "build": {k: v for k, v in first.items() if k != "samples"},
                   "held": {k: v for k, v in held.items() if k != "doc_ids"},
                   "resume": {k: v for k, v in resumed.items() if k != "samples"} if resumed else None,
                   "after_resume": {k: v for k, v in after.items() if k != "doc_ids"} if after else None,
+                  "merge": merging,
                   "samples": first["samples"]}
         args.out.write_text(json.dumps(result, indent=1))
         with open(args.out.with_suffix(".csv"), "w", newline="") as fh:
