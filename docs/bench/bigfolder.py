@@ -337,6 +337,31 @@ def merge_probe(index: Path) -> dict | None:
     return found
 
 
+def merge_replay(total_chunks: int, commit_chunks: int) -> dict:
+    """The merges ``index.backends.segments.plan_merge`` makes while a build commits
+    ``total_chunks`` in commits of ``commit_chunks`` (no removals): the largest, when it comes,
+    and how many chunks are rewritten in all."""
+    sys.path.insert(0, str(REPO))
+    from index.backends.segments import plan_merge
+
+    sizes: list[int] = []
+    merges: list[tuple[int, int]] = []  # (chunks committed so far, chunks merged)
+    done = 0
+    while done < total_chunks:
+        sizes.append(min(commit_chunks, total_chunks - done))
+        done += sizes[-1]
+        plan = plan_merge(sizes)
+        if plan:
+            merged = sum(sizes[i] for i in plan)
+            merges.append((done, merged))
+            sizes = [n for i, n in enumerate(sizes) if i not in plan] + [merged]
+    largest = max(merges, key=lambda m: m[1], default=(0, 0))
+    return {"total_chunks": total_chunks, "commit_chunks": commit_chunks, "merges": len(merges),
+            "largest_merge_chunks": largest[1], "largest_merge_at_chunks": largest[0],
+            "first_merge_at_chunks": merges[0][0] if merges else None,
+            "chunks_rewritten": sum(m for _, m in merges), "segments_at_end": sorted(sizes, reverse=True)}
+
+
 def time_to_pass(updates: list[tuple[float, int, int]], files: int) -> float | None:
     """Seconds until the progress bar first showed ``files`` or more files passed (None for no files)."""
     if files <= 0:
@@ -389,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data",
                    help="the shared data sets (squad/, qa-train/, beir-scifact/); default ../shared/data")
-    p.add_argument("--work", type=Path, required=True,
+    p.add_argument("--work", type=Path,
                    help="where to write the folder (WORK/docs) and the index (WORK/index); outside the repository")
     p.add_argument("--size", type=parse_size, default=parse_size("2G"), help="bytes of text to write (default 2G)")
     p.add_argument("--budget", type=float, default=900.0, help="seconds the build runs before it is stopped (default 900)")
@@ -402,8 +427,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the file sizes and paragraph orders")
     p.add_argument("--out", type=Path, default=REPO / "bench-output" / "bigfolder.json", help="JSON result file")
     p.add_argument("--keep", action="store_true", help="keep WORK (folder and index) at the end")
+    p.add_argument("--merge-replay", nargs=2, type=int, metavar=("CHUNKS", "PER_COMMIT"),
+                   help="only print the merges a build of CHUNKS chunks in commits of PER_COMMIT would make "
+                        "(the store's merge policy replayed; nothing is written), then exit")
     args = p.parse_args(argv)
+    if args.merge_replay:
+        print(json.dumps(merge_replay(*args.merge_replay), indent=2))
+        return 0
 
+    if args.work is None:
+        p.error("--work is required: the folder to write the documents and the index in")
     work = args.work.resolve()
     if work == REPO or REPO in work.parents:
         p.error(f"--work {work} is inside the repository; give a folder outside it")
