@@ -6,7 +6,8 @@
 1. Writes ``--size`` bytes of plain-text files under ``WORK/docs`` (outside the repository)
    from real text: the paragraphs of the shared data sets (SQuAD dev contexts, the contexts of
    ``qa-train/``, BEIR SciFact abstracts). File sizes are log-uniform between 2 KB and 2 MB,
-   and every 50th file is a large one of 8 to 24 MB. Each file starts with its own header line
+   and every 50th file from ``--large-first`` on is a large one of 8 to 24 MB (a build commits
+   between files, so one large file is one batch). Each file starts with its own header line
    and holds the paragraphs in its own random order, each paragraph numbered ``[file.n]``, so no
    two files and no two chunks have the same text (nothing is deduplicated away).
 2. Runs the real CLI, ``python -m index build WORK/docs --index WORK/index`` (default settings,
@@ -48,8 +49,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_S = 0.5
 SMALL = (2_000, 2_000_000)       # bytes: log-uniform range of most files
-LARGE = (8_000_000, 24_000_000)  # bytes: every LARGE_EVERY-th file
-LARGE_EVERY, LARGE_FIRST = 50, 7
+LARGE = (8_000_000, 24_000_000)  # bytes: every LARGE_EVERY-th file from --large-first on
+LARGE_EVERY = 50
 PER_FOLDER = 100
 BAR = re.compile(r"indexing:\s+\d+%\|[^|]*\|\s*(\d+)/(\d+) \[")
 
@@ -88,12 +89,13 @@ def paragraphs(data: Path) -> list[str]:
     return texts
 
 
-def file_sizes(total: int, seed: int) -> list[int]:
-    """Byte sizes of the files, summing to ``total``."""
+def file_sizes(total: int, seed: int, large_first: int = 25) -> list[int]:
+    """Byte sizes of the files, summing to ``total``: file ``large_first`` and every 50th after it large."""
     rng = random.Random(seed)
     sizes: list[int] = []
     while sum(sizes) < total:
-        low, high = LARGE if len(sizes) % LARGE_EVERY == LARGE_FIRST else SMALL
+        n = len(sizes)
+        low, high = LARGE if n >= large_first and (n - large_first) % LARGE_EVERY == 0 else SMALL
         sizes.append(int(math.exp(rng.uniform(math.log(low), math.log(high)))))
     sizes[-1] -= sum(sizes) - total
     if sizes[-1] < SMALL[0] and len(sizes) > 1:
@@ -102,10 +104,10 @@ def file_sizes(total: int, seed: int) -> list[int]:
     return sizes
 
 
-def write_folder(folder: Path, total: int, texts: list[str], seed: int) -> dict:
+def write_folder(folder: Path, total: int, texts: list[str], seed: int, large_first: int = 25) -> dict:
     """Write files of ``file_sizes(total)`` bytes under ``folder``; returns what was written."""
     rng = random.Random(seed + 1)
-    sizes = file_sizes(total, seed)
+    sizes = file_sizes(total, seed, large_first)
     encoded = [t.encode("utf-8") for t in texts]
     began = time.monotonic()
     written = 0
@@ -425,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kill", action="store_true", help="stop the build with SIGKILL instead of SIGINT")
     p.add_argument("--build-nice", type=int, default=0, help="niceness of the build (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the file sizes and paragraph orders")
+    p.add_argument("--large-first", type=int, default=25,
+                   help="the first large file (in build order; every 50th after it is large too; default 25)"),
     p.add_argument("--out", type=Path, default=REPO / "bench-output" / "bigfolder.json", help="JSON result file")
     p.add_argument("--keep", action="store_true", help="keep WORK (folder and index) at the end")
     p.add_argument("--merge-replay", nargs=2, type=int, metavar=("CHUNKS", "PER_COMMIT"),
@@ -453,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         texts = paragraphs(args.data)
         print(f"writing {args.size / 1e9:.2f} GB of text from {len(texts)} paragraphs to {folder}", flush=True)
-        folder_info = {"paragraphs": len(texts), **write_folder(folder, args.size, texts, args.seed)}
+        folder_info = {"paragraphs": len(texts), **write_folder(folder, args.size, texts, args.seed, args.large_first)}
         print(f"wrote {folder_info['files']} files in {folder_info['write_s']} s; building for {args.budget:.0f} s",
               flush=True)
         first = run_build(folder, index, args.budget, args.embedder, args.kill, args.build_nice,
