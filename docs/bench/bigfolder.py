@@ -46,6 +46,9 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bigfolder_probes import listing_probe, merge_probe, merge_replay, probe  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_S = 0.5
 SMALL = (2_000, 2_000_000)       # bytes: log-uniform range of most files
@@ -275,95 +278,6 @@ def run_build(folder: Path, index: Path, budget: float, embedder: str | None, ki
             "progress": progress.updates}
 
 
-# ---- the committed index ------------------------------------------------------------------------
-
-
-PROBE = """
-import json, os, sys
-sys.path.insert(0, sys.argv[1])
-def rss():
-    with open("/proc/self/status") as fh:
-        return next(int(l.split()[1]) for l in fh if l.startswith("VmRSS:")) / 1024
-from index.backends.folder import FolderStore
-import faiss, numpy, sqlite3
-before = rss()
-store = FolderStore.open(sys.argv[2])
-state = store._state
-where = {source: doc for source, (_, doc, _) in state.where().items()}
-after = rss()
-print(json.dumps({"rss_before_open_mb": round(before, 1), "rss_after_open_mb": round(after, 1),
-                  "chunks": store.count(), "documents": len(where), "segments": store.segments(),
-                  "bytes": sum(os.path.getsize(s) for s in where if os.path.exists(s)), "doc_ids": where}))
-"""
-
-
-def probe(index: Path) -> dict:
-    """What the committed index holds, opened in a fresh process, and the memory that takes."""
-    if not (index / "CURRENT").exists():
-        return {"rss_before_open_mb": 0.0, "rss_after_open_mb": 0.0, "chunks": 0, "documents": 0, "segments": [],
-                "bytes": 0, "doc_ids": {}}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(REPO), str(index)], capture_output=True, text=True,
-                         check=True)
-    return json.loads(out.stdout)
-
-
-MERGE_PROBE = """
-import json, shutil, sys
-sys.path.insert(0, sys.argv[1])
-def status(key):
-    with open("/proc/self/status") as fh:
-        return next(int(l.split()[1]) for l in fh if l.startswith(key + ":")) / 1024
-from index.backends import segments
-from index.backends.folder import FolderStore
-store = FolderStore.open(sys.argv[2], load_parts=False)
-lives = list(store._state.segments)
-before = status("VmRSS")
-merged = segments.merge(lives, store.path / "segments", "seg-merge-probe", int(store.manifest()["dimension"]),
-                        keep_parts=False)
-peak = status("VmHWM")
-shutil.rmtree(merged.path)
-print(json.dumps({"segments": len(lives), "chunks": sum(l.live_count() for l in lives), "kind": merged.kind,
-                  "rss_before_mb": round(before, 1), "peak_rss_mb": round(peak, 1)}))
-"""
-
-
-def merge_probe(index: Path) -> dict | None:
-    """The memory one merge of every committed segment takes, in a fresh process opened as a build
-    opens the index (the merged segment is deleted again; the index is left as it was)."""
-    if not (index / "CURRENT").exists():
-        return None
-    out = subprocess.run([sys.executable, "-c", MERGE_PROBE, str(REPO), str(index)], capture_output=True, text=True,
-                         check=True)
-    found = json.loads(out.stdout)
-    found["bytes_per_chunk"] = round((found["peak_rss_mb"] - found["rss_before_mb"]) * 2**20 / max(found["chunks"], 1))
-    return found
-
-
-def merge_replay(total_chunks: int, commit_chunks: int) -> dict:
-    """The merges ``index.backends.segments.plan_merge`` makes while a build commits
-    ``total_chunks`` in commits of ``commit_chunks`` (no removals): the largest, when it comes,
-    and how many chunks are rewritten in all."""
-    sys.path.insert(0, str(REPO))
-    from index.backends.segments import plan_merge
-
-    sizes: list[int] = []
-    merges: list[tuple[int, int]] = []  # (chunks committed so far, chunks merged)
-    done = 0
-    while done < total_chunks:
-        sizes.append(min(commit_chunks, total_chunks - done))
-        done += sizes[-1]
-        plan = plan_merge(sizes)
-        if plan:
-            merged = sum(sizes[i] for i in plan)
-            merges.append((done, merged))
-            sizes = [n for i, n in enumerate(sizes) if i not in plan] + [merged]
-    largest = max(merges, key=lambda m: m[1], default=(0, 0))
-    return {"total_chunks": total_chunks, "commit_chunks": commit_chunks, "merges": len(merges),
-            "largest_merge_chunks": largest[1], "largest_merge_at_chunks": largest[0],
-            "first_merge_at_chunks": merges[0][0] if merges else None,
-            "chunks_rewritten": sum(m for _, m in merges), "segments_at_end": sorted(sizes, reverse=True)}
-
-
 def time_to_pass(updates: list[tuple[float, int, int]], files: int) -> float | None:
     """Seconds until the progress bar first showed ``files`` or more files passed (None for no files)."""
     if files <= 0:
@@ -434,9 +348,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--merge-replay", nargs=2, type=int, metavar=("CHUNKS", "PER_COMMIT"),
                    help="only print the merges a build of CHUNKS chunks in commits of PER_COMMIT would make "
                         "(the store's merge policy replayed; nothing is written), then exit")
+    p.add_argument("--listing-probe", type=int, metavar="FILES",
+                   help="only measure the memory of listing FILES one-byte files under WORK as a build lists "
+                        "a folder (with a stored hash each), then delete them and exit")
     args = p.parse_args(argv)
     if args.merge_replay:
         print(json.dumps(merge_replay(*args.merge_replay), indent=2))
+        return 0
+    if args.listing_probe:
+        if args.work is None:
+            p.error("--listing-probe needs --work: where to write the files")
+        args.work.mkdir(parents=True, exist_ok=True)
+        print(json.dumps(listing_probe(args.listing_probe, args.work.resolve())))
         return 0
 
     if args.work is None:
