@@ -77,7 +77,10 @@ class FolderStore:
             and keep those of the segments this store writes (what a reader searching the index
             wants). False reads them when first searched or merged, and lets a written segment's
             go once it is on disk: a process that only writes (``python -m index build``) then
-            holds ids and catalogs, not every vector committed so far.
+            holds ids and catalogs, not every vector committed so far. Such a store is for
+            processes that write: a writer re-reads the live generation under the lock before
+            each change, whereas a search of an older generation whose segments another
+            writer merged away meanwhile finds their files gone.
     """
 
     def __init__(self, location: str | Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, load: bool = True,

@@ -57,10 +57,10 @@ class Segment:
 
     Its vectors and BM25 postings are held in memory (``vectors``, ``terms``) or, for a segment
     opened with ``load_segment(..., parts=False)`` or written with ``write_segment(...,
-    keep_parts=False)``, read from its folder when first used (a search or a merge) and kept from
-    then on. A process that only writes (``python -m index build``) holds its segments that way:
-    a commit needs their ids and catalogs, not their vectors, so its memory does not grow with
-    every chunk committed so far.
+    keep_parts=False)``, read from its folder when first searched and kept from then on (a merge
+    reads them for itself only, ``read_vectors`` and ``read_terms``). A process that only writes
+    (``python -m index build``) holds its segments that way: a commit needs their ids and
+    catalogs, not their vectors, so its memory does not grow with every chunk committed so far.
     """
 
     def __init__(self, name: str, catalog: Catalog, ids: np.ndarray, vectors: FaissVectorStore | None,
@@ -88,11 +88,12 @@ class Segment:
 
     def read_vectors(self, rows: np.ndarray) -> np.ndarray:
         """The vectors of ``rows``; when they are not held, read for this call only (a merge)."""
-        return (self._vectors or self._load_vectors()).vectors(rows)
+        vectors = self._vectors if self._vectors is not None else self._load_vectors()
+        return vectors.vectors(rows)
 
     def read_terms(self) -> TermIndex:
         """The postings; when they are not held, read for the caller only (a merge), not kept."""
-        return self._terms or self._load_terms()
+        return self._terms if self._terms is not None else self._load_terms()
 
     def _load_terms(self) -> TermIndex:
         terms = TermIndex.load(self.path)
