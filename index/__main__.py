@@ -139,7 +139,14 @@ def run(args: argparse.Namespace) -> int:
         embedder=getattr(args, "embedder", "auto"),
         show_progress=not args.quiet,
     )
-    index = Index.open(args.index, settings, create=args.command in ("build", "add"), **store_options(args))
+    from index.backends import is_milvus
+
+    options = store_options(args)
+    if not is_milvus(args.index):
+        # None of these commands searches: a folder index's vectors and postings are read only
+        # when a merge needs them, so a build's memory does not grow with what it committed.
+        options["load_parts"] = False
+    index = Index.open(args.index, settings, create=args.command in ("build", "add"), **options)
     if args.command == "status":
         status = index.status()
         if args.json:

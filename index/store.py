@@ -8,8 +8,10 @@ change re-applied to them, so two writers (threads or processes) never lose each
 other's documents.
 
 Builds are streamed: every ``batch_files`` files or ``batch_seconds`` seconds of work
-are committed, so memory is bounded by a batch and a killed build resumes without
-embedding the committed files again (their content hashes match).
+are committed, so a killed build resumes without embedding the committed files again
+(their content hashes match), and between commits memory is bounded by a batch (at least one
+whole file); the merges the store makes as segments accumulate are not bounded by it (see
+"A 2 GB folder" in docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations

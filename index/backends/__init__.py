@@ -25,7 +25,8 @@ def open_store(location: str, create: bool = False, **options) -> Store:
     Args:
         location: where the index lives (see the module docstring).
         create: start an empty store when there is none; otherwise that raises ``StoreNotFound``.
-        **options: backend options (``collection``, ``token`` for Milvus; ``lock_timeout`` for folders).
+        **options: backend options (``collection``, ``token`` for Milvus; ``lock_timeout`` and
+            ``load_parts`` for folders, see ``FolderStore``).
     """
     if is_milvus(location):
         from index.backends.milvus import MilvusStore
@@ -33,7 +34,7 @@ def open_store(location: str, create: bool = False, **options) -> Store:
         return MilvusStore.open(str(location), create=create, **options)
     from index.backends.folder import FolderStore
 
-    unknown = sorted(set(options) - {"lock_timeout"})
+    unknown = sorted(set(options) - {"lock_timeout", "load_parts"})
     if unknown:
         raise TypeError(f"options {unknown} apply to Milvus stores only; {location!r} is a folder")
     return FolderStore.open(str(location), create=create, **options)

@@ -46,7 +46,7 @@ from index.backends.base import FORMAT_VERSION, StoreBusy, StoreMismatch, StoreN
 from index.backends.folder_state import _identity, _State, generation_number, write_lock
 from index.backends.folder_writer import FolderWriter
 from index.backends.legacy import LEGACY_VERSIONS, read_generation
-from index.backends.segments import (IDS_FILE, Live, Segment, fsync_dir, load_live, load_segment, merge, plan_merge,
+from index.backends.segments import (IDS_FILE, Live, fsync_dir, load_live, load_segment, merge, plan_merge,
                                      warm, write_deletes, write_segment)
 from index.terms import TermIndex
 from index.types import Chunk, Document, DocumentInfo
@@ -73,21 +73,32 @@ class FolderStore:
         lock_timeout: seconds a writer waits for another writer before ``StoreBusy``.
         load: read the live generation now; False leaves it to ``refresh`` (``check`` uses
             this to look at an index too damaged to open).
+        load_parts: read every segment's vectors and BM25 postings when a generation is opened,
+            and keep those of the segments this store writes (what a reader searching the index
+            wants). False reads them when first searched or merged, and lets a written segment's
+            go once it is on disk: a process that only writes (``python -m index build``) then
+            holds ids and catalogs, not every vector committed so far. Such a store is for
+            processes that write: a writer re-reads the live generation under the lock before
+            each change, whereas a search of an older generation whose segments another
+            writer merged away meanwhile finds their files gone.
     """
 
-    def __init__(self, location: str | Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, load: bool = True) -> None:
+    def __init__(self, location: str | Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, load: bool = True,
+                 load_parts: bool = True) -> None:
         if lock_timeout <= 0:
             raise ValueError(f"lock_timeout must be greater than 0. Currently, lock_timeout is {lock_timeout}")
         self.location = str(location)
         self.path = Path(location)
         self.lock_timeout = lock_timeout
+        self.load_parts = load_parts
         self._write_lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._state = self._load() if load else _State(None, None, None)
 
     @classmethod
-    def open(cls, location: str | Path, create: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> FolderStore:
-        """The folder store at ``location``.
+    def open(cls, location: str | Path, create: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+             load_parts: bool = True) -> FolderStore:
+        """The folder store at ``location`` (``load_parts``: see the class).
 
         Raises:
             StoreNotFound: no index there and ``create`` is False, or ``location`` is a file.
@@ -98,7 +109,7 @@ class FolderStore:
             raise StoreNotFound(f"{p} is a file, not an index folder; pass a folder path with --index")
         if not create and not (p / "CURRENT").exists():
             raise StoreNotFound(f"No index at {p}. Build one with: python -m index build FOLDER --index {p}")
-        return cls(p, lock_timeout)
+        return cls(p, lock_timeout, load_parts=load_parts)
 
     # ---- loading -------------------------------------------------------------------------------
 
@@ -156,8 +167,9 @@ class FolderStore:
             path = self.path / SEGMENTS / entry["name"]
             seg = known.get((entry["name"], _identity(path / IDS_FILE)))
             if seg is None:
-                seg = load_segment(path, dimension)
-                loaded.append(seg)
+                seg = load_segment(path, dimension, self.load_parts)
+                if self.load_parts:
+                    loaded.append(seg)
             segments.append(load_live(seg, entry["deletes"]))
         warm(loaded)
         return _State(generation, stamp, manifest, tuple(segments), int(manifest["next_id"]))
@@ -197,9 +209,10 @@ class FolderStore:
         return out
 
     def segments(self) -> list[dict]:
-        """Each live segment: name, rows, live chunks, index kind (for ``status`` and benchmarks)."""
+        """Each live segment: name, rows, live chunks, index kind, and whether its vectors or
+        postings are in this process's memory (for ``status``, benchmarks and tests)."""
         return [{"name": s.segment.name, "rows": len(s.segment.ids), "live": s.live_count(),
-                 "kind": s.segment.vectors.kind} for s in self._state.segments]
+                 "kind": s.segment.kind, "in_memory": s.segment.parts_held()} for s in self._state.segments]
 
     def count(self) -> int:
         return sum(s.live_count() for s in self._state.segments)
@@ -327,7 +340,7 @@ class FolderStore:
         if added is not None:
             catalog, ids, vectors, texts = added
             seg = write_segment(root, f"seg-{number:06d}", catalog, ids, FaissVectorStore.build(vectors, dimension=w.dimension),
-                                TermIndex.build(texts))
+                                TermIndex.build(texts), self.load_parts)
             entries.append(load_live(seg, None))
         kept = {id(e.segment) for e in entries}
         entries = self._merged(entries, number, w.dimension)
@@ -341,7 +354,7 @@ class FolderStore:
             seg = live.segment
             if seg.path is None:
                 seg = write_segment(self.path / SEGMENTS, f"seg-{number:06d}-c{i}", seg.catalog, seg.ids, seg.vectors,
-                                    seg.terms)
+                                    seg.terms, self.load_parts)
                 name = write_deletes(seg, live.deleted, live.deleted_docs, number) if live.deleted.any() else None
                 live = Live(seg, live.deleted, live.deleted_docs, name)
             out.append(live)
@@ -351,7 +364,8 @@ class FolderStore:
         plan = plan_merge([e.live_count() for e in entries], [int(e.deleted.sum()) for e in entries])
         if not plan:
             return entries
-        merged = merge([entries[i] for i in plan], self.path / SEGMENTS, f"seg-{number:06d}-m", dimension)
+        merged = merge([entries[i] for i in plan], self.path / SEGMENTS, f"seg-{number:06d}-m", dimension,
+                       self.load_parts)
         return [e for i, e in enumerate(entries) if i not in plan] + [load_live(merged, None)]
 
     def publish(self, number: int, entries: Sequence[Live], manifest: dict, next_id: int,
@@ -425,11 +439,11 @@ class FolderStore:
         path = self.path / STAGING
         if not fresh:
             try:
-                return FolderStore.open(path, create=True, lock_timeout=self.lock_timeout)
+                return FolderStore.open(path, create=True, lock_timeout=self.lock_timeout, load_parts=self.load_parts)
             except StoreMismatch:
                 pass
         shutil.rmtree(path, ignore_errors=True)
-        return FolderStore.open(path, create=True, lock_timeout=self.lock_timeout)
+        return FolderStore.open(path, create=True, lock_timeout=self.lock_timeout, load_parts=self.load_parts)
 
     def replace_with(self, other: FolderStore) -> None:
         """Make ``other``'s live generation this store's, atomically (``build --rebuild``).
@@ -453,7 +467,7 @@ class FolderStore:
             for i, live in enumerate(other._materialized(source.segments, number)):
                 seg, name = live.segment, f"seg-{number:06d}-r{i}"
                 os.rename(seg.path, root / name)
-                moved = Segment(name, seg.catalog, seg.ids, seg.vectors, seg.terms, root / name)
+                moved = seg.relocated(name, root / name)
                 entries.append(Live(moved, live.deleted, live.deleted_docs, live.deletes))
             fsync_dir(root)
             manifest = {k: v for k, v in source.manifest.items() if k not in INTERNAL}

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,16 +57,79 @@ EXPUNGE_SHARE = 0.5  # a large segment with this share of removed rows is rewrit
 IDS_FILE = "ids.npy"
 
 
-@dataclass(eq=False)
 class Segment:
-    """One loaded segment: shared by every state that lists it (it never changes)."""
+    """One loaded segment: shared by every state that lists it (it never changes).
 
-    name: str
-    catalog: Catalog
-    ids: np.ndarray  # int64 chunk id per row, ascending
-    vectors: FaissVectorStore
-    terms: TermIndex
-    path: Path | None = None  # None while it lives only in memory (an old-format index being read)
+    Its vectors and BM25 postings are held in memory (``vectors``, ``terms``) or, for a segment
+    opened with ``load_segment(..., parts=False)`` or written with ``write_segment(...,
+    keep_parts=False)``, read from its folder when first searched and kept from then on (a merge
+    reads them for itself only, ``read_vectors`` and ``read_terms``). A process that only writes
+    (``python -m index build``) holds its segments that way: a commit needs their ids and
+    catalogs, not their vectors, so its memory does not grow with every chunk committed so far.
+    """
+
+    def __init__(self, name: str, catalog: Catalog, ids: np.ndarray, vectors: FaissVectorStore | None,
+                 terms: TermIndex | None, path: Path | None = None, dimension: int | None = None,
+                 kind: str | None = None) -> None:
+        if (vectors is None or terms is None) and (path is None or dimension is None):
+            raise ValueError(f"segment {name}: parts not held in memory need the segment's folder and dimension")
+        self.name = name
+        self.catalog = catalog
+        self.ids = ids  # int64 chunk id per row, ascending
+        self.path = path  # None while it lives only in memory (an old-format index being read)
+        self.dimension = dimension if dimension is not None else vectors.dimension
+        self._vectors = vectors
+        self._terms = terms
+        self._kind = kind
+        self._lock = threading.Lock()
+
+    @property
+    def vectors(self) -> FaissVectorStore:
+        if self._vectors is None:
+            with self._lock:
+                if self._vectors is None:
+                    self._vectors = self._load_vectors()
+        return self._vectors
+
+    def read_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors of ``rows``; when they are not held, read for this call only (a merge)."""
+        vectors = self._vectors if self._vectors is not None else self._load_vectors()
+        return vectors.vectors(rows)
+
+    def read_terms(self) -> TermIndex:
+        """The postings; when they are not held, read for the caller only (a merge), not kept."""
+        return self._terms if self._terms is not None else self._load_terms()
+
+    def _load_terms(self) -> TermIndex:
+        terms = TermIndex.load(self.path)
+        _check_rows(self, terms.count(), "BM25 rows")
+        return terms
+
+    def _load_vectors(self) -> FaissVectorStore:
+        vectors = FaissVectorStore.load(self.path, self.dimension)
+        _check_rows(self, vectors.count(), "vectors")
+        return vectors
+
+    @property
+    def terms(self) -> TermIndex:
+        if self._terms is None:
+            with self._lock:
+                if self._terms is None:
+                    self._terms = self._load_terms()
+        return self._terms
+
+    @property
+    def kind(self) -> str:
+        """The vector index type, "flat" or "hnsw" (without reading the vectors when they are not held)."""
+        return self._vectors.kind if self._vectors is not None or self._kind is None else self._kind
+
+    def parts_held(self) -> bool:
+        """True when the vectors or the postings are in memory."""
+        return self._vectors is not None or self._terms is not None
+
+    def relocated(self, name: str, path: Path) -> Segment:
+        """This segment after its folder was renamed to ``path`` (the parts held stay held)."""
+        return Segment(name, self.catalog, self.ids, self._vectors, self._terms, path, self.dimension, self._kind)
 
     def rows_of(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, found)``: the rows of those chunk ids held here, and which of the ids were found."""
@@ -74,6 +138,11 @@ class Segment:
         rows = np.minimum(rows, max(len(self.ids) - 1, 0))
         found = (self.ids[rows] == chunk_ids) if len(self.ids) else np.zeros(len(chunk_ids), bool)
         return rows[found], found
+
+
+def _check_rows(segment: Segment, rows: int, what: str) -> None:
+    if rows != len(segment.ids):
+        raise ValueError(f"segment {segment.name} is inconsistent: {len(segment.ids)} ids, {rows} {what}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,10 +165,26 @@ class Live:
         return int(len(self.deleted) - self.deleted.sum())
 
 
-def load_segment(folder: Path, dimension: int) -> Segment:
-    """The segment saved in ``folder``; raises when a part is missing or they disagree."""
+def load_segment(folder: Path, dimension: int, parts: bool = True) -> Segment:
+    """The segment saved in ``folder``; raises when a part is missing or they disagree.
+
+    ``parts``: read its vectors and postings now; False reads only their row counts (and the
+    vector index type) from the files' headers, and the parts when first used (see ``Segment``).
+    """
     catalog = Catalog.open(folder)
     ids = np.load(folder / IDS_FILE, allow_pickle=False).astype(np.int64, copy=False)
+    if not parts:
+        header = _vector_header(folder / FaissVectorStore.FILENAME)
+        if header is not None:
+            kind, d, rows = header
+            if d != dimension:
+                raise ValueError(f"vector file has dimension {d}, the manifest says {dimension}; rebuild the index")
+            with np.load(folder / TermIndex.DIRNAME / TermIndex.FILENAME, allow_pickle=False) as z:
+                term_rows = len(z["lengths"])
+            if not (len(ids) == rows == term_rows):
+                raise ValueError(f"segment {folder.name} is inconsistent: {len(ids)} ids, {rows} vectors, "
+                                 f"{term_rows} BM25 rows")
+            return Segment(folder.name, catalog, ids, None, None, folder, dimension, kind)
     vectors = FaissVectorStore.load(folder, dimension)
     terms = TermIndex.load(folder)
     if not (len(ids) == vectors.count() == terms.count()):
@@ -120,6 +205,21 @@ def warm(segments: Sequence[Segment]) -> None:
 
     if files:
         threading.Thread(target=read_ahead, name="segment-warm", daemon=True).start()
+
+
+# FAISS writes an index as its four-character type, then the dimension (int32) and the number of
+# vectors (int64); these are the two types ``index.vectors`` writes.
+_FAISS_KINDS = {b"IxFI": "flat", b"IHNf": "hnsw"}
+
+
+def _vector_header(path: Path) -> tuple[str, int, int] | None:
+    """``(kind, dimension, vectors)`` from a FAISS file's header; None for another index type."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if len(head) < 16 or head[:4] not in _FAISS_KINDS:
+        return None
+    d, rows = struct.unpack("<iq", head[4:16])
+    return _FAISS_KINDS[head[:4]], d, rows
 
 
 def load_live(segment: Segment, deletes: str | None) -> Live:
@@ -147,8 +247,11 @@ def write_deletes(segment: Segment, deleted: np.ndarray, docs: frozenset[int], g
 
 
 def write_segment(root: Path, name: str, catalog: Catalog, ids: np.ndarray, vectors: FaissVectorStore,
-                  terms: TermIndex) -> Segment:
-    """Write a new segment ``root/name`` (built beside it, then renamed into place) and load it."""
+                  terms: TermIndex, keep_parts: bool = True) -> Segment:
+    """Write a new segment ``root/name`` (built beside it, then renamed into place) and load it.
+
+    ``keep_parts``: the returned segment holds ``vectors`` and ``terms``; False lets them go
+    (they are read back from the folder when first used, see ``Segment``)."""
     final = root / name
     tmp = root / f".tmp-{name}-{os.getpid()}"
     for leftover in (tmp, final):   # a killed writer's, never listed by a generation
@@ -162,6 +265,9 @@ def write_segment(root: Path, name: str, catalog: Catalog, ids: np.ndarray, vect
     fsync_tree(tmp)
     os.rename(tmp, final)
     fsync_dir(root)
+    if not keep_parts:
+        return Segment(name, Catalog.open(final), np.asarray(ids, dtype=np.int64), None, None, final, vectors.dimension,
+                       vectors.kind)
     return Segment(name, Catalog.open(final), np.asarray(ids, dtype=np.int64), vectors, terms, final)
 
 
@@ -199,8 +305,9 @@ def plan_merge(sizes: Sequence[int], deleted: Sequence[int] | None = None, max_s
     return chosen if len(chosen) >= 2 else ranked[:2]
 
 
-def merge(parts: Sequence[Live], root: Path, name: str, dimension: int) -> Segment:
-    """Write the live rows of ``parts`` as one new segment ``root/name`` (ids kept, rows by id)."""
+def merge(parts: Sequence[Live], root: Path, name: str, dimension: int, keep_parts: bool = True) -> Segment:
+    """Write the live rows of ``parts`` as one new segment ``root/name`` (ids kept, rows by id);
+    ``keep_parts`` as for ``write_segment``."""
     catalog = Catalog()
     ids, vectors, term_parts = [], [], []
     for part in parts:
@@ -208,14 +315,14 @@ def merge(parts: Sequence[Live], root: Path, name: str, dimension: int) -> Segme
         live_docs = [row[0] for row in seg.catalog.document_rows() if row[0] not in part.deleted_docs]
         catalog.copy_from(seg.catalog, live_docs)
         ids.append(seg.ids[keep])
-        vectors.append(seg.vectors.vectors(np.flatnonzero(keep)))
-        term_parts.append((seg.terms, keep))
+        vectors.append(seg.read_vectors(np.flatnonzero(keep)))
+        term_parts.append((seg.read_terms(), keep))
     all_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
     order = np.argsort(all_ids, kind="stable")
     matrix = np.concatenate(vectors)[order] if vectors else np.zeros((0, dimension), np.float32)
     terms = TermIndex.merge(term_parts, order)
     return write_segment(root, name, catalog, all_ids[order], FaissVectorStore.build(matrix, dimension=dimension),
-                         terms)
+                         terms, keep_parts)
 
 
 def fsync_tree(folder: Path) -> None:

@@ -1,0 +1,139 @@
+"""What ``docs/bench/bigfolder.py`` measures in fresh processes, apart from the build itself:
+the committed index opened as a reader opens it, one merge of its segments, a folder listing,
+and the merges the store's policy would make over a whole build (replayed, nothing written).
+
+Each probe runs as ``python -c`` in a fresh process, so the memory it reports is that of the
+work alone (imports done before the first reading).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PER_FOLDER = 100
+
+PROBE = """
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+def rss():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) for l in fh if l.startswith("VmRSS:")) / 1024
+from index.backends.folder import FolderStore
+import faiss, numpy, sqlite3
+before = rss()
+store = FolderStore.open(sys.argv[2])
+state = store._state
+where = {source: doc for source, (_, doc, _) in state.where().items()}
+after = rss()
+print(json.dumps({"rss_before_open_mb": round(before, 1), "rss_after_open_mb": round(after, 1),
+                  "chunks": store.count(), "documents": len(where), "segments": store.segments(),
+                  "bytes": sum(os.path.getsize(s) for s in where if os.path.exists(s)), "doc_ids": where}))
+"""
+
+
+def probe(index: Path) -> dict:
+    """What the committed index holds, opened in a fresh process, and the memory that takes."""
+    if not (index / "CURRENT").exists():
+        return {"rss_before_open_mb": 0.0, "rss_after_open_mb": 0.0, "chunks": 0, "documents": 0, "segments": [],
+                "bytes": 0, "doc_ids": {}}
+    out = subprocess.run([sys.executable, "-c", PROBE, str(REPO), str(index)], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout)
+
+
+MERGE_PROBE = """
+import json, shutil, sys
+sys.path.insert(0, sys.argv[1])
+def status(key):
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) for l in fh if l.startswith(key + ":")) / 1024
+from index.backends import segments
+from index.backends.folder import FolderStore
+store = FolderStore.open(sys.argv[2], load_parts=False)
+lives = list(store._state.segments)
+before = status("VmRSS")
+merged = segments.merge(lives, store.path / "segments", "seg-merge-probe", int(store.manifest()["dimension"]),
+                        keep_parts=False)
+peak = status("VmHWM")
+shutil.rmtree(merged.path)
+print(json.dumps({"segments": len(lives), "chunks": sum(l.live_count() for l in lives), "kind": merged.kind,
+                  "rss_before_mb": round(before, 1), "peak_rss_mb": round(peak, 1)}))
+"""
+
+
+def merge_probe(index: Path) -> dict | None:
+    """The memory one merge of every committed segment takes, in a fresh process opened as a build
+    opens the index (the merged segment is deleted again; the index is left as it was)."""
+    if not (index / "CURRENT").exists():
+        return None
+    out = subprocess.run([sys.executable, "-c", MERGE_PROBE, str(REPO), str(index)], capture_output=True, text=True,
+                         check=True)
+    found = json.loads(out.stdout)
+    found["bytes_per_chunk"] = round((found["peak_rss_mb"] - found["rss_before_mb"]) * 2**20 / max(found["chunks"], 1))
+    return found
+
+
+def merge_replay(total_chunks: int, commit_chunks: int) -> dict:
+    """The merges ``index.backends.segments.plan_merge`` makes while a build commits
+    ``total_chunks`` in commits of ``commit_chunks`` (no removals): the largest, when it comes,
+    and how many chunks are rewritten in all."""
+    sys.path.insert(0, str(REPO))
+    from index.backends.segments import plan_merge
+
+    sizes: list[int] = []
+    merges: list[tuple[int, int]] = []  # (chunks committed so far, chunks merged)
+    done = 0
+    while done < total_chunks:
+        sizes.append(min(commit_chunks, total_chunks - done))
+        done += sizes[-1]
+        plan = plan_merge(sizes)
+        if plan:
+            merged = sum(sizes[i] for i in plan)
+            merges.append((done, merged))
+            sizes = [n for i, n in enumerate(sizes) if i not in plan] + [merged]
+    largest = max(merges, key=lambda m: m[1], default=(0, 0))
+    return {"total_chunks": total_chunks, "commit_chunks": commit_chunks, "merges": len(merges),
+            "largest_merge_chunks": largest[1], "largest_merge_at_chunks": largest[0],
+            "first_merge_at_chunks": merges[0][0] if merges else None,
+            "chunks_rewritten": sum(m for _, m in merges), "segments_at_end": sorted(sizes, reverse=True)}
+
+
+LISTING_PROBE = """
+import hashlib, json, sys
+sys.path.insert(0, sys.argv[1])
+def rss():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) for l in fh if l.startswith("VmRSS:")) / 1024
+from index.files import scan, source_name
+from index.loaders import SUPPORTED_SUFFIXES
+before = rss()
+root = sys.argv[2]
+found = {source_name(p, root): p for p in scan(root).files}
+items = [(s, p) for s, p in found.items() if p.suffix.lower() in SUPPORTED_SUFFIXES]
+known = {s: hashlib.sha256(s.encode()).hexdigest() for s in found}
+print(json.dumps({"files": len(items), "mb": round(rss() - before, 1)}))
+"""
+
+
+def listing_probe(files: int, work: Path) -> dict:
+    """The memory a build's folder listing takes, with a stored hash per file, as ``Index.build``
+    holds them (``scan``, the source names, the store's hashes): ``files`` one-byte ``.txt`` files
+    are written under ``work`` (100 to a folder), listed in a fresh process, and deleted."""
+    folder = work / "listing"
+    for n in range(files):
+        path = folder / f"part-{n // PER_FOLDER:05d}" / f"doc-{n:07d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    try:
+        out = subprocess.run([sys.executable, "-c", LISTING_PROBE, str(REPO), str(folder)], capture_output=True,
+                             text=True, check=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    found = json.loads(out.stdout)
+    found["bytes_per_file"] = round(found["mb"] * 2**20 / max(found["files"], 1))
+    return found
