@@ -303,3 +303,25 @@ def test_the_setting_turns_the_corrections_off(reader):
     assert on.text == "engineer" and off.text == "Dana Cole"
     c = on.citations[0]
     assert ACME[c.start:c.end] == c.quote and "engineer Tom Reyes" in c.quote
+
+
+STRAYER = ("“We’re raising it at the highest diplomatic levels,” said State Department official Rob Strayer at an "
+           "event at the Center for Strategic and International Studies.")
+
+
+def test_an_answer_that_restates_the_name_asked_about_becomes_what_follows_it(reader):
+    question = "Where did Rob Strayer speak?"
+    assert "Rob Strayer" in _answer(reader, question, STRAYER, boundaries=False)
+    answer = _answer(reader, question, STRAYER)
+    assert answer.endswith("Center for Strategic and International Studies") and "Strayer" not in answer
+
+
+def test_the_name_asked_about_inside_a_longer_name_is_left_alone():
+    from qa.readers.boundaries import _inside_longer_name, question_names
+
+    assert question_names("Where did Rob Strayer speak with ZTE?") == [["Rob", "Strayer"], ["ZTE"]]
+    text = "the Plum Boro Science Center; a book, Quebec and the Struggle over Sovereignty; said Rob Strayer at noon"
+    plum, quebec, rob = text.index("Plum"), text.index("Quebec"), text.index("Rob")
+    assert _inside_longer_name(text, plum, plum + len("Plum"))
+    assert _inside_longer_name(text, quebec, quebec + len("Quebec"))
+    assert not _inside_longer_name(text, rob, rob + len("Rob Strayer"))

@@ -16,6 +16,11 @@ syntax allows by the model's own logit for them (``decoding.span_logit``):
   it was cut at a joiner ("Virginia" of "the Colony of Virginia"); ``name_runs`` says what is one
   name: never across a sentence end, a comma or a list, nor into a sentence's first word that is
   a common word, a title before a name or a date;
+- **not the question's subject**: a span that holds a name the question itself names with
+  other words beside it ("State Department official Rob Strayer at an event at the Center
+  ..." for "Where did Rob Strayer speak?") becomes the model's best span after that name (the
+  sentence's subject), or before it when nothing follows (not for role questions, whose
+  answer is the title beside the name);
 - **the place asked for**: for "where" questions, a span that is an indefinite common
   noun phrase with a place after it ("a high school in Tucson, Arizona") becomes the
   prepositional object ("Tucson, Arizona");
@@ -66,10 +71,13 @@ def correct_span(question: str, text: str, windows: Sequence[WindowLogits], star
     s, e = one_sentence(text, windows, s, e, max_answer_tokens)
     s, e = whole_brackets(text, windows, s, e, max_answer_tokens)
     s, e = whole_name(text, windows, s, e, max_answer_tokens)
+    role = is_role_question(question)
+    if not role:
+        s, e = not_the_subject(question, text, windows, s, e, max_answer_tokens)
     qtype = question_type(question)
     if qtype == "place":
         s, e = place_object(text, s, e)
-    if is_role_question(question):
+    if role:
         s, e = role_of_name(question, text, windows, s, e, max_answer_tokens)
     return strip_span(text, s, e)
 
@@ -331,6 +339,67 @@ def _cut_at_joiner(before: str, after: str) -> bool:
     """Whether a cut between the words ``before`` and ``after`` of a name falls at a joiner other
     than "and" and "&"."""
     return any(w.lower() in _JOINERS and w.lower() not in ("and", "&") for w in (before, after))
+
+
+# ---- the question's own subject -------------------------------------------------------------------
+
+_WORD_RE = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*")
+
+
+def question_names(question: str) -> list[list[str]]:
+    """Runs of capitalised words the question names after its first word ("Rob Strayer" of
+    "Where did Rob Strayer speak?")."""
+    runs: list[list[str]] = []
+    run: list[str] = []
+    for i, m in enumerate(_WORD_RE.finditer(question)):
+        if i > 0 and m.group()[:1].isupper():
+            run.append(m.group())
+            continue
+        if run:
+            runs.append(run)
+        run = []
+    if run:
+        runs.append(run)
+    return runs
+
+
+def _inside_longer_name(text: str, a: int, z: int) -> bool:
+    """Whether ``text[a:z]`` is part of a longer name: a capitalised word beside it, past joiners
+    only ("Plum Boro Science Center", "Quebec and the Struggle over ...", "The Taming of the Shrew")."""
+    preceding = re.search(r"(?:[^\W_]+[ \t]+)*$", text[max(0, a - 80):a]).group().split()[::-1]
+    following = re.match(r"(?:[ \t]+[^\W_]+)*", text[z:z + 80]).group().split()
+    for words in (preceding, following):
+        for word in words:
+            if word[:1].isupper():
+                return True
+            if word.lower() not in _JOINERS:
+                break
+    return False
+
+
+def not_the_subject(question: str, text: str, windows: Sequence[WindowLogits], s: int, e: int,
+                    max_answer_tokens: int) -> tuple[int, int]:
+    """A span that holds a name the question itself names, with other words beside it, restates
+    the question ("State Department official Rob Strayer at an event at the Center ..." for
+    "Where did Rob Strayer speak?"): it becomes the model's best span in the part after the
+    name, or before it when nothing follows."""
+    span = text[s:e]
+    for run in question_names(question):
+        pattern = r"(?<!\w)" + r"\W+".join(map(re.escape, run)) + r"(?!\w)"
+        m = re.search(pattern, span)
+        if m is None:
+            continue
+        a, z = s + m.start(), s + m.end()
+        if _inside_longer_name(text, a, z):
+            continue
+        # The name asked about is the sentence's subject: what the question asks comes after it
+        # (verb, object, place, time); before it stand its title and appositives.
+        for lo, hi in ((z, e), (s, a)):
+            if _WORD_RE.search(text, lo, hi):
+                found = best_span_within(windows, lo, hi, max_answer_tokens)
+                return (found[1], found[2]) if found is not None else (s, e)
+        return s, e
+    return s, e
 
 
 # ---- places --------------------------------------------------------------------------------------
