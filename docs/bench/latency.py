@@ -1,20 +1,29 @@
-"""Latency of ``ask()`` on the seed index: the whole call and the reader's share of it.
+"""Latency of ``ask()`` on a warm engine: the whole call and the reader's share of it.
 
-Times every question of ``tests/data/seed_questions.jsonl`` against the default index of
-``seeds/`` (built on first use), once per setting per repetition, the settings interleaved so
-that they see the same machine load, and prints a Markdown table with p50/p90 of the whole
-``ask()`` and of the reader (the time inside ``extract``), how often the reader stopped after
-the best-retrieved passage, and each p50 as a ratio of the first setting's:
+Times every question of a test set (default ``tests/data/seed_questions.jsonl`` against the
+default index of ``seeds/``, built on first use), once per setting per repetition, the settings
+interleaved so that they see the same machine load, and prints a Markdown table with p50/p90
+of the whole ``ask()`` and of the reader (the time inside ``extract``), the windows the reader
+ran per question, how often it stopped after the best-retrieved passage, and each p50 as a
+ratio of the first setting's:
 
     .venv/bin/python docs/bench/latency.py --early-exit 1.0 0.7 --repeat 5
 
-Each ``--early-exit`` value is a ``QASettings.early_exit`` (1.0 reads every passage).
+A setting is an ``--early-exit`` value (``QASettings.early_exit``; 1.0 reads every passage)
+and a ``--batch-size`` value (windows per forward pass of the reader; ``default`` is the
+reader's own, one window per pass on ONNX Runtime). Any test set ``qa.eval`` reads works with
+``--questions``; its documents are indexed as ``qa.eval`` does it (the same index cache, so an
+index built by an open ``qa.eval`` run is reused), or ``--index`` names an index to ask:
+
+    .venv/bin/python docs/bench/latency.py --questions $DATA/squad/dev-v1.1.json --limit 200 --seed 0
+
+Run it with nothing else busy on the machine: the figures are wall times.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,26 +31,59 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+SEED_QUESTIONS = ROOT / "tests" / "data" / "seed_questions.jsonl"
+
+
+def batch_size(value: str) -> int | None:
+    """``--batch-size`` values: a positive integer, or ``default`` (None: the reader's own)."""
+    if value == "default":
+        return None
+    if not value.isdigit() or int(value) <= 0:
+        raise argparse.ArgumentTypeError(f"batch size must be a positive integer or 'default', got {value!r}")
+    return int(value)
+
+
+def open_index(questions: Path, index: str | None, eval_set):
+    """The index to ask: ``index`` when given, the default seed index for the seed questions,
+    else ``qa.eval``'s cached open-mode index of the set's documents."""
+    from index import Index
+    from qa.engine import open_default_index
+    from qa.eval.run import default_index_cache, sync_index
+
+    if index is not None:
+        return Index.open(index)
+    if questions.resolve() == SEED_QUESTIONS.resolve():
+        return open_default_index()
+    cache = default_index_cache(eval_set.documents, eval_set.name, out_root=ROOT / "eval-output")
+    return sync_index(cache, eval_set.documents, eval_set.kinds, progress=True)
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--early-exit", type=float, nargs="+", default=[1.0, 0.7])
+    p.add_argument("--batch-size", type=batch_size, nargs="+", default=[None],
+                   help="reader windows per forward pass, one value per setting ('default': the reader's own)")
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--questions", type=Path, default=ROOT / "tests" / "data" / "seed_questions.jsonl")
+    p.add_argument("--questions", type=Path, default=SEED_QUESTIONS, help="a test set qa.eval reads (.jsonl or SQuAD .json)")
+    p.add_argument("--limit", type=int, default=None, help="a sample of this many questions (as qa.eval --limit)")
+    p.add_argument("--seed", type=int, default=0, help="the sample's seed (as qa.eval --seed)")
+    p.add_argument("--index", default=None, help="the index to ask (default: see the module docstring)")
     p.add_argument("--reader-precision", default="auto")
     p.add_argument("--reader-dir", default=None, help="a neural reader folder other than the shipped one")
     args = p.parse_args(argv)
 
-    import torch
-
-    from qa.engine import Engine, open_default_index
+    from index.embedding import usable_cpus
+    from qa.engine import Engine
+    from qa.eval.datasets import load_dataset, sample
     from qa.eval.metrics import percentile  # as qa.eval's latency figures
 
-    torch.set_num_threads(2)
-    questions = [json.loads(line)["question"] for line in args.questions.read_text().splitlines() if line.strip()]
-    engine = Engine(open_default_index())
+    eval_set = sample(load_dataset(args.questions), args.limit, args.seed)
+    questions = [q.question for q in eval_set.questions]
+    index = open_index(args.questions, args.index, eval_set)
+    engine = Engine(index)
     reader = engine.reader("neural", args.reader_precision, args.reader_dir)
     spent: list[float] = []  # reader seconds of the current ask, one entry per extract call
+    windows: list[int] = []  # windows run by the reader in the current ask
     extract = reader.extract
 
     def timed_extract(question, passages, **options):
@@ -51,28 +93,49 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             spent.append(time.perf_counter() - t0)
 
+    class CountedSession:
+        """The ONNX reader's session, counting the windows of each run."""
+
+        def __init__(self, session) -> None:
+            self.session = session
+
+        def run(self, names, feeds):
+            windows.append(len(feeds["input_ids"]))
+            return self.session.run(names, feeds)
+
     reader.extract = timed_extract  # the engine calls reader.extract on this very object
+    if reader.backend == "onnx":
+        reader.model._session = CountedSession(reader.model._session)
     settings = {"reader": "neural", "reader_precision": args.reader_precision, "reader_dir": args.reader_dir}
+    index.embed(["warm up"])
     engine.ask(questions[0], **settings)  # warm up
-    rows = {e: {"ask": [], "reader": [], "exits": 0} for e in args.early_exit}
+    keys = [(e, b) for e in args.early_exit for b in args.batch_size]
+    rows = {k: {"ask": [], "reader": [], "windows": [], "exits": 0} for k in keys}
     for _ in range(args.repeat):
-        for e in args.early_exit:
+        for e, b in keys:
+            reader.batch_size = b
             for q in questions:
                 spent.clear()
+                windows.clear()
                 t0 = time.perf_counter()
                 engine.ask(q, **settings, early_exit=e)
-                rows[e]["ask"].append(1000 * (time.perf_counter() - t0))
-                rows[e]["reader"].append(1000 * sum(spent))
-                rows[e]["exits"] += len(spent) == 1 and e < 1.0
+                rows[e, b]["ask"].append(1000 * (time.perf_counter() - t0))
+                rows[e, b]["reader"].append(1000 * sum(spent))
+                rows[e, b]["windows"].append(sum(windows))
+                rows[e, b]["exits"] += len(spent) == 1 and e < 1.0
     n = len(questions) * args.repeat
-    base = rows[args.early_exit[0]]
-    print(f"{len(questions)} questions x {args.repeat}, reader {reader.precision}, torch threads {torch.get_num_threads()}")
-    print("| early_exit | ask() p50 / p90 | reader p50 / p90 | stopped after 1 passage | ask p50 ratio | reader p50 ratio |")
-    print("|---|---|---|---|---|---|")
-    for e, r in rows.items():
-        print(f"| {e:g} | {percentile(r['ask'], 50):.0f} / {percentile(r['ask'], 90):.0f} ms "
+    base = rows[keys[0]]
+    print(f"{len(questions)} questions x {args.repeat}, {index.count()} chunks, reader {reader.backend} {reader.precision}, "
+          f"{usable_cpus()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
+    print("| early_exit | batch | ask() p50 / p90 | reader p50 / p90 | windows per question (mean) "
+          "| stopped after 1 passage | ask p50 ratio | reader p50 ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (e, b), r in rows.items():
+        counted = f"{sum(r['windows']) / len(r['windows']):.2f}" if reader.backend == "onnx" else "-"
+        print(f"| {e:g} | {b or 'default'} "
+              f"| {percentile(r['ask'], 50):.0f} / {percentile(r['ask'], 90):.0f} ms "
               f"| {percentile(r['reader'], 50):.0f} / {percentile(r['reader'], 90):.0f} ms "
-              f"| {100 * r['exits'] / n:.0f}% "
+              f"| {counted} | {100 * r['exits'] / n:.0f}% "
               f"| {percentile(r['ask'], 50) / percentile(base['ask'], 50):.2f} "
               f"| {percentile(r['reader'], 50) / percentile(base['reader'], 50):.2f} |")
     return 0
