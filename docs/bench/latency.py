@@ -4,8 +4,8 @@ Times every question of a test set (default ``tests/data/seed_questions.jsonl`` 
 default index of ``seeds/``, built on first use), once per setting per repetition, the settings
 interleaved so that they see the same machine load, and prints a Markdown table with p50/p90
 of the whole ``ask()`` and of the reader (the time inside ``extract``), the windows the reader
-ran per question, how often it stopped after the best-retrieved passage, and each p50 as a
-ratio of the first setting's:
+ran per question, the reader's mean time per window, how often it stopped after the
+best-retrieved passage, and each p50 as a ratio of the first setting's:
 
     .venv/bin/python docs/bench/latency.py --early-exit 1.0 0.7 --repeat 5
 
@@ -128,14 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(questions)} questions x {args.repeat}, {index.count()} chunks, reader {reader.backend} {reader.precision}, "
           f"{usable_cpus()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     print("| early_exit | batch | ask() p50 / p90 | reader p50 / p90 | windows per question (mean) "
-          "| stopped after 1 passage | ask p50 ratio | reader p50 ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| reader ms per window | stopped after 1 passage | ask p50 ratio | reader p50 ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (e, b), r in rows.items():
-        counted = f"{sum(r['windows']) / len(r['windows']):.2f}" if reader.backend == "onnx" else "-"
+        counted, per_window = "-", "-"
+        if reader.backend == "onnx":
+            counted = f"{sum(r['windows']) / len(r['windows']):.2f}"
+            per_window = f"{sum(r['reader']) / sum(r['windows']):.1f}"
         print(f"| {e:g} | {b or 'default'} "
               f"| {percentile(r['ask'], 50):.0f} / {percentile(r['ask'], 90):.0f} ms "
               f"| {percentile(r['reader'], 50):.0f} / {percentile(r['reader'], 90):.0f} ms "
-              f"| {counted} | {100 * r['exits'] / n:.0f}% "
+              f"| {counted} | {per_window} | {100 * r['exits'] / n:.0f}% "
               f"| {percentile(r['ask'], 50) / percentile(base['ask'], 50):.2f} "
               f"| {percentile(r['reader'], 50) / percentile(base['reader'], 50):.2f} |")
     return 0
