@@ -4,8 +4,9 @@ Times every question of a test set (default ``tests/data/seed_questions.jsonl`` 
 default index of ``seeds/``, built on first use), once per setting per repetition, the settings
 interleaved so that they see the same machine load, and prints a Markdown table with p50/p90
 of the whole ``ask()`` and of the reader (the time inside ``extract``), the windows the reader
-ran per question, the reader's mean time per window, how often it stopped after the
-best-retrieved passage, and each p50 as a ratio of the first setting's:
+ran per question, the reader's matrix-product work per question (``window_flops``), its mean
+time per window and the rate of its matrix products, how often it stopped after the best-retrieved
+passage, and each p50 as a ratio of the first setting's:
 
     .venv/bin/python docs/bench/latency.py --early-exit 1.0 0.7 --repeat 5
 
@@ -23,6 +24,7 @@ Run it with nothing else busy on the machine: the figures are wall times.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -41,6 +43,15 @@ def batch_size(value: str) -> int | None:
     if not value.isdigit() or int(value) <= 0:
         raise argparse.ArgumentTypeError(f"batch size must be a positive integer or 'default', got {value!r}")
     return int(value)
+
+
+def window_flops(tokens: int, config: dict) -> float:
+    """Floating-point operations of the reader's matrix products over one window of ``tokens``
+    tokens (a multiply-add counts 2): per layer the four attention projections, the two
+    feed-forward ones and the attention scores and mix, then the span head."""
+    h, f, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    per_layer = 2 * tokens * (4 * h * h + 2 * h * f) + 2 * 2 * tokens * tokens * h
+    return layers * per_layer + 2 * tokens * h * 2
 
 
 def open_index(questions: Path, index: str | None, eval_set):
@@ -84,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     reader = engine.reader("neural", args.reader_precision, args.reader_dir)
     spent: list[float] = []  # reader seconds of the current ask, one entry per extract call
     windows: list[int] = []  # windows run by the reader in the current ask
+    flops: list[float] = []  # the reader's matrix-product operations in the current ask
+    model_config = json.loads((reader.path / "config.json").read_text())
     extract = reader.extract
 
     def timed_extract(question, passages, **options):
@@ -101,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def run(self, names, feeds):
             windows.append(len(feeds["input_ids"]))
+            flops.extend(window_flops(int(n), model_config) for n in feeds["attention_mask"].sum(1))
             return self.session.run(names, feeds)
 
     reader.extract = timed_extract  # the engine calls reader.extract on this very object
@@ -110,35 +124,39 @@ def main(argv: list[str] | None = None) -> int:
     index.embed(["warm up"])
     engine.ask(questions[0], **settings)  # warm up
     keys = [(e, b) for e in args.early_exit for b in args.batch_size]
-    rows = {k: {"ask": [], "reader": [], "windows": [], "exits": 0} for k in keys}
+    rows = {k: {"ask": [], "reader": [], "windows": [], "flops": [], "exits": 0} for k in keys}
     for _ in range(args.repeat):
         for e, b in keys:
             reader.batch_size = b
             for q in questions:
                 spent.clear()
                 windows.clear()
+                flops.clear()
                 t0 = time.perf_counter()
                 engine.ask(q, **settings, early_exit=e)
                 rows[e, b]["ask"].append(1000 * (time.perf_counter() - t0))
                 rows[e, b]["reader"].append(1000 * sum(spent))
                 rows[e, b]["windows"].append(sum(windows))
+                rows[e, b]["flops"].append(sum(flops))
                 rows[e, b]["exits"] += len(spent) == 1 and e < 1.0
     n = len(questions) * args.repeat
     base = rows[keys[0]]
     print(f"{len(questions)} questions x {args.repeat}, {index.count()} chunks, reader {reader.backend} {reader.precision}, "
           f"{usable_cpus()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     print("| early_exit | batch | ask() p50 / p90 | reader p50 / p90 | windows per question (mean) "
-          "| reader ms per window | stopped after 1 passage | ask p50 ratio | reader p50 ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| reader GFLOP per question p50 | reader ms per window | reader GFLOP/s | stopped after 1 passage | ask p50 ratio | reader p50 ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for (e, b), r in rows.items():
-        counted, per_window = "-", "-"
+        counted = work = per_window = rate = "-"
         if reader.backend == "onnx":
             counted = f"{sum(r['windows']) / len(r['windows']):.2f}"
+            work = f"{percentile(r['flops'], 50) / 1e9:.1f}"
             per_window = f"{sum(r['reader']) / sum(r['windows']):.1f}"
+            rate = f"{sum(r['flops']) / sum(r['reader']) / 1e6:.0f}"
         print(f"| {e:g} | {b or 'default'} "
               f"| {percentile(r['ask'], 50):.0f} / {percentile(r['ask'], 90):.0f} ms "
               f"| {percentile(r['reader'], 50):.0f} / {percentile(r['reader'], 90):.0f} ms "
-              f"| {counted} | {per_window} | {100 * r['exits'] / n:.0f}% "
+              f"| {counted} | {work} | {per_window} | {rate} | {100 * r['exits'] / n:.0f}% "
               f"| {percentile(r['ask'], 50) / percentile(base['ask'], 50):.2f} "
               f"| {percentile(r['reader'], 50) / percentile(base['reader'], 50):.2f} |")
     return 0
