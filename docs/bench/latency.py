@@ -6,7 +6,8 @@ interleaved so that they see the same machine load, and prints a Markdown table 
 of the whole ``ask()`` and of the reader (the time inside ``extract``), the windows the reader
 ran per question, the reader's matrix-product work per question (``window_flops``), its mean
 time per window and the rate of its matrix products, how often it stopped after the best-retrieved
-passage, and each p50 as a ratio of the first setting's:
+passage, and each p50 as a ratio of the first setting's; then the rate of a large float32
+matrix product on the same cores and what the median question's reader work needs at it:
 
     .venv/bin/python docs/bench/latency.py --early-exit 1.0 0.7 --repeat 5
 
@@ -52,6 +53,22 @@ def window_flops(tokens: int, config: dict) -> float:
     h, f, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
     per_layer = 2 * tokens * (4 * h * h + 2 * h * f) + 2 * 2 * tokens * tokens * h
     return layers * per_layer + 2 * tokens * h * 2
+
+
+def matmul_rate(size: int = 2048, repeat: int = 5) -> float:
+    """GFLOP/s of a large float32 matrix product on this machine (numpy's BLAS on every core
+    it uses): about as fast as these cores multiply fp32 matrices."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((size, size), dtype=np.float32), rng.random((size, size), dtype=np.float32)
+    a @ b
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size ** 3 / best / 1e9
 
 
 def open_index(questions: Path, index: str | None, eval_set):
@@ -159,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
               f"| {counted} | {work} | {per_window} | {rate} | {100 * r['exits'] / n:.0f}% "
               f"| {percentile(r['ask'], 50) / percentile(base['ask'], 50):.2f} "
               f"| {percentile(r['reader'], 50) / percentile(base['reader'], 50):.2f} |")
+    if reader.backend == "onnx":
+        peak = matmul_rate()
+        work = percentile(rows[keys[-1]]["flops"], 50)
+        print(f"a 2048x2048 float32 matrix product runs at {peak:.0f} GFLOP/s here: the median question's "
+              f"{work / 1e9:.1f} GFLOP (last setting) need {work / peak / 1e6:.0f} ms at that rate")
     return 0
 
 
