@@ -6,8 +6,9 @@ interleaved so that they see the same machine load, and prints a Markdown table 
 of the whole ``ask()`` and of the reader (the time inside ``extract``), the windows the reader
 ran per question, the reader's matrix-product work per question (``window_flops``), its mean
 time per window and the rate of its matrix products, how often it stopped after the best-retrieved
-passage, and each p50 as a ratio of the first setting's; then the rate of a large float32
-matrix product on the same cores and what the median question's reader work needs at it:
+passage, and each p50 as a ratio of the first setting's; then, for the fp32 reader, the rate
+of a large float32 matrix product on the same cores and what the median question's reader work
+needs at that rate (the operation count is the same at int8, but not comparable with it):
 
     .venv/bin/python docs/bench/latency.py --early-exit 1.0 0.7 --repeat 5
 
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
               f"| {counted} | {work} | {per_window} | {rate} | {100 * r['exits'] / n:.0f}% "
               f"| {percentile(r['ask'], 50) / percentile(base['ask'], 50):.2f} "
               f"| {percentile(r['reader'], 50) / percentile(base['reader'], 50):.2f} |")
-    if reader.backend == "onnx":
+    if reader.backend == "onnx" and reader.precision == "fp32":
         peak = matmul_rate()
         work = percentile(rows[keys[-1]]["flops"], 50)
         print(f"a 2048x2048 float32 matrix product runs at {peak:.0f} GFLOP/s here: the median question's "
