@@ -72,6 +72,36 @@ def matmul_rate(size: int = 2048, repeat: int = 5) -> float:
     return 2 * size ** 3 / best / 1e9
 
 
+# Where a warm ask spends its time: (module, function, label), timed where the engine and the
+# reader look them up; a label starting with two spaces is part of the stage above it.
+STAGES = (
+    ("qa.engine", "retrieve", "retrieval (dense, BM25, fusion, catalog)"),
+    ("qa.engine", "read_passages", "reader (all of it)"),
+    ("qa.readers.neural.decoding", "encode_windows", "  tokenising the windows"),
+    ("qa.readers.neural.reader", "best_of_windows", "  best span of each window"),
+    ("qa.readers.neural.reader", "scored_typed_alternative", "  typed span of the rule-based finder"),
+    ("qa.readers.neural.reader", "correct_span", "  answer boundaries"),
+    ("qa.readers.neural.reader", "sentence_around", "  the answer's sentence"),
+    ("qa.engine", "fuse", "fusing reader and retrieval scores"),
+    ("qa.engine", "decision_features", "decision features"),
+    ("qa.engine", "decide", "answer and citations"),
+)
+
+
+def timed(owner, name: str, label: str, spent: dict[str, float]) -> None:
+    """Replace ``owner.name`` with a function that adds its wall time to ``spent[label]``."""
+    inner = getattr(owner, name)
+
+    def run(*a, **k):
+        t0 = time.perf_counter()
+        try:
+            return inner(*a, **k)
+        finally:
+            spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
+
+    setattr(owner, name, run)
+
+
 def open_index(questions: Path, index: str | None, eval_set):
     """The index to ask: ``index`` when given, the default seed index for the seed questions,
     else ``qa.eval``'s cached open-mode index of the set's documents."""
@@ -99,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--index", default=None, help="the index to ask (default: see the module docstring)")
     p.add_argument("--reader-precision", default="auto")
     p.add_argument("--reader-dir", default=None, help="a neural reader folder other than the shipped one")
+    p.add_argument("--split", action="store_true",
+                   help="then ask every question once more at the last setting, timing each stage of ask()")
     args = p.parse_args(argv)
 
     from index.embedding import usable_cpus
@@ -114,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     spent: list[float] = []  # reader seconds of the current ask, one entry per extract call
     windows: list[int] = []  # windows run by the reader in the current ask
     flops: list[float] = []  # the reader's matrix-product operations in the current ask
+    model_seconds: list[float] = []  # the reader's ONNX Runtime runs
     model_config = json.loads((reader.path / "config.json").read_text())
     extract = reader.extract
 
@@ -133,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         def run(self, names, feeds):
             windows.append(len(feeds["input_ids"]))
             flops.extend(window_flops(int(n), model_config) for n in feeds["attention_mask"].sum(1))
-            return self.session.run(names, feeds)
+            t0 = time.perf_counter()
+            try:
+                return self.session.run(names, feeds)
+            finally:
+                model_seconds.append(time.perf_counter() - t0)
 
     reader.extract = timed_extract  # the engine calls reader.extract on this very object
     if reader.backend == "onnx":
@@ -182,7 +219,40 @@ def main(argv: list[str] | None = None) -> int:
         work = percentile(rows[keys[-1]]["flops"], 50)
         print(f"a 2048x2048 float32 matrix product runs at {peak:.0f} GFLOP/s here: the median question's "
               f"{work / 1e9:.1f} GFLOP (last setting) need {work / peak / 1e6:.0f} ms at that rate")
+    if args.split:
+        split(engine, questions, {**settings, "early_exit": keys[-1][0]}, model_seconds)
     return 0
+
+
+def split(engine, questions: list[str], settings: dict, model_seconds: list[float]) -> None:
+    """Ask every question once, timing each of ``STAGES``, the query embedding and the reader's
+    model runs, and print the mean milliseconds per question of each."""
+    import importlib
+
+    spent: dict[str, float] = {}
+    for module, name, label in STAGES:
+        timed(importlib.import_module(module), name, label, spent)
+    timed(engine.index, "embed", "query embedding", spent)
+    model_seconds.clear()
+    total = 0.0
+    for q in questions:
+        t0 = time.perf_counter()
+        answer = engine.ask(q, **settings)
+        total += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        answer.to_dict()
+        spent["to_dict (after ask)"] = spent.get("to_dict (after ask)", 0.0) + time.perf_counter() - t0
+    spent["  the model (ONNX Runtime runs)"] = sum(model_seconds)
+    top = sum(v for k, v in spent.items() if not k.startswith(" ") and k != "to_dict (after ask)")
+    spent["everything else in ask()"] = total - top
+    n = len(questions)
+    print(f"\n| stage of ask() (early_exit {settings['early_exit']:g}) | ms per question (mean) |\n|---|---|")
+    print(f"| **ask()** | **{1000 * total / n:.1f}** |")
+    order = ["query embedding"] + [label for _, _, label in STAGES[:2]] + ["  the model (ONNX Runtime runs)"] + \
+        [label for _, _, label in STAGES[2:]] + ["everything else in ask()", "to_dict (after ask)"]
+    for label in order:
+        shown = label.replace("  ", "&nbsp;&nbsp;", 1) if label.startswith("  ") else label
+        print(f"| {shown} | {1000 * spent.get(label, 0.0) / n:.1f} |")
 
 
 if __name__ == "__main__":
