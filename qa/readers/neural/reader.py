@@ -59,8 +59,8 @@ class NeuralReader:
     reads_passages_apart = True  # each passage is read in its own windows
     _cache: dict[tuple[str, str, str, bool], "NeuralReader"] = {}
 
-    def __init__(self, model, tokenizer, config: ReaderConfig, path: Path, min_score: float = 0.02, batch_size: int | None = None,
-                 precision: str = "fp32", boundaries: bool = True):
+    def __init__(self, model, tokenizer, config: ReaderConfig, path: Path, min_score: float = 0.02,
+                 batch_size: int | None = None, precision: str = "fp32", boundaries: bool = True):
         """Wrap a loaded model; use ``NeuralReader.load`` instead of calling this directly.
 
         Args:
