@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=batch_size, nargs="+", default=[None],
                    help="reader windows per forward pass, one value per setting ('default': the reader's own)")
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--questions", type=Path, default=SEED_QUESTIONS, help="a test set qa.eval reads (.jsonl or SQuAD .json)")
+    p.add_argument("--questions", type=Path, default=SEED_QUESTIONS,
+                   help="a test set qa.eval reads (.jsonl or SQuAD .json)")
     p.add_argument("--limit", type=int, default=None, help="a sample of this many questions (as qa.eval --limit)")
     p.add_argument("--seed", type=int, default=0, help="the sample's seed (as qa.eval --seed)")
     p.add_argument("--index", default=None, help="the index to ask (default: see the module docstring)")
@@ -196,10 +197,12 @@ def main(argv: list[str] | None = None) -> int:
                 rows[e, b]["exits"] += len(spent) == 1 and e < 1.0
     n = len(questions) * args.repeat
     base = rows[keys[0]]
-    print(f"{len(questions)} questions x {args.repeat}, {index.count()} chunks, reader {reader.backend} {reader.precision}, "
-          f"{usable_cpus()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"{len(questions)} questions x {args.repeat}, {index.count()} chunks, "
+          f"reader {reader.backend} {reader.precision}, {usable_cpus()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} at the end")
     print("| early_exit | batch | ask() p50 / p90 | reader p50 / p90 | windows per question (mean) "
-          "| reader GFLOP per question p50 | reader ms per window | reader GFLOP/s | stopped after 1 passage | ask p50 ratio | reader p50 ratio |")
+          "| reader GFLOP per question p50 | reader ms per window | reader GFLOP/s | stopped after 1 passage "
+          "| ask p50 ratio | reader p50 ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for (e, b), r in rows.items():
         counted = work = per_window = rate = "-"
