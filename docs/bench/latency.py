@@ -1,8 +1,8 @@
 """Latency of ``ask()`` on a warm engine: the whole call and the reader's share of it.
 
 Times every question of a test set (default ``tests/data/seed_questions.jsonl`` against the
-default index of ``seeds/``, built on first use), once per setting per repetition, the settings
-interleaved so that they see the same machine load, and prints a Markdown table with p50/p90
+default index of ``seeds/``, built on first use), once per setting per repetition, each
+question asked under every setting in turn so that the settings see the same machine load, and prints a Markdown table with p50/p90
 of the whole ``ask()`` and of the reader (the time inside ``extract``), the windows the reader
 ran per question, the reader's matrix-product work per question (``window_flops``), its mean
 time per window and the rate of its matrix products, how often it stopped after the best-retrieved
@@ -182,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     keys = [(e, b) for e in args.early_exit for b in args.batch_size]
     rows = {k: {"ask": [], "reader": [], "windows": [], "flops": [], "exits": 0} for k in keys}
     for _ in range(args.repeat):
-        for e, b in keys:
-            reader.batch_size = b
-            for q in questions:
+        for q in questions:
+            for e, b in keys:
+                reader.batch_size = b
                 spent.clear()
                 windows.clear()
                 flops.clear()
