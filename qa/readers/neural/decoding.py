@@ -132,8 +132,9 @@ def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: 
 
 def default_batch_size(model) -> int:
     """Windows per forward pass that read fastest on ``model``'s runtime: 1 on ONNX Runtime
-    (each window at its own length; on the CPU a batch of several windows took longer than the
-    same windows read one by one, even at equal lengths, and padding adds to it), 16 on torch."""
+    (each window at its own length: a padded batch of a question's windows took longer than the
+    same windows one by one, a little on an idle CPU and much more when other work shares the
+    cores; ``docs/bench/latency.py --batch-size``), 16 on torch."""
     return 1 if isinstance(model, OnnxReaderModel) else 16
 
 
