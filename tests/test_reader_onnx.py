@@ -162,3 +162,32 @@ def test_best_span_is_the_best_legal_pair(onnx_reader):
                     for i in idx for j in idx if 0 <= j - i < longest)
         logit, s, e = neural.best_span(w, longest)
         assert (s, e) == brute[1:] and logit == pytest.approx(brute[0])
+
+
+def test_reading_windows_one_by_one_gives_what_a_padded_batch_gives(onnx_reader):
+    """The ONNX reader runs each window alone at its own length (faster than a padded batch);
+    the logits of every real token, and so every span and score, are those of one padded batch."""
+    assert neural.default_batch_size(onnx_reader.model) == 1 and onnx_reader.batch_size is None
+    passages = real_passages()
+    for question in ["who is Rob Strayer?", "What is the capital of Normandy?", "When did the war end?"]:
+        alone = neural.read_windows(onnx_reader.model, onnx_reader.tokenizer, question, passages, onnx_reader.config)
+        batched = neural.read_windows(onnx_reader.model, onnx_reader.tokenizer, question, passages, onnx_reader.config,
+                                      batch_size=64)
+        widths = set()
+        for a_windows, b_windows in zip(alone, batched):
+            assert len(a_windows) == len(b_windows)
+            for a, b in zip(a_windows, b_windows):
+                n = len(a.start)
+                widths.add(n)
+                assert a.offsets == b.offsets[:n] and not any(b.offsets[n:])  # b's extra tokens are padding
+                np.testing.assert_allclose(a.start, b.start[:n], rtol=0, atol=1e-5)
+                np.testing.assert_allclose(a.end, b.end[:n], rtol=0, atol=1e-5)
+        assert len(widths) > 3  # windows of many lengths, most of them padded in the batch
+    one_by_one = NeuralReader(onnx_reader.model, onnx_reader.tokenizer, onnx_reader.config, onnx_reader.path)
+    padded = NeuralReader(onnx_reader.model, onnx_reader.tokenizer, onnx_reader.config, onnx_reader.path, batch_size=16)
+    texts = passages[:-1]  # every passage but the empty one
+    cut = [Passage(chunk_id=i, source="p.txt", start=0, end=len(t), text=t, score=1.0) for i, t in enumerate(texts)]
+    for question in SEED_QUESTIONS[:8]:
+        for a, b in zip(one_by_one.score_passages(question, cut), padded.score_passages(question, cut)):
+            assert (a.answer_start, a.answer_end, a.answer) == (b.answer_start, b.answer_end, b.answer), question
+            assert a.score == pytest.approx(b.score, abs=1e-6)

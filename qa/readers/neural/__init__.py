@@ -32,7 +32,8 @@ neither.
 
 from qa.readers.neural.agreement import scored_typed_alternative, sentence_around, typed_alternative, typed_span_wins
 from qa.readers.neural.calibration import calibrated
-from qa.readers.neural.decoding import WindowLogits, best_of_windows, best_span, read_contexts, read_windows, span_logit
+from qa.readers.neural.decoding import (WindowLogits, best_of_windows, best_span, default_batch_size, read_contexts,
+                                       read_windows, span_logit)
 from qa.readers.neural.export import exported_reader
 from qa.readers.neural.files import (CHECKSUM_FILE, MODEL_DIR, READER_CONFIG_FILE, REQUIRED_FILES, TOKENIZER_FILES,
                                      WEIGHTS_FILE, ReaderConfig, ReaderIntegrityError, is_available, load_tokenizer,
@@ -45,8 +46,8 @@ from qa.readers.neural.windows import WordPieceTokenizer, encode_windows
 __all__ = [
     "BACKENDS", "CHECKSUM_FILE", "MODEL_DIR", "READER_CONFIG_FILE", "REQUIRED_FILES", "TOKENIZER_FILES", "WEIGHTS_FILE",
     "NeuralReader", "OnnxReaderModel", "PassageReading", "ReaderConfig", "ReaderIntegrityError", "WindowLogits",
-    "WordPieceTokenizer", "best_of_windows", "best_span", "calibrated", "cpu_has_bf16", "encode_windows",
-    "exported_reader", "is_available", "load_tokenizer", "read_contexts", "read_windows", "resolve_backend",
-    "resolve_precision", "scored_typed_alternative", "sentence_around", "span_logit", "typed_alternative",
-    "typed_span_wins", "verify_checksums", "write_checksums",
+    "WordPieceTokenizer", "best_of_windows", "best_span", "calibrated", "cpu_has_bf16", "default_batch_size",
+    "encode_windows", "exported_reader", "is_available", "load_tokenizer", "read_contexts", "read_windows",
+    "resolve_backend", "resolve_precision", "scored_typed_alternative", "sentence_around", "span_logit",
+    "typed_alternative", "typed_span_wins", "verify_checksums", "write_checksums",
 ]

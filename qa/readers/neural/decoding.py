@@ -88,8 +88,8 @@ def span_logit(windows: Sequence[WindowLogits], char_start: int, char_end: int, 
     return best
 
 
-def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: ReaderConfig, batch_size: int = 16,
-                 bf16: bool = False) -> list[list[WindowLogits]]:
+def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: ReaderConfig,
+                 batch_size: int | None = None, bf16: bool = False) -> list[list[WindowLogits]]:
     """Run the model over every window of every context.
 
     Args:
@@ -99,12 +99,15 @@ def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: 
         question: the question.
         contexts: passage texts.
         cfg: window settings.
-        batch_size: windows per forward pass.
+        batch_size: windows per forward pass, each batch padded to its longest window; None:
+            ``default_batch_size(model)``. The logits of a window's own tokens are the same
+            whatever the batch (the attention mask hides the padding).
         bf16: compute the torch model's matrix products in bfloat16 (``torch.autocast``);
             worth it only where the CPU multiplies bf16 natively (see ``cpu_has_bf16``).
 
     Returns:
-        Per context, its windows' logits (float32 numpy arrays).
+        Per context, its windows' logits (float32 numpy arrays, as long as the window or its
+        batch's longest window).
     """
     out_windows: list[list[WindowLogits]] = [[] for _ in contexts]
     if not contexts:
@@ -112,6 +115,7 @@ def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: 
     if bf16 and isinstance(model, OnnxReaderModel):
         raise ValueError("bf16 needs the torch model; the ONNX reader computes in fp32 or int8")
     run = model if isinstance(model, OnnxReaderModel) else torch_logits(model, bf16)
+    batch_size = batch_size or default_batch_size(model)
     enc = encode_windows(tokenizer, question, contexts, cfg)
     ids = np.asarray(enc["input_ids"], dtype=np.int64)
     masks = np.asarray(enc["attention_mask"], dtype=np.int64)
@@ -124,6 +128,14 @@ def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: 
             offs = offs + [None] * (width - len(offs)) if len(offs) < width else offs[:width]
             out_windows[enc["context_index"][b + k]].append(WindowLogits(starts[k], ends[k], offs))
     return out_windows
+
+
+def default_batch_size(model) -> int:
+    """Windows per forward pass that read fastest on ``model``'s runtime: 1 on ONNX Runtime
+    (each window at its own length: a padded batch of a question's windows took longer than the
+    same windows one by one, a little on an idle CPU and much more when other work shares the
+    cores; ``docs/bench/latency.py --batch-size``), 16 on torch."""
+    return 1 if isinstance(model, OnnxReaderModel) else 16
 
 
 def best_of_windows(windows: Sequence[WindowLogits], max_answer_tokens: int) -> tuple:
@@ -142,8 +154,8 @@ def best_of_windows(windows: Sequence[WindowLogits], max_answer_tokens: int) -> 
     return (result[0], null if math.isfinite(null) else 0.0, result[2], result[3])
 
 
-def read_contexts(model, tokenizer, question: str, contexts: Sequence[str], cfg: ReaderConfig, batch_size: int = 16,
-                  bf16: bool = False) -> list[tuple]:
+def read_contexts(model, tokenizer, question: str, contexts: Sequence[str], cfg: ReaderConfig,
+                  batch_size: int | None = None, bf16: bool = False) -> list[tuple]:
     """Best span per context, as ``(span_logit, null_logit, char_start, char_end)``.
 
     Args:
@@ -152,7 +164,7 @@ def read_contexts(model, tokenizer, question: str, contexts: Sequence[str], cfg:
         question: the question.
         contexts: passage texts.
         cfg: window and span settings.
-        batch_size: windows per forward pass.
+        batch_size: as in ``read_windows``.
         bf16: as in ``read_windows``.
 
     Returns:

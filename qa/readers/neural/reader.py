@@ -59,8 +59,8 @@ class NeuralReader:
     reads_passages_apart = True  # each passage is read in its own windows
     _cache: dict[tuple[str, str, str, bool], "NeuralReader"] = {}
 
-    def __init__(self, model, tokenizer, config: ReaderConfig, path: Path, min_score: float = 0.02, batch_size: int = 16,
-                 precision: str = "fp32", boundaries: bool = True):
+    def __init__(self, model, tokenizer, config: ReaderConfig, path: Path, min_score: float = 0.02,
+                 batch_size: int | None = None, precision: str = "fp32", boundaries: bool = True):
         """Wrap a loaded model; use ``NeuralReader.load`` instead of calling this directly.
 
         Args:
@@ -70,7 +70,8 @@ class NeuralReader:
             path: folder the weights came from.
             min_score: ``extract`` drops candidates scoring below this (near-certain
                 non-answers), so it returns [] when no passage answers at all.
-            batch_size: windows per forward pass.
+            batch_size: windows per forward pass; None: ``decoding.default_batch_size`` (one
+                window per pass on ONNX Runtime, 16 on torch).
             precision: "fp32", "bf16" or "int8" (how ``model`` computes; see ``NeuralReader.load``);
                 an ONNX model computes in "fp32" or "int8" (the graph it was given).
             boundaries: correct the best span's boundaries to the sentence's syntax

@@ -121,7 +121,10 @@ def _wordpiece_windows(tokenizer: WordPieceTokenizer, question: str, contexts: S
     pieces = tokenizer.pieces(question)
     if len(pieces.ids) > cfg.max_question_tokens:
         question = question[: pieces.offsets[cfg.max_question_tokens - 1][1]]
-    encodings = tokenizer.windowed(cfg.max_length, cfg.stride).encode_batch([(question, c) for c in contexts])
+    windowed = tokenizer.windowed(cfg.max_length, cfg.stride)
+    # One call per context: encode_batch hands a question's few passages to the library's thread
+    # pool, whose start-up costs more than it saves here and waits behind any other busy thread.
+    encodings = [windowed.encode(question, c) for c in contexts]
     windows, context_index = [], []
     for ci, enc in enumerate(encodings):
         for w in (enc, *enc.overflowing):
