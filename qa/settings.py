@@ -79,8 +79,9 @@ class QASettings:
             answer is right; ``min_score`` then applies to that probability. "off": the
             reader's own calibrated score alone, against ``min_score`` or the reader's threshold.
         answer_boundaries: correct the neural reader's span to the sentence's syntax (the default,
-            True; ``qa.readers.boundaries``: within one sentence, whole brackets, whole names, the
-            place or the role asked for); False keeps the model's own best span.
+            True; ``qa.readers.boundaries``: within one sentence, whole brackets, whole names, not
+            the question's subject, the place or the role asked for); False keeps the model's own
+            best span.
     """
 
     top_k: int = 5

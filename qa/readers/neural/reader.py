@@ -75,7 +75,8 @@ class NeuralReader:
             precision: "fp32", "bf16" or "int8" (how ``model`` computes; see ``NeuralReader.load``);
                 an ONNX model computes in "fp32" or "int8" (the graph it was given).
             boundaries: correct the best span's boundaries to the sentence's syntax
-                (``qa.readers.boundaries``: one sentence, whole brackets, the role asked for).
+                (``qa.readers.boundaries``: one sentence, whole brackets, whole names, not the
+                question's subject, the place and the role asked for).
         """
         if precision not in PRECISIONS[1:]:
             raise ValueError(f"precision must be one of {PRECISIONS[1:]} here (resolve 'auto' first). Currently, it is {precision!r}")
