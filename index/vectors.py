@@ -45,6 +45,7 @@ nothing adds to one: new vectors always make a new index (``build``).
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import faiss
@@ -174,18 +175,33 @@ def live_bitmap(live: np.ndarray) -> np.ndarray:
     return np.packbits(np.asarray(live, dtype=bool), bitorder="little")
 
 
+# FAISS writes an index as its four-character type, then the dimension (int32) and the number of
+# vectors (int64); these are the two types this module writes.
+SAVED_KINDS = {b"IxFI": "flat", b"IHNf": "hnsw"}
+
+
+def saved_header(file: Path) -> tuple[bytes, int, int] | None:
+    """``(type, dimension, vectors)`` from the header of a saved index; None for a file shorter
+    than a header."""
+    with open(file, "rb") as fh:
+        head = fh.read(16)
+    if len(head) < 16:
+        return None
+    d, n = struct.unpack("<iq", head[4:16])
+    return head[:4], d, n
+
+
 def graph_bytes(file: Path) -> int:
     """Bytes of a saved index before its vectors: the header and, for HNSW, the graph.
 
-    FAISS writes a flat or HNSW-over-flat index as a header holding the dimension (int32 at
-    byte 4) and the vector count (int64 at byte 8), then the graph, then the vectors
-    (count x dimension float32) last. Opening reads everything before the vectors."""
-    with open(file, "rb") as fh:
-        head = fh.read(16)
-        size = os.fstat(fh.fileno()).st_size
-    if len(head) < 16:
+    A flat or HNSW-over-flat index is written as its header (``saved_header``), then the graph,
+    then the vectors (count x dimension float32) last. Opening reads everything before the
+    vectors."""
+    size = os.path.getsize(file)
+    header = saved_header(file)
+    if header is None:
         return size
-    d, n = int(np.frombuffer(head, np.int32, 1, 4)[0]), int(np.frombuffer(head, np.int64, 1, 8)[0])
+    _, d, n = header
     return min(size, max(0, size - n * d * 4))
 
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +46,7 @@ import numpy as np
 from index.catalog import Catalog
 from index.terms import TermIndex
 from index import vectors as vector_rules
-from index.vectors import FaissVectorStore, prefetch
+from index.vectors import SAVED_KINDS, FaissVectorStore, prefetch, saved_header
 
 MAX_SEGMENTS = 10
 MERGE_FACTOR = 10
@@ -174,9 +173,9 @@ def load_segment(folder: Path, dimension: int, parts: bool = True) -> Segment:
     catalog = Catalog.open(folder)
     ids = np.load(folder / IDS_FILE, allow_pickle=False).astype(np.int64, copy=False)
     if not parts:
-        header = _vector_header(folder / FaissVectorStore.FILENAME)
-        if header is not None:
-            kind, d, rows = header
+        header = saved_header(folder / FaissVectorStore.FILENAME)
+        if header is not None and header[0] in SAVED_KINDS:
+            kind, d, rows = SAVED_KINDS[header[0]], header[1], header[2]
             if d != dimension:
                 raise ValueError(f"vector file has dimension {d}, the manifest says {dimension}; rebuild the index")
             with np.load(folder / TermIndex.DIRNAME / TermIndex.FILENAME, allow_pickle=False) as z:
@@ -205,21 +204,6 @@ def warm(segments: Sequence[Segment]) -> None:
 
     if files:
         threading.Thread(target=read_ahead, name="segment-warm", daemon=True).start()
-
-
-# FAISS writes an index as its four-character type, then the dimension (int32) and the number of
-# vectors (int64); these are the two types ``index.vectors`` writes.
-_FAISS_KINDS = {b"IxFI": "flat", b"IHNf": "hnsw"}
-
-
-def _vector_header(path: Path) -> tuple[str, int, int] | None:
-    """``(kind, dimension, vectors)`` from a FAISS file's header; None for another index type."""
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if len(head) < 16 or head[:4] not in _FAISS_KINDS:
-        return None
-    d, rows = struct.unpack("<iq", head[4:16])
-    return _FAISS_KINDS[head[:4]], d, rows
 
 
 def load_live(segment: Segment, deletes: str | None) -> Live:
