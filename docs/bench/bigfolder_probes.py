@@ -17,19 +17,34 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 PER_FOLDER = 100
 
-PROBE = """
-import json, os, sys
+# Every probe starts with this: the repository on the path, and ``status(key)``, a figure of
+# /proc/self/status in MB ("VmRSS": resident now, "VmHWM": the peak).
+PRELUDE = """
+import sys
 sys.path.insert(0, sys.argv[1])
-def rss():
+def status(key):
     with open("/proc/self/status") as fh:
-        return next(int(l.split()[1]) for l in fh if l.startswith("VmRSS:")) / 1024
+        return next(int(l.split()[1]) for l in fh if l.startswith(key + ":")) / 1024
+"""
+
+
+def run_probe(script: str, *args: str) -> dict:
+    """The JSON that ``PRELUDE + script`` prints, run as ``python -c`` in a fresh process with the
+    repository and ``args`` as its arguments."""
+    out = subprocess.run([sys.executable, "-c", PRELUDE + script, str(REPO), *args], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout)
+
+
+PROBE = """
+import json, os
 from index.backends.folder import FolderStore
 import faiss, numpy, sqlite3
-before = rss()
+before = status("VmRSS")
 store = FolderStore.open(sys.argv[2])
 state = store._state
 where = {source: doc for source, (_, doc, _) in state.where().items()}
-after = rss()
+after = status("VmRSS")
 print(json.dumps({"rss_before_open_mb": round(before, 1), "rss_after_open_mb": round(after, 1),
                   "chunks": store.count(), "documents": len(where), "segments": store.segments(),
                   "bytes": sum(os.path.getsize(s) for s in where if os.path.exists(s)), "doc_ids": where}))
@@ -41,17 +56,11 @@ def probe(index: Path) -> dict:
     if not (index / "CURRENT").exists():
         return {"rss_before_open_mb": 0.0, "rss_after_open_mb": 0.0, "chunks": 0, "documents": 0, "segments": [],
                 "bytes": 0, "doc_ids": {}}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(REPO), str(index)], capture_output=True, text=True,
-                         check=True)
-    return json.loads(out.stdout)
+    return run_probe(PROBE, str(index))
 
 
 MERGE_PROBE = """
-import json, shutil, sys
-sys.path.insert(0, sys.argv[1])
-def status(key):
-    with open("/proc/self/status") as fh:
-        return next(int(l.split()[1]) for l in fh if l.startswith(key + ":")) / 1024
+import json, shutil
 from index.backends import segments
 from index.backends.folder import FolderStore
 store = FolderStore.open(sys.argv[2], load_parts=False)
@@ -71,9 +80,7 @@ def merge_probe(index: Path) -> dict | None:
     opens the index (the merged segment is deleted again; the index is left as it was)."""
     if not (index / "CURRENT").exists():
         return None
-    out = subprocess.run([sys.executable, "-c", MERGE_PROBE, str(REPO), str(index)], capture_output=True, text=True,
-                         check=True)
-    found = json.loads(out.stdout)
+    found = run_probe(MERGE_PROBE, str(index))
     found["bytes_per_chunk"] = round((found["peak_rss_mb"] - found["rss_before_mb"]) * 2**20 / max(found["chunks"], 1))
     return found
 
@@ -104,19 +111,15 @@ def merge_replay(total_chunks: int, commit_chunks: int) -> dict:
 
 
 LISTING_PROBE = """
-import hashlib, json, sys
-sys.path.insert(0, sys.argv[1])
-def rss():
-    with open("/proc/self/status") as fh:
-        return next(int(l.split()[1]) for l in fh if l.startswith("VmRSS:")) / 1024
+import hashlib, json
 from index.files import scan, source_name
 from index.loaders import SUPPORTED_SUFFIXES
-before = rss()
+before = status("VmRSS")
 root = sys.argv[2]
 found = {source_name(p, root): p for p in scan(root).files}
 items = [(s, p) for s, p in found.items() if p.suffix.lower() in SUPPORTED_SUFFIXES]
 known = {s: hashlib.sha256(s.encode()).hexdigest() for s in found}
-print(json.dumps({"files": len(items), "mb": round(rss() - before, 1)}))
+print(json.dumps({"files": len(items), "mb": round(status("VmRSS") - before, 1)}))
 """
 
 
@@ -130,10 +133,8 @@ def listing_probe(files: int, work: Path) -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
     try:
-        out = subprocess.run([sys.executable, "-c", LISTING_PROBE, str(REPO), str(folder)], capture_output=True,
-                             text=True, check=True)
+        found = run_probe(LISTING_PROBE, str(folder))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    found = json.loads(out.stdout)
     found["bytes_per_file"] = round(found["mb"] * 2**20 / max(found["files"], 1))
     return found
