@@ -145,3 +145,26 @@ def test_the_command_prints_the_figures(seed_index, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "1 conversations, 2 turns, 1 follow-ups" in out and re.search(r"rewrite_accuracy +100\.0\n", out)
     assert main([str(tmp_path / "absent.jsonl"), "--quiet"]) == 2
+
+
+def test_qa_eval_forwards_its_engine_options_and_writes_the_report_to_out(seed_index, tmp_path, capsys):
+    from qa.eval.__main__ import main as eval_main
+
+    path = write(tmp_path / "one.jsonl", TINY[:1])
+    out = tmp_path / "report"
+    # --min-score 1.0: no answer reaches it, so both turns must abstain if the option reached the engine.
+    assert eval_main(["--conversations", path, "--index", str(seed_index.path), "--min-score", "1.0",
+                      "--decider", "off", "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert [t["prediction"] for t in report["turns"]] == ["", ""]
+    assert eval_main(["--conversations", path, "--index", str(seed_index.path), "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["turns"][0]["prediction"] == "State Department official"
+
+
+def test_qa_eval_refuses_question_set_options_for_conversations(tmp_path, capsys):
+    from qa.eval.__main__ import main as eval_main
+
+    path = write(tmp_path / "one.jsonl", TINY[:1])
+    assert eval_main(["--conversations", path, "--closed", "--limit", "5"]) == 2
+    assert "--closed, --limit do not apply to --conversations" in capsys.readouterr().err

@@ -81,17 +81,45 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Options of a question-set run that mean nothing for a conversation set, which is asked open,
+# every turn in order: (attribute, the value that means "not given", the option's name).
+_NOT_FOR_CONVERSATIONS = (("closed", False, "--closed"), ("limit", None, "--limit"), ("seed", 0, "--seed"),
+                          ("add_unanswerable", 0.0, "--add-unanswerable"),
+                          ("unanswerable_kind", "other-article", "--unanswerable-kind"),
+                          ("heldout_only", None, "--heldout-only"), ("no_plots", False, "--no-plots"))
+
+
+def _conversations(args: argparse.Namespace) -> int:
+    """``--conversations FILE``: the engine options given are forwarded to
+    ``python -m qa.eval.conversations``; the report goes to ``--out DIR``/report.json."""
+    from qa.eval import conversations
+
+    given = [name for attr, unset, name in _NOT_FOR_CONVERSATIONS if getattr(args, attr) != unset]
+    if given:
+        verb = "does" if len(given) == 1 else "do"
+        print(f"error: {', '.join(given)} {verb} not apply to --conversations (every turn is asked open, in order); "
+              "leave it out", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path("eval-output") / f"conversations-{Path(args.conversations).stem}"
+    forwarded = [args.conversations, "--reader", args.reader, "--out", str(out / "report.json")]
+    for option, value in (("--index", args.index), ("--index-cache", args.index_cache),
+                          ("--reader-precision", args.reader_precision), ("--reader-dir", args.reader_dir),
+                          ("--decider", args.decider), ("--decider-file", args.decider_file),
+                          ("--embedder", args.embedder), ("--min-score", args.min_score), ("--top-k", args.top_k),
+                          ("--fusion-weight", args.fusion_weight), ("--early-exit", args.early_exit)):
+        if value is not None:
+            forwarded += [option, str(value)]
+    forwarded += (["--no-boundaries"] if args.no_boundaries else []) + (["--quiet"] if args.quiet else [])
+    return conversations.main(forwarded)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if sum(map(bool, (args.dataset, args.beir, args.conversations))) != 1:
         print("error: give one of a test set file, --beir DIR or --conversations FILE; see --help", file=sys.stderr)
         return 2
     if args.conversations:
-        from qa.eval import conversations
-
-        forwarded = [args.conversations, "--reader", args.reader] + (["--index", args.index] if args.index else []) + \
-            (["--index-cache", args.index_cache] if args.index_cache else []) + (["--quiet"] if args.quiet else [])
-        return conversations.main(forwarded)
+        return _conversations(args)
     from index.store import IndexStoreError
     from qa.eval.datasets import DatasetError
     from qa.eval.report import format_table, write_report

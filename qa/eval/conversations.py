@@ -37,7 +37,8 @@ from typing import Sequence
 from qa.eval.datasets import DatasetError, resolve_source
 from qa.eval.longdocs import ARTICLES_FILE, DEFAULT_DATA_DIR, POLICY_FILES, _document
 from qa.eval.metrics import exact_match, f1_score
-from qa.eval.run import DEFAULT_OUT_ROOT, default_index_cache, sync_index
+from qa.eval.run import DEFAULT_OUT_ROOT, EngineWithDecider, default_index_cache, sync_index
+from qa.settings import DECIDERS, PRECISIONS, QASettings
 
 LONGDOC_PREFIX = "longdoc:new_wiki/"
 POLICY_PREFIX = "longdoc:policyqa/"
@@ -237,7 +238,7 @@ def summarize(turns: Sequence[TurnResult]) -> dict:
     }
 
 
-def evaluate_conversations(path: str | Path, index=None, *, engine=None, settings=None,
+def evaluate_conversations(path: str | Path, index=None, *, engine=None, settings=None, decider=None,
                            data_dir: str | Path = DEFAULT_DATA_DIR, index_cache: str | Path | None = None,
                            embedder=None, progress: bool = False) -> ConversationReport:
     """Ask every conversation of a test set turn by turn and score the rewrites and answers.
@@ -248,6 +249,7 @@ def evaluate_conversations(path: str | Path, index=None, *, engine=None, setting
             set names, kept in ``index_cache`` (default eval-output/index-cache/conversations-<hash>).
         engine: an Engine to answer with instead (wins over ``index`` and ``settings``).
         settings: ``QASettings`` for the engine built here (None: the engine's defaults).
+        decider: a ``qa.decision.Decider`` for the engine built here instead of the shipped one.
         data_dir: the qa-train folder the ``longdoc:`` documents are built from.
         embedder: an already loaded embedder for the index built here (None: the shared one).
         progress: print each conversation's id as it is asked.
@@ -255,6 +257,7 @@ def evaluate_conversations(path: str | Path, index=None, *, engine=None, setting
     Returns:
         The ConversationReport.
     """
+    from index import Index
     from qa.conversation import Conversation
     from qa.engine import Engine
 
@@ -266,7 +269,9 @@ def evaluate_conversations(path: str | Path, index=None, *, engine=None, setting
             cache = Path(index_cache) if index_cache else default_index_cache(documents, "conversations", DEFAULT_OUT_ROOT,
                                                                           embedder=embedder)
             index = sync_index(cache, documents, kinds, embedder=embedder, progress=progress)
-        engine = Engine(index, settings)
+        elif embedder is not None and not isinstance(index, Index):
+            index = Index.open(index, embedder=embedder)
+        engine = Engine(index, settings) if decider is None else EngineWithDecider(index, settings, decider)
     rows: list[TurnResult] = []
     for c in conversations:
         if progress:
@@ -320,13 +325,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", metavar="FILE", help="also write the report with every turn as JSON here")
     p.add_argument("--no-rows", action="store_true", help="print the figures only")
     p.add_argument("--quiet", action="store_true", help="no progress")
+    engine = p.add_argument_group("the engine (QASettings; default: its own)")
+    engine.add_argument("--reader-precision", choices=PRECISIONS, default="auto")
+    engine.add_argument("--reader-dir", metavar="DIR", help="neural reader weights (default: the shipped qa/models/reader)")
+    engine.add_argument("--decider", choices=DECIDERS, default="auto")
+    engine.add_argument("--decider-file", metavar="FILE", help="an answer-or-abstain model instead of the shipped one")
+    engine.add_argument("--no-boundaries", action="store_true", help="the neural reader's own best spans")
+    engine.add_argument("--min-score", type=float, default=None)
+    engine.add_argument("--top-k", type=int, default=None)
+    engine.add_argument("--fusion-weight", type=float, default=None)
+    engine.add_argument("--early-exit", type=float, default=None)
+    engine.add_argument("--embedder", choices=("auto", "onnx", "onnx-int8", "torch"), default="auto",
+                        help="how the embedding model runs for the set's index and the questions")
     args = p.parse_args(argv)
     from index.store import IndexStoreError
-    from qa.settings import QASettings
+    from qa.decision import Decider
 
     try:
-        report = evaluate_conversations(args.path, index=args.index, settings=QASettings(reader=args.reader),
-                                        data_dir=args.data_dir, index_cache=args.index_cache, progress=not args.quiet)
+        settings = QASettings(reader=args.reader, reader_precision=args.reader_precision, reader_dir=args.reader_dir,
+                              decider=args.decider, answer_boundaries=not args.no_boundaries).with_overrides(
+            min_score=args.min_score, top_k=args.top_k, fusion_weight=args.fusion_weight, early_exit=args.early_exit)
+        embedder = None
+        if args.embedder != "auto":
+            from index.embedding import Embedder
+
+            embedder = Embedder(backend=args.embedder)
+        decider = Decider.load(args.decider_file) if args.decider_file else None
+        report = evaluate_conversations(args.path, index=args.index, settings=settings, decider=decider,
+                                        data_dir=args.data_dir, index_cache=args.index_cache, embedder=embedder,
+                                        progress=not args.quiet)
     except (DatasetError, ValueError, FileNotFoundError, IndexStoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -347,7 +347,7 @@ class _Asker:
     threshold: float  # the engine's own abstention threshold for these answers' scores
 
 
-class _EngineWithDecider(Engine):
+class EngineWithDecider(Engine):
     """An engine whose answer-or-abstain model is the given one instead of the shipped one."""
 
     def __init__(self, index: Index, settings: QASettings, decider: Decider) -> None:
@@ -366,7 +366,7 @@ def _open_asker(eval_set: EvalSet, config: EvalConfig, settings: QASettings, emb
         cache = Path(config.index_cache) if config.index_cache else default_index_cache(
             eval_set.documents, eval_set.name, embedder=embedder)
         index = sync_index(cache, eval_set.documents, eval_set.kinds, embedder=embedder, progress=config.progress)
-    engine = Engine(index, settings) if config.decider_file is None else _EngineWithDecider(
+    engine = Engine(index, settings) if config.decider_file is None else EngineWithDecider(
         index, settings, Decider.load(config.decider_file))
     index.embed(["warm up"])  # load the embedding model now, not inside the first question's latency
 
