@@ -77,7 +77,8 @@ def _raise(theta: float, partial: np.ndarray, k: int) -> float:
 
 def _collect(acc: np.ndarray, touched: list[np.ndarray], at_least: float) -> tuple[np.ndarray, np.ndarray]:
     """The rows of ``acc`` in ``touched`` (ascending arrays, which may share rows) whose score
-    is ``at_least``, ascending, with those scores; puts zeros back in every touched row.
+    is at least ``at_least`` (and above 0), ascending, with those scores; puts zeros back in
+    every touched row.
 
     Each array's rows are zeroed once read, so a row another array read first reads 0 and is
     left out: no row comes twice, without sorting all of them. Those kept are a few ascending
@@ -152,7 +153,7 @@ class Bm25:
     def idf(self, df: int) -> float:
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
 
-    def search(self, query: str, k: int, prune: bool = True) -> list[tuple[int, float]]:
+    def search(self, query: str, k: int, *, prune: bool = True) -> list[tuple[int, float]]:
         """Up to ``k`` ``(chunk id, score > 0)``, best first (ties: lower id first).
 
         ``prune``: skip the postings that cannot reach the top k (the default); False scores
