@@ -196,3 +196,36 @@ def test_pruned_search_equals_the_exhaustive_one_on_any_store(docs, copies, cuts
     pruned = bm.search(text, k)
     assert pruned == bm.search(text, k, prune=False)
     _assert_top_k(pruned, _reference(live, text), k, text)
+
+
+def test_a_store_whose_postings_lack_bounds_opens_and_answers_alike(tmp_path, embedder, monkeypatch):
+    """Segments written before the postings kept their bounds open, search as before, and
+    merge into a segment that keeps them."""
+    from index.backends import segments
+    from index.backends.folder import FolderStore
+    from tests.test_segments import _commit, _docs
+
+    texts = _real_texts()[:60]
+    vectors = embedder.encode(texts)
+    store = FolderStore.open(tmp_path / "ix", create=True)
+    for b in range(3):
+        _commit(store, add=_docs(texts, vectors, 8 * b, 8 * b + 8))
+    _commit(store, remove=["/docs/d003.txt"])
+    queries = [" ".join(t.split()[:8]) for t in texts[::5]] + _queries()[:10]
+    expected = {q: store.search_terms(q, 10) for q in queries}
+    for seg in store.segments():
+        _without_bounds(TermIndex.load(tmp_path / "ix" / "segments" / seg["name"]),
+                        tmp_path / "ix" / "segments" / seg["name"])
+    old = FolderStore.open(tmp_path / "ix")
+    assert all(s.segment.terms.max_tfs is None for s in old._state.segments)
+    assert {q: old.search_terms(q, 10) for q in queries} == expected
+    gone = {c.id for c in old.chunks_of("/docs/d010.txt")}
+    monkeypatch.setattr(segments, "MAX_SEGMENTS", 1)
+    _commit(old, remove=["/docs/d010.txt"])                      # merges the old segments into one
+    merged = FolderStore.open(tmp_path / "ix")
+    [live] = merged._state.segments
+    assert live.segment.terms.max_tfs is not None
+    bm25 = merged._state.bm25()
+    for q in queries:
+        found = merged.search_terms(q, 10)
+        assert found == bm25.search(q, 10, prune=False) and not gone & {c for c, _ in found}, q
