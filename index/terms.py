@@ -18,11 +18,12 @@ length agree with a bm25s index over the same chunks.
 
 On disk, ``terms/postings.npz``: ``vocab`` (the terms, UTF-8, newline-separated, as bytes),
 ``indptr``, ``positions``, ``tfs``, ``lengths``, ``max_tfs``, ``min_lengths`` (files written
-before the last two existed have none: ``bound`` then computes a term's on first use). ``load`` reads the vocabulary and maps the
-arrays over ``MAP_BYTES`` (the postings and lengths of all but small segments) from the file
-(an ``.npz`` is an uncompressed zip, each array stored whole), so opening a segment reads its
-vocabulary, not its postings: a query pages in the postings of its terms. The file is never
-changed after it is written (see ``index.backends.segments``), which is what makes the map safe.
+before the last two existed have none: ``bound`` then computes a term's on first use).
+``load`` reads the vocabulary and maps the arrays over ``MAP_BYTES`` (the postings and
+lengths of all but small segments) from the file (an ``.npz`` is an uncompressed zip, each
+array stored whole), so opening a segment reads its vocabulary, not its postings: a query
+pages in the postings of its terms. The file is never changed after it is written (see
+``index.backends.segments``), which is what makes the map safe.
 """
 
 from __future__ import annotations
