@@ -7,16 +7,23 @@ frequency, uint16) per posting, and ``lengths`` (terms per chunk). They hold no 
 removing chunks never rewrites other segments' postings, and merging concatenates postings
 without reading chunk texts again.
 
+Each term also keeps its largest tf and the shortest chunk among its postings (``max_tfs``,
+``min_lengths``): since a posting's BM25 contribution grows with tf and shrinks with the
+chunk's length, the two bound what the term can add to any chunk's score, which lets
+``index.bm25`` skip postings that cannot change the top k.
+
 Terms are ``index.text.terms`` (stemmed, stop words dropped). A chunk with no term counts
 one empty term, as bm25s does with its ``[""]`` placeholder, so document lengths and average
 length agree with a bm25s index over the same chunks.
 
 On disk, ``terms/postings.npz``: ``vocab`` (the terms, UTF-8, newline-separated, as bytes),
-``indptr``, ``positions``, ``tfs``, ``lengths``. ``load`` reads the vocabulary and maps the
-arrays over ``MAP_BYTES`` (the postings and lengths of all but small segments) from the file
-(an ``.npz`` is an uncompressed zip, each array stored whole), so opening a segment reads its
-vocabulary, not its postings: a query pages in the postings of its terms. The file is never
-changed after it is written (see ``index.backends.segments``), which is what makes the map safe.
+``indptr``, ``positions``, ``tfs``, ``lengths``, ``max_tfs``, ``min_lengths`` (files written
+before the last two existed have none: ``bound`` then computes a term's on first use).
+``load`` reads the vocabulary and maps the arrays over ``MAP_BYTES`` (the postings and
+lengths of all but small segments) from the file (an ``.npz`` is an uncompressed zip, each
+array stored whole), so opening a segment reads its vocabulary, not its postings: a query
+pages in the postings of its terms. The file is never changed after it is written (see
+``index.backends.segments``), which is what makes the map safe.
 """
 
 from __future__ import annotations
@@ -49,7 +56,8 @@ class TermIndex:
     FILENAME = "postings.npz"
 
     def __init__(self, vocab: list[str], indptr: np.ndarray, positions: np.ndarray, tfs: np.ndarray,
-                 lengths: np.ndarray) -> None:
+                 lengths: np.ndarray, max_tfs: np.ndarray | None = None,
+                 min_lengths: np.ndarray | None = None) -> None:
         self.vocab = vocab
         self._rows = {t: i for i, t in enumerate(vocab)}
         self.indptr = np.asarray(indptr, dtype=np.int64)
@@ -57,6 +65,11 @@ class TermIndex:
         tfs = np.asarray(tfs)
         self.tfs = tfs if tfs.dtype == np.uint16 else np.minimum(tfs, np.iinfo(np.uint16).max).astype(np.uint16)
         self.lengths = np.asarray(lengths, dtype=np.int32)
+        if (max_tfs is None) != (min_lengths is None):
+            raise ValueError("max_tfs and min_lengths go together: give both or neither")
+        self.max_tfs = None if max_tfs is None else np.asarray(max_tfs, dtype=np.uint16)
+        self.min_lengths = None if min_lengths is None else np.asarray(min_lengths, dtype=np.int32)
+        self._bounds: dict[int, tuple[int, int]] = {}  # computed per term when the file has no bounds
 
     @classmethod
     def build(cls, texts: Iterable[str]) -> TermIndex:
@@ -83,7 +96,9 @@ class TermIndex:
         rows, cols, tfs = rows[order], cols[order], tfs[order]
         indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=len(vocab)), out=indptr[1:])
-        return cls(vocab, indptr, cols, tfs, lengths)
+        tfs = np.minimum(tfs, np.iinfo(np.uint16).max).astype(np.uint16)
+        return cls(vocab, indptr, cols, tfs, lengths, _per_term(np.maximum, tfs, indptr),
+                   _per_term(np.minimum, lengths[cols], indptr))
 
     @classmethod
     def merge(cls, parts: Sequence[tuple[TermIndex, np.ndarray]], order: np.ndarray) -> TermIndex:
@@ -125,12 +140,28 @@ class TermIndex:
         a, b = self.indptr[row], self.indptr[row + 1]
         return self.positions[a:b], self.tfs[a:b]
 
+    def bound(self, term: str) -> tuple[int, int]:
+        """``(largest tf, shortest chunk length)`` over the postings of ``term``; ``(0, 0)`` without any."""
+        row = self._rows.get(term)
+        if row is None:
+            return 0, 0
+        if self.max_tfs is not None:
+            return int(self.max_tfs[row]), int(self.min_lengths[row])
+        found = self._bounds.get(row)
+        if found is None:
+            a, b = self.indptr[row], self.indptr[row + 1]
+            found = (int(self.tfs[a:b].max()), int(self.lengths[self.positions[a:b]].min())) if b > a else (0, 0)
+            self._bounds[row] = found
+        return found
+
     def save(self, path: Path) -> None:
         folder = Path(path) / self.DIRNAME
         folder.mkdir(parents=True, exist_ok=True)
         vocab = np.frombuffer("\n".join(self.vocab).encode("utf-8"), dtype=np.uint8)
+        bounds = {} if self.max_tfs is None else {"max_tfs": self.max_tfs, "min_lengths": self.min_lengths}
         with open(folder / self.FILENAME, "wb") as fh:
-            np.savez(fh, vocab=vocab, indptr=self.indptr, positions=self.positions, tfs=self.tfs, lengths=self.lengths)
+            np.savez(fh, vocab=vocab, indptr=self.indptr, positions=self.positions, tfs=self.tfs, lengths=self.lengths,
+                     **bounds)
 
     @classmethod
     def load(cls, path: Path) -> TermIndex:
@@ -138,10 +169,23 @@ class TermIndex:
         z = mapped_npz(file, MAP_BYTES)
         text = z["vocab"].tobytes().decode("utf-8")
         vocab = text.split("\n") if text or len(z["indptr"]) > 1 else []
-        index = cls(vocab, np.array(z["indptr"]), z["positions"], z["tfs"], z["lengths"])
+        index = cls(vocab, np.array(z["indptr"]), z["positions"], z["tfs"], z["lengths"], z.get("max_tfs"),
+                    z.get("min_lengths"))
         if len(index.indptr) != len(vocab) + 1 or index.indptr[-1] != len(index.positions):
             raise ValueError(f"{file} is inconsistent (vocabulary and postings differ)")
+        if index.max_tfs is not None and not len(index.max_tfs) == len(index.min_lengths) == len(vocab):
+            raise ValueError(f"{file} is inconsistent (vocabulary and per-term bounds differ); rebuild the index")
         return index
+
+
+def _per_term(op: np.ufunc, values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """``op`` reduced over each term's postings of ``values`` (0 for a term without postings)."""
+    out = np.zeros(len(indptr) - 1, dtype=values.dtype)
+    starts = indptr[:-1]
+    some = indptr[1:] > starts
+    if some.any():   # a reduceat from each non-empty term's start runs to the next one's: only its own postings
+        out[some] = op.reduceat(values, starts[some])
+    return out
 
 
 def mapped_npz(file: Path, small: int = MAP_BYTES) -> dict[str, np.ndarray]:

@@ -288,7 +288,7 @@ def test_postings_are_mapped_and_read_back_as_saved(tmp_path, monkeypatch):
         back = TermIndex.load(tmp_path / name)
         assert (str(tmp_path / name / "terms" / "postings.npz") in _mapped_files()) == (name == "some")
         assert back.vocab == saved.vocab and back.count() == saved.count()
-        for field in ("indptr", "positions", "tfs", "lengths"):
+        for field in ("indptr", "positions", "tfs", "lengths", "max_tfs", "min_lengths"):
             assert np.array_equal(getattr(back, field), getattr(saved, field)), (name, field)
             assert getattr(back, field).dtype == getattr(saved, field).dtype, (name, field)
         for term in saved.vocab[:50]:
