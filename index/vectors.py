@@ -226,10 +226,10 @@ def read_saved(path: Path, rows: np.ndarray) -> np.ndarray:
         raise ValueError(f"{file} is not a vector index this program writes; rebuild the index")
     _, d, n = header
     start = graph_bytes(file)
-    with open(file, "rb") as fh:   # FAISS writes the vectors' float count just before them
+    with open(file, "rb") as fh:   # FAISS writes the vectors' length (floats, or bytes) just before them
         fh.seek(start - 8)
         count = struct.unpack("<q", fh.read(8))[0]
-    if count != n * d or os.path.getsize(file) - start != n * d * 4:
+    if count not in (n * d, n * d * 4) or os.path.getsize(file) - start != n * d * 4:
         raise ValueError(f"{file} is damaged: {n} vectors of dimension {d} are not where they belong")
     rows = np.asarray(rows, dtype=np.int64)
     if not len(rows):

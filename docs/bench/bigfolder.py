@@ -27,6 +27,11 @@
 
 The JSON written to ``--out`` holds every figure and the settings; ``--out`` with ``.csv``
 in place of ``.json`` holds the memory samples. ``WORK`` is deleted at the end unless ``--keep``.
+
+Three modes measure one part alone and exit: ``--merge-replay CHUNKS PER_COMMIT`` replays the
+store's merge policy over a whole build, ``--merge-probe CHUNKS PER_COMMIT`` measures one merge
+on segments of this text written without the model (``--repo``: another checkout's merge on
+the same segments), and ``--listing-probe FILES`` measures a folder listing.
 """
 
 from __future__ import annotations
@@ -370,9 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--merge-bytes-per-chunk", type=int, metavar="BYTES",
                    help="with --merge-replay: also estimate the largest merge's memory at BYTES a merged chunk")
     p.add_argument("--merge-probe", nargs=2, type=int, metavar=("CHUNKS", "PER_COMMIT"),
-                   help="only measure one merge: write text files under WORK, commit CHUNKS of their chunks "
-                        "in segments of PER_COMMIT (random vectors, no model), merge them all in a fresh "
-                        "process, print the memory, delete WORK (unless --keep) and exit")
+                   help="only measure one merge: write text files under WORK, commit whole files until CHUNKS "
+                        "chunks (or just past) in segments of about PER_COMMIT (random vectors, no model), merge "
+                        "them all in a fresh process, print the memory, delete WORK (unless --keep) and exit")
     p.add_argument("--repo", type=Path, default=REPO,
                    help="with --merge-probe: the checkout whose merge code runs (default this one), to "
                         "compare versions on the same segments")

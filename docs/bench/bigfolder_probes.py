@@ -91,10 +91,10 @@ def probe_store(folder: Path, index: Path, chunks: int, per_commit: int, seed: i
     """Write the folder index ``index`` from the files under ``folder`` (in name order) as a
     build reads them, without the model: each file loaded and chunked as ``python -m index build``
     does (``load_document``, ``chunk_document`` with the default settings) and committed once
-    ``per_commit`` chunks are pending, until ``chunks`` chunks are committed. Each chunk's vector
-    is a random unit vector (seeded): what a merge holds does not depend on the vectors' values.
-    The store's merges are off while it is written, so each commit stays one segment for
-    ``merge_probe`` to merge at once."""
+    ``per_commit`` chunks are pending, until ``chunks`` chunks (or a few more: whole files) are
+    committed. Each chunk's vector is a random unit vector (seeded): what a merge holds does not
+    depend on the vectors' values. The store's merges are off while it is written, so each
+    commit stays one segment for ``merge_probe`` to merge at once."""
     sys.path.insert(0, str(REPO))
     import numpy as np
 

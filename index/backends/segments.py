@@ -318,11 +318,12 @@ def plan_merge(sizes: Sequence[int], deleted: Sequence[int] | None = None, max_s
     if len(growing) <= max_segments:
         return []
     ranked = sorted(growing, key=lambda i: (sizes[i], i))
-    chosen = ranked[:1]
+    chosen, total = ranked[:1], sizes[ranked[0]]
     for i in ranked[1:factor]:
-        if sizes[i] > max(FLOOR, SKEW * sum(sizes[j] for j in chosen)) or sum(sizes[j] for j in chosen) + sizes[i] > cap:
+        if sizes[i] > max(FLOOR, SKEW * total) or total + sizes[i] > cap:
             break   # much larger than what is merged so far (not rewritten for a few small segments), or past the cap
         chosen.append(i)
+        total += sizes[i]
     return chosen if len(chosen) >= 2 else ranked[:2]   # two segments of at most half the cap each fit
 
 
