@@ -6,7 +6,9 @@ store hands out document and chunk ids from one counter, so a chunk keeps its id
 segments are merged. A writer fills a catalog in memory and ``save``s it into the new
 segment's folder; readers ``open`` saved catalogs read-only (SQLite's ``immutable`` mode:
 no locks, the file never changes). Removed documents stay in their segment's catalog until a
-merge drops them; the segment's deletion file says which are gone.
+merge drops them; the segment's deletion file says which are gone. A merge writes its catalog
+with ``write_merged``: SQLite copies the rows from the saved catalogs into the new file, so
+no Python object is made per document or chunk and memory does not grow with the merge.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import urllib.parse
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -52,6 +55,11 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
+def _read_only(path: Path) -> str:
+    """The URI that opens the saved catalog ``path`` read-only and without locks (it never changes)."""
+    return f"file:{urllib.parse.quote(str(path))}?mode=ro&immutable=1"
+
+
 class Catalog:
     """The documents and chunks of one segment.
 
@@ -77,7 +85,7 @@ class Catalog:
         path = Path(folder) / cls.FILENAME
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing")
-        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        conn = sqlite3.connect(_read_only(path), uri=True, check_same_thread=False)
         conn.execute("SELECT COUNT(*) FROM documents").fetchone()  # opens the file now: it stays readable if unlinked
         return cls(conn)
 
@@ -205,3 +213,39 @@ class Catalog:
     def integrity(self) -> str:
         with self._lock:
             return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def write_merged(folder: Path, parts: Sequence[tuple[Path, Iterable[int]]]) -> None:
+    """Write ``folder/catalog.sqlite`` holding the documents of several saved catalogs but the
+    removed ones, with their chunks (a merge: ids are kept as they are).
+
+    ``parts``: for each catalog, the folder that holds it and the ids of its removed documents.
+    Each is attached to the new database in turn and copied with ``INSERT ... SELECT``, so the
+    rows go from file to file through SQLite's page cache (a few MB), not through Python.
+    The new file is not synced here: the caller syncs the segment's folder once it is whole.
+    """
+    path = Path(folder) / Catalog.FILENAME
+    if path.exists():
+        raise FileExistsError(f"{path} exists; a merged catalog is written to a new file")
+    conn = sqlite3.connect(f"file:{urllib.parse.quote(str(path))}", uri=True)  # a URI: ATTACH takes URIs then
+    try:
+        conn.execute("PRAGMA journal_mode=OFF")   # a new file in a folder nobody lists until it is whole
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.executescript(SCHEMA)
+        conn.execute("CREATE TEMP TABLE removed (id INTEGER PRIMARY KEY)")
+        for source, removed in parts:
+            conn.execute("ATTACH DATABASE ? AS part", (_read_only(Path(source) / Catalog.FILENAME),))
+            conn.executemany("INSERT INTO temp.removed (id) VALUES (?)", ((int(d),) for d in removed))
+            kept = "SELECT id FROM part.documents WHERE id NOT IN (SELECT id FROM temp.removed)"
+            conn.execute(f"INSERT INTO main.documents ({DOC_COLUMNS}) SELECT {DOC_COLUMNS} FROM part.documents "
+                         "WHERE id NOT IN (SELECT id FROM temp.removed)")
+            conn.execute(f"INSERT INTO main.chunks ({CHUNK_COLUMNS}) "
+                         f"SELECT {CHUNK_COLUMNS} FROM part.chunks WHERE doc IN ({kept})")
+            conn.execute("DELETE FROM temp.removed")
+            conn.commit()
+            conn.execute("DETACH DATABASE part")
+    except BaseException:
+        conn.close()
+        path.unlink(missing_ok=True)
+        raise
+    conn.close()

@@ -41,6 +41,7 @@ import numpy as np
 from index.text import terms as text_terms
 
 MAP_BYTES = 1 << 20  # arrays of a saved segment larger than this are mapped from the file, smaller ones read
+MERGE_BLOCK = 1 << 20  # postings of a part a merge handles at once (about 30 bytes each while they are)
 
 
 class TermIndex:
@@ -107,26 +108,63 @@ class TermIndex:
         ``parts``: each segment's postings with a bool mask of the rows kept. The kept rows
         are numbered in part order, then ``order`` (a permutation of them) gives the merged
         segment's row order: merged row ``i`` is kept row ``order[i]``.
+
+        Postings are counted, then placed straight into the merged arrays (rows int32,
+        frequencies uint16), ``MERGE_BLOCK`` postings of a part at a time, so memory is the
+        merged postings plus one block, not arrays of every posting with their terms. When no
+        two parts' kept rows interleave in the merged order (each part's rows form one run: the
+        usual merge of segments written one after another), each term's postings are its
+        parts' postings one part after another, already by row; otherwise each term's postings
+        are sorted by row once placed, a block of terms at a time.
         """
+        order = np.asarray(order, dtype=np.int64)
+        new_row = np.empty(len(order), dtype=np.int64)
+        new_row[order] = np.arange(len(order))
         vocab: dict[str, int] = {}
-        rows, cols, tfs, lengths = [], [], [], []
+        mapped = []  # per part: its postings, each row's merged row (-1: not kept), each term's merged term
         offset = 0
         for terms, keep in parts:
             keep = np.asarray(keep, dtype=bool)
-            renumber = np.cumsum(keep) - 1 + offset
-            ids = np.asarray([vocab.setdefault(t, len(vocab)) for t in terms.vocab], dtype=np.int64)
-            term_of = np.repeat(ids, np.diff(terms.indptr))
-            kept = keep[terms.positions]
-            rows.append(term_of[kept])
-            cols.append(renumber[terms.positions[kept]])
-            tfs.append(terms.tfs[kept])
-            lengths.append(terms.lengths[keep])
+            rows = np.full(len(keep), -1, dtype=np.int32)
+            rows[keep] = new_row[offset:offset + int(keep.sum())]
             offset += int(keep.sum())
-        inverse = np.empty(len(order), dtype=np.int64)
-        inverse[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
-        cat = (lambda xs, dtype: np.concatenate(xs) if xs else np.zeros(0, dtype))  # noqa: E731
-        return cls._from_coo(list(vocab), cat(rows, np.int64), inverse[cat(cols, np.int64)],
-                             cat(tfs, np.uint16), cat(lengths, np.int32)[np.asarray(order, dtype=np.int64)])
+            ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in terms.vocab), np.int64, len(terms.vocab))
+            mapped.append((terms, rows, ids, keep))
+        if offset != len(order):
+            raise ValueError(f"order has {len(order)} rows, the parts keep {offset}")
+        runs = sorted((int(rows[keep][0]), int(rows[keep][-1]), i) for i, (_, rows, _, keep) in enumerate(mapped)
+                      if keep.any())
+        in_runs = all(np.all(np.diff(rows[keep]) > 0) for _, rows, _, keep in mapped) and \
+            all(last < first for (_, last, _), (first, _, _) in zip(runs, runs[1:]))
+        counts = np.zeros(len(vocab), dtype=np.int64)
+        for terms, rows, ids, _ in mapped:
+            for t0, t1, bounds, kept, _ in _part_blocks(terms, rows):
+                counts[ids[t0:t1]] += bounds[1:] - bounds[:-1]
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        positions = np.empty(int(indptr[-1]), dtype=np.int32)
+        tfs = np.empty(int(indptr[-1]), dtype=np.uint16)
+        filled = indptr[:-1].copy()
+        sequence = [i for _, _, i in runs] if in_runs else range(len(mapped))
+        for i in sequence:
+            terms, rows, ids, _ = mapped[i]
+            for t0, t1, bounds, kept, new in _part_blocks(terms, rows):
+                taken = bounds[1:] - bounds[:-1]
+                # where each kept posting goes: its term's next free slot plus its rank in that term
+                rank = np.arange(int(bounds[-1]), dtype=np.int64) - np.repeat(bounds[:-1], taken)
+                to = np.repeat(filled[ids[t0:t1]], taken) + rank
+                positions[to] = new[kept]
+                tfs[to] = terms.tfs[terms.indptr[t0]:terms.indptr[t1]][kept]
+                filled[ids[t0:t1]] += taken
+        if not in_runs:
+            for t0, t1 in _term_blocks(indptr):
+                a, b = indptr[t0], indptr[t1]
+                by_row = np.lexsort((positions[a:b], np.repeat(np.arange(t1 - t0), np.diff(indptr[t0:t1 + 1]))))
+                positions[a:b], tfs[a:b] = positions[a:b][by_row], tfs[a:b][by_row]
+        kept_lengths = [terms.lengths[keep] for terms, _, _, keep in mapped]
+        lengths = np.concatenate(kept_lengths)[order] if kept_lengths else np.zeros(0, np.int32)
+        return cls(list(vocab), indptr, positions, tfs, lengths, _per_term(np.maximum, tfs, indptr),
+                   _per_term(np.minimum, lengths[positions], indptr))
 
     def count(self) -> int:
         """Number of chunk rows."""
@@ -186,6 +224,30 @@ def _per_term(op: np.ufunc, values: np.ndarray, indptr: np.ndarray) -> np.ndarra
     if some.any():   # a reduceat from each non-empty term's start runs to the next one's: only its own postings
         out[some] = op.reduceat(values, starts[some])
     return out
+
+
+def _term_blocks(indptr: np.ndarray) -> Iterable[tuple[int, int]]:
+    """Consecutive term ranges ``[t0, t1)`` holding about ``MERGE_BLOCK`` postings each (a term
+    with more is a block alone)."""
+    t0, terms = 0, len(indptr) - 1
+    while t0 < terms:
+        t1 = int(np.searchsorted(indptr, indptr[t0] + MERGE_BLOCK, side="right")) - 1
+        t1 = min(max(t1, t0 + 1), terms)
+        yield t0, t1
+        t0 = t1
+
+
+def _part_blocks(terms: TermIndex, rows: np.ndarray) -> Iterable[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
+    """A part's postings a block of terms at a time, for ``TermIndex.merge``: ``(t0, t1, bounds,
+    kept, new)`` with the kept postings per term as cumulative ``bounds`` (one more than the
+    terms), which postings of the block are kept, and each posting's merged row (``rows``)."""
+    for t0, t1 in _term_blocks(terms.indptr):
+        a, b = terms.indptr[t0], terms.indptr[t1]
+        new = rows[terms.positions[a:b]]
+        kept = new >= 0
+        before = np.zeros(b - a + 1, dtype=np.int64)
+        np.cumsum(kept, out=before[1:])
+        yield t0, t1, before[terms.indptr[t0:t1 + 1] - a], kept, new
 
 
 def mapped_npz(file: Path, small: int = MAP_BYTES) -> dict[str, np.ndarray]:

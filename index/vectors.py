@@ -39,7 +39,8 @@ segment's file is never changed after it is written: writers make new files and 
 ones by unlinking them, and a map of an unlinked file stays readable while it is held (a file
 truncated by something else would make the reading process fault with SIGBUS instead of
 raising an error). A loaded index is read-only (FAISS aborts on adding to a mapped one);
-nothing adds to one: new vectors always make a new index (``build``).
+nothing adds to one: new vectors always make a new index (``build``, or ``build_from`` for a
+merge, which adds batches read with ``read_saved`` to storage reserved once for all of them).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
+from typing import Iterable
 
 import faiss
 import numpy as np
@@ -113,6 +115,39 @@ class FaissVectorStore:
             index.add(vectors)
         return cls(d, index)
 
+    @classmethod
+    def build_from(cls, batches: Iterable[np.ndarray], n: int, dimension: int) -> FaissVectorStore:
+        """An index of ``index_kind(n)`` over ``n`` vectors given as consecutive batches (a merge).
+
+        The index's storage is reserved once for all ``n`` vectors (and, for HNSW, its links for
+        the expected number), so adding batch after batch never reallocates and copies what is
+        already added: memory is the index itself plus one batch, where ``build`` needs all the
+        vectors in one array beside it. An HNSW graph built batch by batch is another graph than
+        one built in one call (FAISS builds it deterministically from what each call adds), of
+        the same kind and quality."""
+        if n < 0:
+            raise ValueError(f"n must be 0 or more. Currently, n is {n}")
+        store = cls.build(np.zeros((0, dimension), np.float32), kind=index_kind(n), dimension=dimension)
+        index = store._index
+        flat = faiss.downcast_index(index.storage) if isinstance(index, faiss.IndexHNSW) else index
+        _reserve(flat.codes, n * dimension * 4)
+        if isinstance(index, faiss.IndexHNSW):
+            index.hnsw.efSearch = ef_search(n)
+            # links per vector: 2M on level 0, M on each level above; a vector reaches level l
+            # with probability M^-l, M/(M-1) links above level 0 on average: 2M + 2 reserved.
+            _reserve(index.hnsw.neighbors, n * (2 * HNSW_M + 2))
+        added = 0
+        for batch in batches:
+            batch = np.ascontiguousarray(batch, dtype=np.float32)
+            if batch.ndim != 2 or batch.shape[1] != dimension:
+                raise ValueError(f"vectors must have shape (n, {dimension}); got {batch.shape}")
+            if len(batch):
+                index.add(batch)
+            added += len(batch)
+        if added != n:
+            raise ValueError(f"build_from was promised {n} vectors and given {added}")
+        return store
+
     @property
     def kind(self) -> str:
         return "hnsw" if isinstance(self._index, faiss.IndexHNSW) else "flat"
@@ -168,6 +203,41 @@ class FaissVectorStore:
         if isinstance(index, faiss.IndexHNSW):
             index.hnsw.efSearch = ef_search(int(index.ntotal))
         return cls(dimension, index)
+
+
+def _reserve(vector, size: int) -> None:
+    """Give an empty FAISS vector the capacity of ``size`` items without changing its contents
+    (a shrinking ``resize`` keeps the capacity)."""
+    if vector.size() == 0 and size > 0:
+        vector.resize(size)
+        vector.resize(0)
+
+
+def read_saved(path: Path, rows: np.ndarray) -> np.ndarray:
+    """The vectors of ``rows`` of the index saved in ``path``, read from the file's block of
+    vectors (``graph_bytes``) through a map made for this call only.
+
+    A merge reads its parts this way, batch by batch: pages read stay in the page cache but
+    not in the process (a part's index kept mapped would count every page read in the
+    process's resident memory, about 1.5 KB a vector by the end of a merge)."""
+    file = Path(path) / FaissVectorStore.FILENAME
+    header = saved_header(file)
+    if header is None or header[0] not in SAVED_KINDS:
+        raise ValueError(f"{file} is not a vector index this program writes; rebuild the index")
+    _, d, n = header
+    start = graph_bytes(file)
+    with open(file, "rb") as fh:   # FAISS writes the vectors' length (floats, or bytes) just before them
+        fh.seek(start - 8)
+        count = struct.unpack("<q", fh.read(8))[0]
+    if count not in (n * d, n * d * 4) or os.path.getsize(file) - start != n * d * 4:
+        raise ValueError(f"{file} is damaged: {n} vectors of dimension {d} are not where they belong")
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows):
+        return np.zeros((0, d), np.float32)
+    if rows.min() < 0 or rows.max() >= n:
+        raise IndexError(f"rows {rows.min()}..{rows.max()} out of range for {n} vectors in {file}")
+    block = np.memmap(file, dtype=np.float32, mode="r", offset=start, shape=(n, d))  # unmapped on return
+    return np.array(block[rows])
 
 
 def live_bitmap(live: np.ndarray) -> np.ndarray:

@@ -27,6 +27,11 @@
 
 The JSON written to ``--out`` holds every figure and the settings; ``--out`` with ``.csv``
 in place of ``.json`` holds the memory samples. ``WORK`` is deleted at the end unless ``--keep``.
+
+Three modes measure one part alone and exit: ``--merge-replay CHUNKS PER_COMMIT`` replays the
+store's merge policy over a whole build, ``--merge-probe CHUNKS PER_COMMIT`` measures one merge
+on segments of this text written without the model (``--repo``: another checkout's merge on
+the same segments), and ``--listing-probe FILES`` measures a folder listing.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bigfolder_probes import listing_probe, merge_probe, merge_replay, probe  # noqa: E402
+from bigfolder_probes import listing_probe, merge_probe, merge_replay, probe, probe_store  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_S = 0.5
@@ -325,6 +330,25 @@ def summarize(folder_info: dict, first: dict, held: dict, resumed: dict | None, 
     return out
 
 
+def run_merge_probe(work: Path, data: Path, chunks: int, per_commit: int, seed: int, repo: Path,
+                    keep: bool) -> int:
+    """``--merge-probe``: the memory of merging ``chunks`` chunks of this benchmark's text, committed
+    in segments of ``per_commit``, into one segment (see ``bigfolder_probes.probe_store``)."""
+    index = work / "index"
+    if (work / "docs").exists() or index.exists():
+        raise SystemExit(f"{work} already holds docs/ or index/; give a new folder")
+    try:
+        texts = paragraphs(data)
+        written = write_folder(work / "docs", chunks * 700, texts, seed)  # about 560 bytes a chunk: enough text
+        built = probe_store(work / "docs", index, chunks, per_commit, seed)
+        merged = merge_probe(index, repo)
+        print(json.dumps({"folder": written, "store": built, "merge": merged}, indent=1))
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="docs/bench/bigfolder.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -348,13 +372,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--merge-replay", nargs=2, type=int, metavar=("CHUNKS", "PER_COMMIT"),
                    help="only print the merges a build of CHUNKS chunks in commits of PER_COMMIT would make "
                         "(the store's merge policy replayed; nothing is written), then exit")
+    p.add_argument("--merge-bytes-per-chunk", type=int, metavar="BYTES",
+                   help="with --merge-replay: also estimate the largest merge's memory at BYTES a merged chunk")
+    p.add_argument("--merge-probe", nargs=2, type=int, metavar=("CHUNKS", "PER_COMMIT"),
+                   help="only measure one merge: write text files under WORK, commit whole files until CHUNKS "
+                        "chunks (or just past) in segments of about PER_COMMIT (random vectors, no model), merge "
+                        "them all in a fresh process, print the memory, delete WORK (unless --keep) and exit")
+    p.add_argument("--repo", type=Path, default=REPO,
+                   help="with --merge-probe: the checkout whose merge code runs (default this one), to "
+                        "compare versions on the same segments")
     p.add_argument("--listing-probe", type=int, metavar="FILES",
                    help="only measure the memory of listing FILES one-byte files under WORK as a build lists "
                         "a folder (with a stored hash each), then delete them and exit")
     args = p.parse_args(argv)
     if args.merge_replay:
-        print(json.dumps(merge_replay(*args.merge_replay), indent=2))
+        print(json.dumps(merge_replay(*args.merge_replay, args.merge_bytes_per_chunk), indent=2))
         return 0
+    if args.merge_probe:
+        if args.work is None:
+            p.error("--merge-probe needs --work: where to write the files and the index")
+        return run_merge_probe(args.work.resolve(), args.data, *args.merge_probe, args.seed, args.repo.resolve(),
+                               args.keep)
     if args.listing_probe:
         if args.work is None:
             p.error("--listing-probe needs --work: where to write the files")

@@ -1,6 +1,7 @@
 """What ``docs/bench/bigfolder.py`` measures in fresh processes, apart from the build itself:
 the committed index opened as a reader opens it, one merge of its segments, a folder listing,
 and the merges the store's policy would make over a whole build (replayed, nothing written).
+``probe_store`` writes an index to measure a merge on without the model (``--merge-probe``).
 
 Each probe runs as ``python -c`` in a fresh process, so the memory it reports is that of the
 work alone (imports done before the first reading).
@@ -28,10 +29,10 @@ def status(key):
 """
 
 
-def run_probe(script: str, *args: str) -> dict:
+def run_probe(script: str, *args: str, repo: Path = REPO) -> dict:
     """The JSON that ``PRELUDE + script`` prints, run as ``python -c`` in a fresh process with the
-    repository and ``args`` as its arguments."""
-    out = subprocess.run([sys.executable, "-c", PRELUDE + script, str(REPO), *args], capture_output=True,
+    repository (``repo``: its code is the one imported) and ``args`` as its arguments."""
+    out = subprocess.run([sys.executable, "-c", PRELUDE + script, str(repo), *args], capture_output=True,
                          text=True, check=True)
     return json.loads(out.stdout)
 
@@ -75,22 +76,66 @@ print(json.dumps({"segments": len(lives), "chunks": sum(l.live_count() for l in 
 """
 
 
-def merge_probe(index: Path) -> dict | None:
+def merge_probe(index: Path, repo: Path = REPO) -> dict | None:
     """The memory one merge of every committed segment takes, in a fresh process opened as a build
-    opens the index (the merged segment is deleted again; the index is left as it was)."""
+    opens the index (the merged segment is deleted again; the index is left as it was), with the
+    merge code of the repository ``repo``."""
     if not (index / "CURRENT").exists():
         return None
-    found = run_probe(MERGE_PROBE, str(index))
+    found = run_probe(MERGE_PROBE, str(index), repo=repo)
     found["bytes_per_chunk"] = round((found["peak_rss_mb"] - found["rss_before_mb"]) * 2**20 / max(found["chunks"], 1))
     return found
 
 
-def merge_replay(total_chunks: int, commit_chunks: int) -> dict:
+def probe_store(folder: Path, index: Path, chunks: int, per_commit: int, seed: int = 0) -> dict:
+    """Write the folder index ``index`` from the files under ``folder`` (in name order) as a
+    build reads them, without the model: each file loaded and chunked as ``python -m index build``
+    does (``load_document``, ``chunk_document`` with the default settings) and committed once
+    ``per_commit`` chunks are pending, until ``chunks`` chunks (or a few more: whole files) are
+    committed. Each chunk's vector is a random unit vector (seeded): what a merge holds does not
+    depend on the vectors' values. The store's merges are off while it is written, so each
+    commit stays one segment for ``merge_probe`` to merge at once."""
+    sys.path.insert(0, str(REPO))
+    import numpy as np
+
+    from index.backends import folder as folder_store
+    from index.chunking import chunk_document
+    from index.embedding import DEFAULT_MODEL_NAME
+    from index.loaders import load_document
+
+    rng = np.random.default_rng(seed)
+    store = folder_store.FolderStore.open(index, create=True, load_parts=False)
+    manifest = {"model": DEFAULT_MODEL_NAME, "dimension": 384}
+    pending: list = []
+    done = 0
+    planned = folder_store.plan_merge
+    folder_store.plan_merge = lambda *args, **kwargs: []
+    try:
+        for path in sorted(folder.rglob("*.txt")):
+            if done >= chunks:
+                break
+            doc = load_document(path)
+            pending.append((doc, chunk_document(doc)))
+            waiting = sum(len(c) for _, c in pending)
+            if waiting >= per_commit or done + waiting >= chunks:
+                with store.writer(manifest) as w:
+                    for doc, cut in pending:
+                        vectors = rng.standard_normal((len(cut), 384)).astype(np.float32)
+                        w.add(doc, cut, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+                done, pending = done + waiting, []
+    finally:
+        folder_store.plan_merge = planned
+    return {"chunks": store.count(), "documents": len(store.documents()), "segments": len(store.segments())}
+
+
+def merge_replay(total_chunks: int, commit_chunks: int, bytes_per_chunk: int | None = None) -> dict:
     """The merges ``index.backends.segments.plan_merge`` makes while a build commits
     ``total_chunks`` in commits of ``commit_chunks`` (no removals): the largest, when it comes,
-    and how many chunks are rewritten in all."""
+    how many chunks are rewritten in all, and the segments left at the end (those over half the
+    cap on a merged segment are full). With ``bytes_per_chunk`` (what ``merge_probe`` measured),
+    the memory the largest merge would take."""
     sys.path.insert(0, str(REPO))
-    from index.backends.segments import plan_merge
+    from index.backends.segments import MAX_MERGED_ROWS, plan_merge
 
     sizes: list[int] = []
     merges: list[tuple[int, int]] = []  # (chunks committed so far, chunks merged)
@@ -104,10 +149,15 @@ def merge_replay(total_chunks: int, commit_chunks: int) -> dict:
             merges.append((done, merged))
             sizes = [n for i, n in enumerate(sizes) if i not in plan] + [merged]
     largest = max(merges, key=lambda m: m[1], default=(0, 0))
-    return {"total_chunks": total_chunks, "commit_chunks": commit_chunks, "merges": len(merges),
-            "largest_merge_chunks": largest[1], "largest_merge_at_chunks": largest[0],
-            "first_merge_at_chunks": merges[0][0] if merges else None,
-            "chunks_rewritten": sum(m for _, m in merges), "segments_at_end": sorted(sizes, reverse=True)}
+    out = {"total_chunks": total_chunks, "commit_chunks": commit_chunks, "cap": MAX_MERGED_ROWS,
+           "merges": len(merges), "largest_merge_chunks": largest[1], "largest_merge_at_chunks": largest[0],
+           "first_merge_at_chunks": merges[0][0] if merges else None,
+           "chunks_rewritten": sum(m for _, m in merges), "segments_at_end_count": len(sizes),
+           "full_segments_at_end": sum(n > MAX_MERGED_ROWS // 2 for n in sizes),
+           "segments_at_end": sorted(sizes, reverse=True)}
+    if bytes_per_chunk:
+        out["largest_merge_mb_est"] = round(largest[1] * bytes_per_chunk / 2**20)
+    return out
 
 
 LISTING_PROBE = """

@@ -17,7 +17,9 @@ previous generation live and whole (what it had written is unlisted and collecte
 next commit), and a reader holding the previous generation keeps answering from it until it
 refreshes (its segments stay open even when a later merge removes their files). A commit
 also merges segments when ``segments.plan_merge`` says so (chiefly: the smallest, once more
-than ``segments.MAX_SEGMENTS`` are live), before the same switch.
+than ``segments.MAX_SEGMENTS`` are live besides full ones, into at most
+``segments.MAX_MERGED_ROWS`` rows), before the same switch; a merge streams from the old
+segments' files into the new one's, so its memory is bounded by that cap.
 
 BM25 statistics (chunk count, document frequencies, average length) are computed over the
 live chunks at query time (``index.bm25``), so scores equal those of one bm25s index over

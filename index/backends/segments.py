@@ -20,16 +20,23 @@ that is current for each segment (as Lucene's ``.liv`` files). A reader holds it
 generation's deletion masks in memory, so collecting superseded files never changes what it sees.
 
 Merges (``plan_merge``, ``merge``) follow Lucene's tiered policy, simplified. Once a commit
-leaves more than ``MAX_SEGMENTS`` segments, up to ``MERGE_FACTOR`` of the smallest are
-rewritten as one, without their removed chunks; the merge stops before a segment more than
-``SKEW`` times the size of those already chosen (small ones counting as ``FLOOR``), so a few
-one-file segments are never merged into one of 100,000 chunks, and segments of similar sizes
-merge ten at a time (each chunk is rewritten about log10(N) times over an index's life).
+leaves more than ``MAX_SEGMENTS`` segments that are not full, up to ``MERGE_FACTOR`` of the
+smallest are rewritten as one, without their removed chunks; the merge stops before a segment
+more than ``SKEW`` times the size of those already chosen (small ones counting as ``FLOOR``), so
+a few one-file segments are never merged into one of 100,000 chunks, and segments of similar
+sizes merge ten at a time (each chunk is rewritten about log10(N) times over an index's life).
 Two more rules keep searches fast: when the small segments (up to
 ``index.vectors.HNSW_THRESHOLD`` live chunks, searched exactly) together hold more than that
 threshold, they are merged into one HNSW segment, so a dense query never scans more than
 about that many vectors exactly; and a large segment of which at least half was removed is
 rewritten alone to drop them.
+
+No merge writes more than ``MAX_MERGED_ROWS`` rows (Lucene's largest merged segment), so the
+memory of a merge is bounded whatever the size of the index. A segment of more than half that
+many live chunks is full: no two such fit under the cap, so it is never merged with others
+(only rewritten alone by the removal rule) and is not counted against ``MAX_SEGMENTS``. An index
+of N chunks ends with about N / (a full segment's size) full segments besides up to
+``MAX_SEGMENTS`` others, and a dense query searches each of them.
 """
 
 from __future__ import annotations
@@ -39,21 +46,30 @@ import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from index.catalog import Catalog
+from index.catalog import Catalog, write_merged
 from index.terms import TermIndex
 from index import vectors as vector_rules
-from index.vectors import SAVED_KINDS, FaissVectorStore, prefetch, saved_header
+from index.vectors import SAVED_KINDS, FaissVectorStore, prefetch, read_saved, saved_header
 
 MAX_SEGMENTS = 10
+# The most rows a merge writes (Lucene's largest merged segment). A merge holds the new
+# segment's vector index: its vectors (1.5 KB a MiniLM chunk) and, for HNSW, its links;
+# merging 100,594 chunks into HNSW took 2,092 bytes a merged chunk over the opened index
+# (``docs/bench/bigfolder.py --merge-probe``), so a merge of 250,000 takes about 0.5 GB. A
+# build holds about 0.9 GB besides (docs/BENCHMARKS.md, "A 2 GB folder"): the largest merge and
+# the build stay within 1.5 GB together. Full segments (over half of it) are searched with
+# efSearch 256 (``index.vectors.ef_search``).
+MAX_MERGED_ROWS = 250_000
 MERGE_FACTOR = 10
 FLOOR = 1_000   # segments below this many chunks count as this size when merges are balanced
 SKEW = 10       # a merge stops before a segment more than this many times the rest together
 EXPUNGE_SHARE = 0.5  # a large segment with this share of removed rows is rewritten without them
 IDS_FILE = "ids.npy"
+VECTOR_BATCH = 2_048  # vectors a merge reads and adds to the new index at once (3 MB of MiniLM vectors)
 
 
 class Segment:
@@ -91,9 +107,11 @@ class Segment:
         return self._vectors
 
     def read_vectors(self, rows: np.ndarray) -> np.ndarray:
-        """The vectors of ``rows``; when they are not held, read for this call only (a merge)."""
-        vectors = self._vectors if self._vectors is not None else self._load_vectors()
-        return vectors.vectors(rows)
+        """The vectors of ``rows``; when they are not held, read from the file for this call only
+        (a merge, batch by batch: ``index.vectors.read_saved``)."""
+        if self._vectors is not None:
+            return self._vectors.vectors(rows)
+        return read_saved(self.path, rows)
 
     def read_terms(self) -> TermIndex:
         """The postings; when they are not held, read for the caller only (a merge), not kept."""
@@ -236,77 +254,138 @@ def write_segment(root: Path, name: str, catalog: Catalog, ids: np.ndarray, vect
 
     ``keep_parts``: the returned segment holds ``vectors`` and ``terms``; False lets them go
     (they are read back from the folder when first used, see ``Segment``)."""
+    def fill(folder: Path) -> tuple[FaissVectorStore, TermIndex]:
+        catalog.save(folder)
+        vectors.save(folder)
+        terms.save(folder)
+        return vectors, terms
+
+    return _written(root, name, ids, vectors.dimension, vectors.kind, fill, keep_parts)
+
+
+def _written(root: Path, name: str, ids: np.ndarray, dimension: int, kind: str,
+             fill: Callable[[Path], tuple[FaissVectorStore | None, TermIndex | None]], keep_parts: bool) -> Segment:
+    """The segment ``root/name`` with ``ids``, its other files written by ``fill(folder)`` into a
+    folder beside it that is synced and then renamed into place (a writer killed before the
+    rename leaves only a ``.tmp-`` folder, which no generation lists). ``fill`` returns the
+    vectors and postings it wrote, for the segment to hold when ``keep_parts``."""
     final = root / name
     tmp = root / f".tmp-{name}-{os.getpid()}"
     for leftover in (tmp, final):   # a killed writer's, never listed by a generation
         shutil.rmtree(leftover, ignore_errors=True)
     tmp.mkdir(parents=True)
+    ids = np.asarray(ids, dtype=np.int64)
     with open(tmp / IDS_FILE, "wb") as fh:
-        np.save(fh, np.asarray(ids, dtype=np.int64))
-    catalog.save(tmp)
-    vectors.save(tmp)
-    terms.save(tmp)
+        np.save(fh, ids)
+    vectors, terms = fill(tmp)
     fsync_tree(tmp)
     os.rename(tmp, final)
     fsync_dir(root)
-    if not keep_parts:
-        return Segment(name, Catalog.open(final), np.asarray(ids, dtype=np.int64), None, None, final, vectors.dimension,
-                       vectors.kind)
-    return Segment(name, Catalog.open(final), np.asarray(ids, dtype=np.int64), vectors, terms, final)
+    if not keep_parts or vectors is None or terms is None:
+        return Segment(name, Catalog.open(final), ids, None, None, final, dimension, kind)
+    return Segment(name, Catalog.open(final), ids, vectors, terms, final)
 
 
 def plan_merge(sizes: Sequence[int], deleted: Sequence[int] | None = None, max_segments: int | None = None,
-               factor: int | None = None, large: int | None = None) -> list[int]:
+               factor: int | None = None, large: int | None = None, cap: int | None = None) -> list[int]:
     """Which segments to merge into one, by index (``[]``: none).
 
-    ``sizes``: live chunks per segment; ``deleted``: removed rows per segment. See the module
-    docstring for the policy.
+    ``sizes``: live chunks per segment; ``deleted``: removed rows per segment; ``cap``: the most
+    live chunks a merge may write (``MAX_MERGED_ROWS``). See the module docstring for the policy.
 
     Example:
         >>> plan_merge([5] * 10)
         []
         >>> sorted(plan_merge([50, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]))
         [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        >>> plan_merge([200_000] * 12, cap=250_000)   # full segments are left as they are
+        []
     """
     max_segments = MAX_SEGMENTS if max_segments is None else max_segments
     factor = MERGE_FACTOR if factor is None else factor
     large = vector_rules.HNSW_THRESHOLD if large is None else large
+    cap = MAX_MERGED_ROWS if cap is None else cap
+    if cap <= 0:
+        raise ValueError(f"cap must be greater than 0. Currently, cap is {cap}")
     deleted = list(deleted) if deleted is not None else [0] * len(sizes)
     for i, (n, d) in enumerate(zip(sizes, deleted)):
         if n > large and d >= EXPUNGE_SHARE * (n + d):
             return [i]
-    small = sorted((i for i, n in enumerate(sizes) if n <= large), key=lambda i: (sizes[i], i))
+    growing = [i for i, n in enumerate(sizes) if n <= cap // 2]   # the others are full
+    small = _within(sorted((i for i in growing if sizes[i] <= large), key=lambda i: (sizes[i], i)), sizes, cap)
     if len(small) >= 2 and sum(sizes[i] for i in small) > large:
         return small  # the small segments together outgrew exact search: one HNSW segment from them
-    if len(sizes) <= max_segments:
+    if len(growing) <= max_segments:
         return []
-    ranked = sorted(range(len(sizes)), key=lambda i: (sizes[i], i))
-    chosen = ranked[:1]
+    ranked = sorted(growing, key=lambda i: (sizes[i], i))
+    chosen, total = ranked[:1], sizes[ranked[0]]
     for i in ranked[1:factor]:
-        if sizes[i] > max(FLOOR, SKEW * sum(sizes[j] for j in chosen)):
-            break   # much larger than what is merged so far: not rewritten for a few small segments
+        if sizes[i] > max(FLOOR, SKEW * total) or total + sizes[i] > cap:
+            break   # much larger than what is merged so far (not rewritten for a few small segments), or past the cap
         chosen.append(i)
-    return chosen if len(chosen) >= 2 else ranked[:2]
+        total += sizes[i]
+    return chosen if len(chosen) >= 2 else ranked[:2]   # two segments of at most half the cap each fit
+
+
+def _within(ranked: list[int], sizes: Sequence[int], cap: int) -> list[int]:
+    """The longest start of ``ranked`` whose sizes add up to at most ``cap``."""
+    total, out = 0, []
+    for i in ranked:
+        total += sizes[i]
+        if total > cap:
+            break
+        out.append(i)
+    return out
 
 
 def merge(parts: Sequence[Live], root: Path, name: str, dimension: int, keep_parts: bool = True) -> Segment:
     """Write the live rows of ``parts`` as one new segment ``root/name`` (ids kept, rows by id);
-    ``keep_parts`` as for ``write_segment``."""
-    catalog = Catalog()
-    ids, vectors, term_parts = [], [], []
-    for part in parts:
-        seg, keep = part.segment, part.live
-        live_docs = [row[0] for row in seg.catalog.document_rows() if row[0] not in part.deleted_docs]
-        catalog.copy_from(seg.catalog, live_docs)
-        ids.append(seg.ids[keep])
-        vectors.append(seg.read_vectors(np.flatnonzero(keep)))
-        term_parts.append((seg.read_terms(), keep))
-    all_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
-    order = np.argsort(all_ids, kind="stable")
-    matrix = np.concatenate(vectors)[order] if vectors else np.zeros((0, dimension), np.float32)
-    terms = TermIndex.merge(term_parts, order)
-    return write_segment(root, name, catalog, all_ids[order], FaissVectorStore.build(matrix, dimension=dimension),
-                         terms, keep_parts)
+    ``keep_parts`` as for ``write_segment``.
+
+    The merge streams, so its memory is that of the new segment's vector index (or, after it,
+    its postings) and not of everything merged: SQLite copies the catalogs from file to file
+    (``catalog.write_merged``); the vectors are read ``VECTOR_BATCH`` rows at a time, in the new
+    row order, into an index reserved for all of them (``FaissVectorStore.build_from``), which
+    is written and, unless ``keep_parts``, let go before the postings are merged straight into
+    their final arrays (``TermIndex.merge``). Besides, it holds a few integers a row (ids, the
+    row order). The segment holds the same rows, catalog rows, vectors and postings as one
+    written from the live chunks in one go; an HNSW graph added batch by batch is another
+    graph than one added at once, of the same quality.
+    """
+    unsaved = [p.segment.name for p in parts if p.segment.path is None]
+    if unsaved:
+        raise ValueError(f"segments {unsaved} are not on disk; a merge reads saved segments")
+    rows = [np.flatnonzero(p.live) for p in parts]
+    ids = np.concatenate([p.segment.ids[r] for p, r in zip(parts, rows)]) if parts else np.zeros(0, np.int64)
+    order = np.argsort(ids, kind="stable")
+
+    def fill(folder: Path) -> tuple[FaissVectorStore | None, TermIndex | None]:
+        write_merged(folder, [(p.segment.path, p.deleted_docs) for p in parts])
+        vectors = FaissVectorStore.build_from(_vector_batches(parts, rows, order), len(order), dimension)
+        vectors.save(folder)
+        held = vectors if keep_parts else None
+        del vectors   # unless kept, the index is let go before the postings are merged
+        terms = TermIndex.merge([(p.segment.read_terms(), p.live) for p in parts], order)
+        terms.save(folder)
+        return held, terms if keep_parts else None
+
+    return _written(root, name, ids[order], dimension, vector_rules.index_kind(len(order)), fill, keep_parts)
+
+
+def _vector_batches(parts: Sequence[Live], rows: Sequence[np.ndarray], order: np.ndarray) -> Iterator[np.ndarray]:
+    """The vectors of the merged rows in their new order, ``VECTOR_BATCH`` at a time: kept row
+    ``order[i]`` (kept rows numbered part after part, ``rows`` the kept rows of each part) is
+    merged row ``i``."""
+    part_of = np.repeat(np.arange(len(parts), dtype=np.int32), [len(r) for r in rows])
+    first = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    for at in range(0, len(order), VECTOR_BATCH):
+        wanted = order[at:at + VECTOR_BATCH]
+        which = part_of[wanted]
+        out = np.empty((len(wanted), parts[0].segment.dimension), dtype=np.float32)
+        for i in np.unique(which):
+            here = which == i
+            out[here] = parts[i].segment.read_vectors(rows[i][wanted[here] - first[i]])
+        yield out
 
 
 def fsync_tree(folder: Path) -> None:
