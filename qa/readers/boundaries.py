@@ -41,7 +41,8 @@ from typing import Sequence
 from qa.readers.neural.agreement import sentence_around
 from qa.readers.neural.decoding import WindowLogits, best_span, span_logit
 from qa.readers.sentences import split_sentences, strip_span
-from qa.readers.spans import ROLE_WORDS, extract_span, question_terms, question_type, question_words
+from index.text import STOPWORDS
+from qa.readers.spans import DATE_RE, ROLE_WORDS, extract_span, question_terms, question_type, question_words
 
 ROLE_MARGIN = 2.0  # how far below the model's best a role span attached to the asked-about name may score
 _OPEN, _CLOSE = "([", ")]"
@@ -74,9 +75,12 @@ def correct_span(question: str, text: str, windows: Sequence[WindowLogits], star
     role = is_role_question(question)
     if not role:
         s, e = not_the_subject(question, text, windows, s, e, max_answer_tokens)
+        s, e = whole_name(text, windows, s, e, max_answer_tokens)
     qtype = question_type(question)
     if qtype == "place":
         s, e = place_object(text, s, e)
+    if qtype in ("place", "date"):
+        s, e = prepositional_object(text, s, e)
     if role:
         s, e = role_of_name(question, text, windows, s, e, max_answer_tokens)
     return strip_span(text, s, e)
@@ -344,6 +348,8 @@ def _cut_at_joiner(before: str, after: str) -> bool:
 # ---- the question's own subject -------------------------------------------------------------------
 
 _WORD_RE = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*")
+# One capitalised word of nationality or language: "American", "Chinese", "British", "Iraqi".
+_DEMONYM_RE = re.compile(r"[A-Z][a-z]+(?:an|ese|ish|ic|i)")
 
 
 def question_names(question: str) -> list[list[str]]:
@@ -382,15 +388,24 @@ def not_the_subject(question: str, text: str, windows: Sequence[WindowLogits], s
     """A span that holds a name the question itself names, with other words beside it, restates
     the question ("State Department official Rob Strayer at an event at the Center ..." for
     "Where did Rob Strayer speak?"): it becomes the model's best span in the part after the
-    name, or before it when nothing follows."""
+    name, or before it when nothing follows. A span that is only the title right before that
+    name ("National Security Council spokesman" of "... spokesman Garrett Marquis told
+    Politico" for "Who did Garrett Marquis speak to?") names the question's subject again: it
+    becomes the model's best span after the name. A word of nationality that modifies the noun
+    after it ("American trade secrets") is part of the answer's noun phrase and stays."""
     span = text[s:e]
+    _, se = _sentence_of(text, s, e)
     for run in question_names(question):
         pattern = r"(?<!\w)" + r"\W+".join(map(re.escape, run)) + r"(?!\w)"
         m = re.search(pattern, span)
         if m is None:
+            title = re.match(r"[ \t]+" + pattern, text[e:se])
+            if title is not None and _is_title(span) and _WORD_RE.search(text, e + title.end(), se):
+                found = best_span_within(windows, e + title.end(), se, max_answer_tokens)
+                return (found[1], found[2]) if found is not None else (s, e)
             continue
         a, z = s + m.start(), s + m.end()
-        if _inside_longer_name(text, a, z):
+        if _inside_longer_name(text, a, z) or _modifies_next(text, a, z, e):
             continue
         # The name asked about is the sentence's subject: what the question asks comes after it
         # (verb, object, place, time); before it stand its title and appositives.
@@ -402,9 +417,28 @@ def not_the_subject(question: str, text: str, windows: Sequence[WindowLogits], s
     return s, e
 
 
+def _is_title(span: str) -> bool:
+    """Whether ``span`` reads as a title before a name: it ends with a role word ("spokesman",
+    "official", ``ROLE_WORDS``)."""
+    words = re.findall(r"[^\W_]+", span)
+    return bool(words) and words[-1].lower() in ROLE_WORDS
+
+
+def _modifies_next(text: str, a: int, z: int, e: int) -> bool:
+    """Whether the name ``text[a:z]`` is a word of nationality that modifies the next word of the
+    span ``...:e`` ("American | trade secrets", "Chinese | hackers"), and so belongs to its noun
+    phrase; not a name followed by its verb ("Alaska | uses") or a preposition ("Rob Strayer | at")."""
+    if not _DEMONYM_RE.fullmatch(text[a:z]):
+        return False
+    m = re.match(r"[ \t]+([^\W\d_][\w'’\-]*)", text[z:e])
+    return m is not None and m.group(1)[:1].islower() and m.group(1).lower() not in STOPWORDS
+
+
 # ---- places --------------------------------------------------------------------------------------
 
 _INDEFINITE_PLACE_RE = re.compile(r"(?:a|an|one)\s+[a-z][\w'’\-]*\s+(?:[\w'’\-]+\s+){0,3}?(?:in|at|near|outside(?: of)?)\s+(?=\S)")
+# A preposition that says where or when a thing is, before the place or time itself.
+_LEADING_PREPOSITION_RE = re.compile(r"(?:in|at|on|near|inside|within|during)\s+(?=\S)", re.IGNORECASE)
 
 
 def place_object(text: str, s: int, e: int) -> tuple[int, int]:
@@ -418,6 +452,21 @@ def place_object(text: str, s: int, e: int) -> tuple[int, int]:
     if not m or m.end() >= e:
         return s, e
     return m.end(), e
+
+
+def prepositional_object(text: str, s: int, e: int) -> tuple[int, int]:
+    """For "where" and "when" questions: a named place or a date without the preposition that
+    leads the span ("at the Center for Strategic and International Studies" -> "the Center for
+    Strategic and International Studies", "In January" -> "January"). A common noun phrase keeps
+    its preposition ("on the walls of buildings", "At the start of Season 7"), and prepositions
+    that change the meaning ("before the end of February", "after 1990") stay."""
+    m = _LEADING_PREPOSITION_RE.match(text, s, e)
+    if not m or m.end() >= e:
+        return s, e
+    rest = text[m.end():e]
+    named = re.match(r"(?:the\s+)?[A-Z]", rest) is not None
+    dated = (d := DATE_RE.match(rest)) is not None and d.end() > 0
+    return (m.end(), e) if named or dated else (s, e)
 
 
 # ---- roles ----------------------------------------------------------------------------------------
