@@ -41,8 +41,8 @@ from typing import Sequence
 from qa.readers.neural.agreement import sentence_around
 from qa.readers.neural.decoding import WindowLogits, best_span, span_logit
 from qa.readers.sentences import split_sentences, strip_span
-from index.text import STOPWORDS
-from qa.readers.spans import DATE_RE, ROLE_WORDS, extract_span, question_terms, question_type, question_words
+from index.text import STOPWORDS, stem
+from qa.readers.spans import DATE_RE, ROLE_WORDS, asked_noun, extract_span, question_terms, question_type, question_words
 
 ROLE_MARGIN = 2.0  # how far below the model's best a role span attached to the asked-about name may score
 _OPEN, _CLOSE = "([", ")]"
@@ -81,6 +81,7 @@ def correct_span(question: str, text: str, windows: Sequence[WindowLogits], star
         s, e = place_object(text, s, e)
     if qtype in ("place", "date"):
         s, e = prepositional_object(text, s, e)
+    s, e = asked_head(question, text, windows, s, e, max_answer_tokens)
     if role:
         s, e = role_of_name(question, text, windows, s, e, max_answer_tokens)
     return strip_span(text, s, e)
@@ -467,6 +468,39 @@ def prepositional_object(text: str, s: int, e: int) -> tuple[int, int]:
     named = re.match(r"(?:the\s+)?[A-Z]", rest) is not None
     dated = (d := DATE_RE.match(rest)) is not None and d.end() > 0
     return (m.end(), e) if named or dated else (s, e)
+
+
+# ---- the noun asked for --------------------------------------------------------------------------
+
+HEAD_MARGIN = 1.0  # how far below the model's best a span headed by the asked noun may score
+
+
+def asked_head(question: str, text: str, windows: Sequence[WindowLogits], s: int, e: int,
+               max_answer_tokens: int) -> tuple[int, int]:
+    """For "which/what N" questions (``asked_noun``), a span without N gives way to a name of its
+    sentence that ends with N ("State Department" for "Which department does Rob Strayer work
+    for?"), when the model scores it within ``HEAD_MARGIN`` of the span. A span that stops
+    before N ("American 5G" of "the American 5G market" for "Which market ...?") is left as
+    it is: the modifier alone is how such answers are usually given."""
+    noun = asked_noun(question)
+    if noun is None:
+        return s, e
+    head = stem(noun)
+    if any(stem(w) == head for w in _WORD_RE.findall(text, s, e)):
+        return s, e
+    ss, se = _sentence_of(text, s, e)
+    options = []
+    q_words = question_words(question)
+    for r0, r1 in name_runs(text, ss, se):
+        words = _WORD_RE.findall(text, r0, r1)
+        if stem(words[-1]) == head and not all(w.lower() in q_words for w in words):
+            options.append((r0, r1))
+    best = span_logit(windows, s, e, max_answer_tokens)
+    scored = [f for a, z in options if (f := span_logit(windows, a, z, max_answer_tokens)) is not None]
+    if best is None or not scored:
+        return s, e
+    top = max(scored)
+    return (top[1], top[2]) if top[0] >= best[0] - HEAD_MARGIN else (s, e)
 
 
 # ---- roles ----------------------------------------------------------------------------------------
