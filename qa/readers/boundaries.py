@@ -48,7 +48,9 @@ ROLE_MARGIN = 2.0  # how far below the model's best a role span attached to the 
 _OPEN, _CLOSE = "([", ")]"
 _INITIAL_RE = re.compile(r"(?:[A-Z]\.)*[A-Z]\.$")  # "H.W." or "F." before a sentence-like break
 _NAME_JOINERS = frozenset("of de del der van von la le du da di al bin ibn y the and &".split())
-_WHO_IS_RE = re.compile(r"who\s+(?:is|was|are|were)\s+(\S+)", re.IGNORECASE)
+_WHO_IS_RE = re.compile(r"(?:who|what)\s+(?:is|was|are|were)\s+(\S+)", re.IGNORECASE)
+# "who is Huawei's chief financial officer?": a possessive before more words asks for a name.
+_POSSESSIVE_OF_RE = re.compile(r"\w['’]s?\s+\w")
 # "what is X's job?": a role asked of a named person or body.
 _ROLE_QUESTION_RE = re.compile(r"\w['’]s\s+(?:job|role|title|position|occupation|profession)\b", re.IGNORECASE)
 
@@ -506,12 +508,15 @@ def asked_head(question: str, text: str, windows: Sequence[WindowLogits], s: int
 # ---- roles ----------------------------------------------------------------------------------------
 
 def is_role_question(question: str) -> bool:
-    """Whether the question asks who someone named is or what their role is ("who is Tom Reyes?",
-    "what is X's job?"); not "who was the first director?", whose answer is a name."""
+    """Whether the question asks who or what someone named is, or what their role is ("who is
+    Tom Reyes?", "what is ZTE?", "what is X's job?"); not "who was the first director?" nor
+    "who is Huawei's chief financial officer?", whose answers are names."""
     q = question.strip()
+    if _ROLE_QUESTION_RE.search(q):
+        return True
     m = _WHO_IS_RE.match(q)
-    return (m is not None and m.group(1)[:1].isupper() and question_type(q) == "definition") \
-        or bool(_ROLE_QUESTION_RE.search(q))
+    return m is not None and m.group(1)[:1].isupper() and question_type(q) == "definition" \
+        and not _POSSESSIVE_OF_RE.search(q, m.start(1))
 
 
 def role_of_name(question: str, text: str, windows: Sequence[WindowLogits], s: int, e: int,
@@ -520,14 +525,21 @@ def role_of_name(question: str, text: str, windows: Sequence[WindowLogits], s: i
     ("engineer" in "hired engineer Tom Reyes after its chief executive Dana Cole ..." for
     "who is Tom Reyes?") instead of a span elsewhere in the sentence. A span that is only
     another name ("Dana Cole") always gives way; any other when the model scores the
-    attached one within ``ROLE_MARGIN`` of it."""
+    attached one within ``ROLE_MARGIN`` of it. A span that holds both the attached one and
+    the name ("Huawei and ZTE, a Chinese multinational ... company" for "What is ZTE?") is cut
+    to the attached one."""
     q_words = question_words(question)
     ss, se = sentence_around(text, s, e)
     span, typed = extract_span(question, text[ss:se], set(question_terms(question)), q_words, "definition")
     if span is None or not typed:
         return s, e
     a, z = ss + span[0], ss + span[1]
-    if (a, z) == (s, e) or (a < e and z > s):
+    if (a, z) == (s, e):
+        return s, e
+    if s <= a and z <= e:
+        # The span holds the attached title and the name asked about: the name restates the question.
+        return (a, z) if _names_asked(question, text, s, a) or _names_asked(question, text, z, e) else (s, e)
+    if a < e and z > s:
         return s, e
     if _other_name(text[s:e], q_words):
         return a, z
@@ -536,6 +548,12 @@ def role_of_name(question: str, text: str, windows: Sequence[WindowLogits], s: i
     if best is None or alt is None or alt[0] < best[0] - ROLE_MARGIN:
         return s, e
     return alt[1], alt[2]
+
+
+def _names_asked(question: str, text: str, lo: int, hi: int) -> bool:
+    """Whether ``text[lo:hi]`` holds a name the question names (``question_names``)."""
+    return any(re.search(r"(?<!\w)" + r"\W+".join(map(re.escape, run)) + r"(?!\w)", text[lo:hi])
+               for run in question_names(question))
 
 
 def _other_name(span: str, q_words: set[str]) -> bool:
