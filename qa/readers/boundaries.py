@@ -42,7 +42,7 @@ from qa.readers.neural.agreement import sentence_around
 from qa.readers.neural.decoding import WindowLogits, best_span, span_logit
 from qa.readers.sentences import split_sentences, strip_span
 from index.text import STOPWORDS, stem
-from qa.readers.spans import DATE_RE, ROLE_WORDS, asked_noun, extract_span, question_terms, question_type, question_words
+from qa.readers.spans import DATE_RE, ROLE_WORDS, SPEECH_VERBS, asked_noun, extract_span, question_terms, question_type, question_words
 
 ROLE_MARGIN = 2.0  # how far below the model's best a role span attached to the asked-about name may score
 _OPEN, _CLOSE = "([", ")]"
@@ -84,6 +84,7 @@ def correct_span(question: str, text: str, windows: Sequence[WindowLogits], star
     if qtype in ("place", "date"):
         s, e = prepositional_object(text, s, e)
     s, e = asked_head(question, text, windows, s, e, max_answer_tokens)
+    s, e = whole_noun_phrase(text, windows, s, e, max_answer_tokens)
     if role:
         s, e = role_of_name(question, text, windows, s, e, max_answer_tokens)
     return strip_span(text, s, e)
@@ -470,6 +471,40 @@ def prepositional_object(text: str, s: int, e: int) -> tuple[int, int]:
     named = re.match(r"(?:the\s+)?[A-Z]", rest) is not None
     dated = (d := DATE_RE.match(rest)) is not None and d.end() > 0
     return (m.end(), e) if named or dated else (s, e)
+
+
+# ---- whole noun phrases -------------------------------------------------------------------------
+
+PHRASE_MARGIN = 1.5  # how far below the model's best the whole noun phrase may score
+_NONSPACE_RE = re.compile(r"\S+")
+_DETERMINERS = frozenset("the a an its their his her our this these those".split())
+
+
+def whole_noun_phrase(text: str, windows: Sequence[WindowLogits], s: int, e: int,
+                      max_answer_tokens: int) -> tuple[int, int]:
+    """A span that starts inside a noun phrase, after its determiner and a modifier ("diplomatic
+    levels" of "the highest diplomatic levels"), widened to the words after the determiner when
+    the model scores that within ``PHRASE_MARGIN`` of the span. Only a span that starts with a
+    lower-case word and ends its phrase, one or two lower-case content words after the
+    determiner."""
+    if not text[s:s + 1].islower():
+        return s, e
+    ss, _ = _sentence_of(text, s, e)
+    before = list(_NONSPACE_RE.finditer(text, max(ss, s - 60), s))[-3:]
+    k = next((k for k in (1, 2) if len(before) > k and before[-k - 1].group().lower() in _DETERMINERS), None)
+    if k is None or before[-1].end() < s - 1 or not all(
+            re.fullmatch(r"[a-z][\w\-]*", w.group()) and w.group() not in STOPWORDS and w.group() not in SPEECH_VERBS
+            for w in before[-k:]):
+        return s, e
+    after = re.match(r"[ \t]+([a-z][\w\-]*)", text[e:e + 40])
+    if after is not None and after.group(1) not in STOPWORDS:
+        return s, e  # the span is itself a modifier ("parabolic" of "a curving parabolic path")
+    a = before[-k].start()
+    best = span_logit(windows, s, e, max_answer_tokens)
+    whole = span_logit(windows, a, e, max_answer_tokens)
+    if best is None or whole is None or whole[0] < best[0] - PHRASE_MARGIN:
+        return s, e
+    return whole[1], whole[2]
 
 
 # ---- the noun asked for --------------------------------------------------------------------------
