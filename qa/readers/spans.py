@@ -72,16 +72,17 @@ def question_type(question: str) -> str:
     return "other"
 
 
-# "which/what N" where N is a noun the answer's phrase is headed by ("which department", "what
-# kind of law"); not an auxiliary ("what does"), a determiner or a pronoun ("what the", "which he").
-_ASKED_NOUN_RE = re.compile(r"\b(?i:which|what)\s+(?:(?i:kind|type|sort|form)s?\s+of\s+)?([a-z][a-z\-]*)\b")
+# "which/what N" where N is a noun the answer's phrase is headed by ("which department"); not an
+# auxiliary ("what does"), a determiner or a pronoun ("what the", "which he"), nor "what kind of
+# N", which asks for a sort of N ("freight" for "What type of rail line ...?"), not a named one.
+_ASKED_NOUN_RE = re.compile(r"\b(?i:which|what)\s+(?!(?i:kinds?|types?|sorts?|forms?)\s+of\b)([a-z][a-z\-]*)\b")
 _NOT_NOUNS = frozenset("""is was are were be been do does did has have had can could will would shall should may might
     must got gets""".split())
 
 
 def asked_noun(question: str) -> str | None:
     """The noun a "which/what N" question asks for, lower-cased ("department" of "Which department
-    does Rob Strayer work for?", "law" of "What kind of law ..."), or None."""
+    does Rob Strayer work for?"), or None (also for "what kind of N")."""
     m = _ASKED_NOUN_RE.search(question)
     if m is None:
         return None
