@@ -15,7 +15,7 @@ import pytest
 
 from qa.eval.longdocs import DEFAULT_DATA_DIR
 from qa.readers.boundaries import (FRAGMENT_MARGIN, HEAD_MARGIN, NAME_MARGIN, PHRASE_MARGIN, asked_head, correct_span,
-                                   is_name_definition, is_role_question, name_runs, not_the_subject, one_sentence,
+                                   is_name_definition, is_role_question, name_runs, not_the_asked_thing, not_the_subject, one_sentence,
                                    place_object, prepositional_object, sentence_pieces, whole_brackets, whole_name,
                                    whole_noun_phrase)
 from qa.readers.spans import asked_noun
@@ -361,6 +361,20 @@ def test_a_name_the_question_says_is_cut_off_only_as_the_sentence_subject(questi
     w = _window(text, starts=starts, ends={last: 6.0})
     s, e = _best(text, w)
     s, e = not_the_subject(question, text, [w], s, e, MAX_TOKENS)
+    assert text[s:e] == answer
+
+
+@pytest.mark.parametrize("text, answer", [
+    ("The council passed a parking rule that will ban trucks from the square.", "trucks"),
+    # Without a relative clause the span is not the question's words and what is said of them.
+    ("The council passed a parking rule banning trucks from the square.", "parking rule banning trucks"),
+])
+def test_a_span_from_the_question_s_words_into_their_relative_clause_becomes_the_best_span_in_it(text, answer):
+    question = "What would the parking rule keep out of the square?"
+    w = _window(text, starts={"parking": 6.0, "trucks": 5.0}, ends={"trucks": 6.0})
+    s, e = _best(text, w)
+    assert text[s:e].startswith("parking rule")
+    s, e = not_the_asked_thing(question, text, [w], s, e, MAX_TOKENS)
     assert text[s:e] == answer
 
 

@@ -23,6 +23,10 @@ syntax allows by the model's own logit for them (``decoding.span_logit``):
   to?") becomes the model's best span after the name; a word of nationality that modifies the
   noun after it ("American trade secrets") stays (not for role questions, whose answer is the
   title beside the name);
+- **not the thing asked about**: a span that runs from two or more words the question says
+  into their relative clause ("executive order that will ban Chinese telecom equipment" for
+  "What would the executive order keep out of ...?") becomes the model's best span inside the
+  clause;
 - **the place asked for**: for "where" questions, a span that is an indefinite common
   noun phrase with a place after it ("a high school in Tucson, Arizona") becomes the
   prepositional object ("Tucson, Arizona"); for "where" and "when" questions a named place or
@@ -54,11 +58,11 @@ from qa.readers.neural.decoding import WindowLogits, span_logit
 from qa.readers.sentence_spans import (best_span_within, one_sentence, sentence_of, sentence_pieces, sentences,
                                        whole_brackets)
 from qa.readers.sentences import strip_span
-from qa.readers.spans import (DATE_RE, ROLE_WORDS, SPEECH_VERBS, asked_noun, extract_span, question_terms, question_type,
-                              question_words)
+from qa.readers.spans import (DATE_RE, ROLE_WORDS, SPEECH_VERBS, asked_noun, extract_span, question_names, question_terms,
+                              question_type, question_words)
 
 __all__ = ["correct_span", "sentence_pieces", "sentences", "best_span_within", "one_sentence", "whole_brackets",
-           "name_runs", "whole_name", "not_the_subject", "place_object", "prepositional_object", "whole_noun_phrase",
+           "name_runs", "whole_name", "not_the_subject", "not_the_asked_thing", "question_names", "place_object", "prepositional_object", "whole_noun_phrase",
            "asked_head", "is_role_question", "is_name_definition", "role_of_name"]
 
 ROLE_MARGIN = 2.0  # how far below the model's best a role span attached to the asked-about name may score
@@ -93,6 +97,7 @@ def correct_span(question: str, text: str, windows: Sequence[WindowLogits], star
     role = is_role_question(question) or is_name_definition(question)
     if not role:
         s, e = not_the_subject(question, text, windows, s, e, max_answer_tokens)
+        s, e = not_the_asked_thing(question, text, windows, s, e, max_answer_tokens)
         s, e = whole_name(text, windows, s, e, max_answer_tokens)
     qtype = question_type(question)
     if qtype == "place":
@@ -232,23 +237,6 @@ _WORD_RE = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*")
 _DEMONYM_RE = re.compile(r"[A-Z][a-z]+(?:an|ese|ish|ic|i)")
 
 
-def question_names(question: str) -> list[list[str]]:
-    """Runs of capitalised words the question names after its first word ("Rob Strayer" of
-    "Where did Rob Strayer speak?")."""
-    runs: list[list[str]] = []
-    run: list[str] = []
-    for i, m in enumerate(_WORD_RE.finditer(question)):
-        if i > 0 and m.group()[:1].isupper():
-            run.append(m.group())
-            continue
-        if run:
-            runs.append(run)
-        run = []
-    if run:
-        runs.append(run)
-    return runs
-
-
 def _inside_longer_name(text: str, a: int, z: int) -> bool:
     """Whether ``text[a:z]`` is part of a longer name: a capitalised word beside it, past joiners
     only ("Plum Boro Science Center", "Quebec and the Struggle over ...", "The Taming of the Shrew")."""
@@ -294,6 +282,29 @@ def not_the_subject(question: str, text: str, windows: Sequence[WindowLogits], s
                 found = best_span_within(windows, lo, hi, max_answer_tokens)
                 return (found[1], found[2]) if found is not None else (s, e)
         return s, e
+    return s, e
+
+
+_RELATIVE_RE = re.compile(r"[ \t]*,?[ \t]+(?:that|which|who)[ \t]+", re.IGNORECASE)
+
+
+def not_the_asked_thing(question: str, text: str, windows: Sequence[WindowLogits], s: int, e: int,
+                        max_answer_tokens: int) -> tuple[int, int]:
+    """A span that runs from two or more words the question says in a row into their relative
+    clause ("executive order that will ban Chinese telecom equipment" for "What would the
+    executive order keep out of ...?") names the thing asked about and then what is said of
+    it: it becomes the model's best span inside the clause."""
+    stems = {stem(w) for w in question_words(question) if w not in STOPWORDS}
+    run, last = 0, s
+    for w in _WORD_RE.finditer(text, s, e):
+        if w.group().lower() not in STOPWORDS and stem(w.group()) in stems:
+            run, last = run + 1, w.end()
+            continue
+        m = _RELATIVE_RE.match(text, last, e) if run >= 2 else None
+        if m is not None and _WORD_RE.search(text, m.end(), e):
+            found = best_span_within(windows, m.end(), e, max_answer_tokens)
+            return (found[1], found[2]) if found is not None else (s, e)
+        run = 0
     return s, e
 
 

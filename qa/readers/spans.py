@@ -38,6 +38,7 @@ ROLE_WORDS = frozenset(
 SPEECH_VERBS = frozenset("said says say told tells according added wrote asked noted explained stated by".split())
 # Words that shape a question without naming what it is about.
 QUESTION_FILLER = frozenset("many much name named called kind type sort did does".split())
+_NAME_WORD_RE = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*")
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,23 @@ def asked_noun(question: str) -> str | None:
         return None
     word = m.group(1).lower()
     return None if word in STOPWORDS or word in _NOT_NOUNS else word
+
+
+def question_names(question: str) -> list[list[str]]:
+    """Runs of capitalised words the question names after its first word ("Rob Strayer" of
+    "Where did Rob Strayer speak?")."""
+    runs: list[list[str]] = []
+    run: list[str] = []
+    for i, m in enumerate(_NAME_WORD_RE.finditer(question)):
+        if i > 0 and m.group()[:1].isupper():
+            run.append(m.group())
+            continue
+        if run:
+            runs.append(run)
+        run = []
+    if run:
+        runs.append(run)
+    return runs
 
 
 def question_words(question: str) -> set[str]:
