@@ -62,8 +62,9 @@ from qa.readers.spans import (DATE_RE, ROLE_WORDS, SPEECH_VERBS, asked_noun, ext
                               question_type, question_words)
 
 __all__ = ["correct_span", "sentence_pieces", "sentences", "best_span_within", "one_sentence", "whole_brackets",
-           "name_runs", "whole_name", "not_the_subject", "not_the_asked_thing", "question_names", "place_object", "prepositional_object", "whole_noun_phrase",
-           "asked_head", "is_role_question", "is_name_definition", "role_of_name"]
+           "name_runs", "whole_name", "not_the_subject", "not_the_asked_thing", "question_names", "place_object",
+           "prepositional_object", "whole_noun_phrase", "asked_head", "is_role_question", "is_name_definition",
+           "role_of_name"]
 
 ROLE_MARGIN = 2.0  # how far below the model's best a role span attached to the asked-about name may score
 _NAME_JOINERS = frozenset("of de del der van von la le du da di al bin ibn y the and &".split())
