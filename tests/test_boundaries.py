@@ -15,9 +15,9 @@ import pytest
 
 from qa.eval.longdocs import DEFAULT_DATA_DIR
 from qa.readers.boundaries import (FRAGMENT_MARGIN, HEAD_MARGIN, NAME_MARGIN, PHRASE_MARGIN, asked_head, correct_span,
-                                   is_name_definition, is_role_question, name_runs, not_the_asked_thing, not_the_subject, one_sentence,
-                                   place_object, prepositional_object, sentence_pieces, whole_brackets, whole_name,
-                                   whole_noun_phrase)
+                                   is_name_definition, is_role_question, name_runs, not_the_asked_thing,
+                                   not_the_subject, one_sentence, place_object, prepositional_object, sentence_pieces,
+                                   whole_brackets, whole_name, whole_noun_phrase)
 from qa.readers.spans import asked_noun
 from qa.readers.neural import NeuralReader
 from qa.readers.neural.decoding import WindowLogits, best_of_windows
@@ -474,8 +474,8 @@ def test_what_is_x_takes_the_appositive_without_the_name_beside_it():
      "Politico that the U.S. was working with its allies.", "Politico"),
     ("Where was Rob Strayer when he spoke?", STRAYER, "the Center for Strategic and International Studies"),
     ("At what level are they raising it?", STRAYER, "highest diplomatic levels"),
-    ("What were the spies taking from British companies?", "Police said the spies took British trade secrets from the firms.",
-     "British trade secrets"),
+    ("What were the spies taking from British companies?",
+     "Police said the spies took British trade secrets from the firms.", "British trade secrets"),
 ])
 def test_the_reader_answers_with_the_phrase_asked_for(reader, question, text, answer):
     assert _answer(reader, question, text) == answer

@@ -58,8 +58,8 @@ from qa.readers.neural.decoding import WindowLogits, span_logit
 from qa.readers.sentence_spans import (best_span_within, one_sentence, sentence_of, sentence_pieces, sentences,
                                        whole_brackets)
 from qa.readers.sentences import strip_span
-from qa.readers.spans import (DATE_RE, ROLE_WORDS, SPEECH_VERBS, asked_noun, extract_span, question_names, question_terms,
-                              question_type, question_words)
+from qa.readers.spans import (DATE_RE, ROLE_WORDS, SPEECH_VERBS, asked_noun, extract_span, question_names,
+                              question_terms, question_type, question_words)
 
 __all__ = ["correct_span", "sentence_pieces", "sentences", "best_span_within", "one_sentence", "whole_brackets",
            "name_runs", "whole_name", "not_the_subject", "not_the_asked_thing", "question_names", "place_object",
