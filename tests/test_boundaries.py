@@ -14,8 +14,11 @@ import numpy as np
 import pytest
 
 from qa.eval.longdocs import DEFAULT_DATA_DIR
-from qa.readers.boundaries import (FRAGMENT_MARGIN, NAME_MARGIN, correct_span, is_role_question, name_runs,
-                                   one_sentence, place_object, sentence_pieces, whole_brackets, whole_name)
+from qa.readers.boundaries import (FRAGMENT_MARGIN, HEAD_MARGIN, NAME_MARGIN, PHRASE_MARGIN, asked_head, correct_span,
+                                   is_name_definition, is_role_question, name_runs, not_the_asked_thing,
+                                   not_the_subject, one_sentence, place_object, prepositional_object, sentence_pieces,
+                                   whole_brackets, whole_name, whole_noun_phrase)
+from qa.readers.spans import asked_noun
 from qa.readers.neural import NeuralReader
 from qa.readers.neural.decoding import WindowLogits, best_of_windows
 from qa.types import Passage
@@ -325,3 +328,154 @@ def test_the_name_asked_about_inside_a_longer_name_is_left_alone():
     assert _inside_longer_name(text, plum, plum + len("Plum"))
     assert _inside_longer_name(text, quebec, quebec + len("Quebec"))
     assert not _inside_longer_name(text, rob, rob + len("Rob Strayer"))
+
+
+# ---- the question's subject, the place, the noun and the phrase asked for -----------------------
+
+PORT = "Port Authority spokeswoman Lena Ortiz told Reuters that the pier would reopen in May."
+
+
+def test_a_title_right_before_the_name_asked_about_gives_way_to_what_follows_the_name():
+    w = _window(PORT, starts={"Port": 6.0, "Reuters": 4.0}, ends={"spokeswoman": 6.0, "Reuters": 4.0})
+    s, e = _best(PORT, w)
+    assert PORT[s:e] == "Port Authority spokeswoman"  # the model alone names the subject's title
+    s, e = not_the_subject("Who did Lena Ortiz speak to?", PORT, [w], s, e, MAX_TOKENS)
+    assert PORT[s:e] == "Reuters" and (s, e) == (PORT.index("Reuters"), PORT.index("Reuters") + len("Reuters"))
+
+
+def test_an_affiliation_without_a_title_word_is_left_alone():
+    w = _window(PORT, starts={"Port": 6.0}, ends={"Authority": 6.0})
+    s, e = _best(PORT, w)
+    assert not_the_subject("Which agency does Lena Ortiz speak for?", PORT, [w], s, e, MAX_TOKENS) == (s, e)
+
+
+@pytest.mark.parametrize("question, text, starts, last, answer", [
+    # A word of nationality modifies its noun: the answer's noun phrase, not the question's subject.
+    ("What were the spies taking from British companies?", "Police said the spies took British trade secrets.",
+     {"British": 6.0, "trade": 5.0}, "secrets", "British trade secrets"),
+    # A name followed by its verb is the subject: what the question asks comes after it.
+    ("What name does Alaska use for a county?", "Alaska uses the term borough instead.",
+     {"Alaska": 6.0, "borough": 5.0}, "borough", "borough"),
+])
+def test_a_name_the_question_says_is_cut_off_only_as_the_sentence_subject(question, text, starts, last, answer):
+    w = _window(text, starts=starts, ends={last: 6.0})
+    s, e = _best(text, w)
+    s, e = not_the_subject(question, text, [w], s, e, MAX_TOKENS)
+    assert text[s:e] == answer
+
+
+@pytest.mark.parametrize("text, answer", [
+    ("The council passed a parking rule that will ban trucks from the square.", "trucks"),
+    # Without a relative clause the span is not the question's words and what is said of them.
+    ("The council passed a parking rule banning trucks from the square.", "parking rule banning trucks"),
+])
+def test_a_span_from_the_question_s_words_into_their_relative_clause_becomes_the_best_span_in_it(text, answer):
+    question = "What would the parking rule keep out of the square?"
+    w = _window(text, starts={"parking": 6.0, "trucks": 5.0}, ends={"trucks": 6.0})
+    s, e = _best(text, w)
+    assert text[s:e].startswith("parking rule")
+    s, e = not_the_asked_thing(question, text, [w], s, e, MAX_TOKENS)
+    assert text[s:e] == answer
+
+
+@pytest.mark.parametrize("span, answer", [
+    ("at the Center for Strategic Studies", "the Center for Strategic Studies"),
+    ("In January", "January"),
+    ("on 4 July 1776", "4 July 1776"),
+    ("on the walls of buildings", "on the walls of buildings"),  # a common noun phrase keeps it
+    ("before the end of February", "before the end of February"),  # the preposition is the meaning
+    ("At the start of Season 7", "At the start of Season 7"),
+])
+def test_a_named_place_or_a_date_loses_its_leading_preposition(span, answer):
+    text = f"They met {span} and left."
+    s = text.index(span)
+    a, z = prepositional_object(text, s, s + len(span))
+    assert text[a:z] == answer
+
+
+def test_a_when_question_answer_loses_the_preposition_through_correct_span():
+    text = "In January, the ministry charged the firm with fraud."
+    w = _window(text, starts={"In": 6.0}, ends={"January": 6.0})
+    s, e = _best(text, w)
+    assert text[s:e] == "In January"
+    assert text[slice(*correct_span("When was the firm charged?", text, [w], s, e, MAX_TOKENS))] == "January"
+    assert text[slice(*correct_span("What happened to the firm?", text, [w], s, e, MAX_TOKENS))] == "In January"
+
+
+DEPARTMENT = "Commerce Department official Mark Hale spoke at the Center for Strategic Studies on Monday."
+
+
+@pytest.mark.parametrize("department_start, answer", [
+    (5.5, "Commerce Department"),  # within HEAD_MARGIN of the span: the name headed by the asked noun
+    (3.0, "Center for Strategic Studies"),  # far below: the model's span stays
+])
+def test_a_which_n_question_takes_a_name_headed_by_n_when_the_model_scores_it_close(department_start, answer):
+    w = _window(DEPARTMENT, starts={"Center": 6.0, "Commerce": department_start},
+                ends={"Studies": 6.0, "Department": 5.5})
+    s, e = _best(DEPARTMENT, w)
+    assert DEPARTMENT[s:e] == "Center for Strategic Studies"
+    s, e = asked_head("Which department does Mark Hale work for?", DEPARTMENT, [w], s, e, MAX_TOKENS)
+    assert DEPARTMENT[s:e] == answer
+    assert HEAD_MARGIN < 6.0 + 6.0 - (3.0 + 5.5)
+
+
+@pytest.mark.parametrize("question, noun", [
+    ("Which department does Rob Strayer work for?", "department"), ("In what year did it open?", "year"),
+    ("What does Garrett Marquis do?", None), ("What type of rail line is it?", None), ("What is ZTE?", None),
+])
+def test_the_noun_a_question_asks_for(question, noun):
+    assert asked_noun(question) == noun
+
+
+LEVELS = "“We are raising it at the highest diplomatic levels,” said the envoy."
+PATH = "The ball follows a curving parabolic path through the air."
+
+
+def test_a_span_inside_a_noun_phrase_widens_to_its_modifier_when_the_model_scores_it_close():
+    w = _window(LEVELS, starts={"diplomatic": 6.0, "highest": 5.0}, ends={"levels": 6.0})
+    s, e = _best(LEVELS, w)
+    assert LEVELS[s:e] == "diplomatic levels"
+    assert LEVELS[slice(*whole_noun_phrase(LEVELS, [w], s, e, MAX_TOKENS))] == "highest diplomatic levels"
+    far = _window(LEVELS, starts={"diplomatic": 6.0, "highest": 6.0 - PHRASE_MARGIN - 0.5}, ends={"levels": 6.0})
+    assert whole_noun_phrase(LEVELS, [far], s, e, MAX_TOKENS) == (s, e)
+
+
+def test_a_span_that_is_itself_a_modifier_is_left_alone():
+    w = _window(PATH, starts={"parabolic": 6.0, "curving": 5.9}, ends={"parabolic": 6.0})
+    s, e = _best(PATH, w)
+    assert PATH[s:e] == "parabolic"
+    assert whole_noun_phrase(PATH, [w], s, e, MAX_TOKENS) == (s, e)
+
+
+@pytest.mark.parametrize("question, role, definition", [
+    ("Who is Huawei's chief financial officer?", False, False),
+    ("What is ZTE?", False, True), ("What is SMS?", False, True), ("What is the capital?", False, False),
+    ("What was Apple's revenue?", False, False), ("who is Tom Reyes?", True, False),
+])
+def test_role_and_name_definition_questions(question, role, definition):
+    assert is_role_question(question) is role
+    assert is_name_definition(question) is definition
+
+
+def test_what_is_x_takes_the_appositive_without_the_name_beside_it():
+    text = "Norvik and Altra, a Danish maker of wind turbines, are cutting prices."
+    w = _window(text, starts={"Norvik": 6.0}, ends={"turbines": 6.0})
+    s, e = _best(text, w)
+    assert text[s:e] == "Norvik and Altra, a Danish maker of wind turbines"
+    s, e = correct_span("What is Altra?", text, [w], s, e, MAX_TOKENS)
+    assert text[s:e] == "a Danish maker of wind turbines"
+
+
+# ---- the real reader: the question's subject, the place and the phrase asked for -----------------
+
+@pytest.mark.parametrize("question, text, answer", [
+    ("Who did Garrett Marquis speak to?",
+     "As rivals gain ground, the White House is wary. National Security Council spokesman Garrett Marquis told "
+     "Politico that the U.S. was working with its allies.", "Politico"),
+    ("Where was Rob Strayer when he spoke?", STRAYER, "the Center for Strategic and International Studies"),
+    ("At what level are they raising it?", STRAYER, "highest diplomatic levels"),
+    ("What were the spies taking from British companies?",
+     "Police said the spies took British trade secrets from the firms.", "British trade secrets"),
+])
+def test_the_reader_answers_with_the_phrase_asked_for(reader, question, text, answer):
+    assert _answer(reader, question, text) == answer

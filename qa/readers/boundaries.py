@@ -4,12 +4,11 @@ The model picks a start and an end token separately, so its best span can cut ac
 syntax of the sentence. ``correct_span`` applies a few rules, each choosing among spans the
 syntax allows by the model's own logit for them (``decoding.span_logit``):
 
-- **one sentence**: a span that runs over a sentence end ("... an Olympic sport. Many
-  bandy players ...") is replaced by the model's best span inside one of the sentences it
-  touches;
-- **whole brackets**: a span with an unmatched bracket ("a fee (the insurance premium")
-  becomes the best scored of the part inside the brackets, the part outside them, and the
-  span widened to the matching bracket;
+- **one sentence** and **whole brackets** (``qa.readers.sentence_spans``): a span that runs
+  over a sentence end ("... an Olympic sport. Many bandy players ...") is replaced by the
+  model's best span inside one of the sentences it touches; a span with an unmatched bracket
+  ("a fee (the insurance premium") becomes the best scored of the part inside the brackets,
+  the part outside them, and the span widened to the matching bracket;
 - **whole names**: a span that starts or ends inside a run of capitalised words that reads as
   one name ("Boro Science Center" of "the Plum Boro Science Center") widens to the whole name
   when the model scores it within ``NAME_MARGIN`` of the span, or within ``FRAGMENT_MARGIN`` when
@@ -19,15 +18,30 @@ syntax allows by the model's own logit for them (``decoding.span_logit``):
 - **not the question's subject**: a span that holds a name the question itself names with
   other words beside it ("State Department official Rob Strayer at an event at the Center
   ..." for "Where did Rob Strayer speak?") becomes the model's best span after that name (the
-  sentence's subject), or before it when nothing follows (not for role questions, whose
-  answer is the title beside the name);
+  sentence's subject), or before it when nothing follows; a span that is only the title right
+  before that name ("National Security Council spokesman" for "Who did Garrett Marquis speak
+  to?") becomes the model's best span after the name; a word of nationality that modifies the
+  noun after it ("American trade secrets") stays (not for role questions, whose answer is the
+  title beside the name);
+- **not the thing asked about**: a span that runs from two or more words the question says
+  into their relative clause ("executive order that will ban Chinese telecom equipment" for
+  "What would the executive order keep out of ...?") becomes the model's best span inside the
+  clause;
 - **the place asked for**: for "where" questions, a span that is an indefinite common
   noun phrase with a place after it ("a high school in Tucson, Arizona") becomes the
-  prepositional object ("Tucson, Arizona");
-- **the role asked for**: for "who is X?" / "what is X's job?" (``is_role_question``), a span that is not attached
-  to X gives way to the title or appositive beside X (``spans.extract_span``): always when
-  the span is only another name of the sentence, else when the model scores the attached
-  one within ``ROLE_MARGIN`` of it.
+  prepositional object ("Tucson, Arizona"); for "where" and "when" questions a named place or
+  a date loses the preposition that leads it ("at the Center for ...", "In January");
+- **the noun asked for**: for "which N" questions, a span without N gives way to a name of the
+  sentence headed by N ("State Department" for "Which department ...?") when the model scores
+  it within ``HEAD_MARGIN`` of the span;
+- **whole noun phrases**: a span that starts after a noun phrase's determiner and modifier
+  ("diplomatic levels" of "the highest diplomatic levels") widens to the modifier when the
+  model scores it within ``PHRASE_MARGIN``;
+- **the role asked for**: for "who is X?" / "what is X's job?" (``is_role_question``) and "what
+  is X?" about a name (``is_name_definition``), a span that is not attached to X gives way to
+  the title or appositive beside X (``spans.extract_span``): always when the span is only
+  another name of the sentence, else when the model scores the attached one within
+  ``ROLE_MARGIN`` of it; a span that holds both the title and X is cut to the title.
 
 Offsets stay exact: every span returned is ``(start, end)`` into the same text, and
 ``text[start:end]`` is the answer.
@@ -38,16 +52,26 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from index.text import STOPWORDS, stem
 from qa.readers.neural.agreement import sentence_around
-from qa.readers.neural.decoding import WindowLogits, best_span, span_logit
-from qa.readers.sentences import split_sentences, strip_span
-from qa.readers.spans import ROLE_WORDS, extract_span, question_terms, question_type, question_words
+from qa.readers.neural.decoding import WindowLogits, span_logit
+from qa.readers.sentence_spans import (best_span_within, one_sentence, sentence_of, sentence_pieces, sentences,
+                                       whole_brackets)
+from qa.readers.sentences import strip_span
+from qa.readers.spans import (DATE_RE, ROLE_WORDS, SPEECH_VERBS, asked_noun, extract_span, question_names,
+                              question_terms, question_type, question_words)
+
+__all__ = ["correct_span", "sentence_pieces", "sentences", "best_span_within", "one_sentence", "whole_brackets",
+           "name_runs", "whole_name", "not_the_subject", "not_the_asked_thing", "question_names", "place_object",
+           "prepositional_object", "whole_noun_phrase", "asked_head", "is_role_question", "is_name_definition",
+           "role_of_name"]
 
 ROLE_MARGIN = 2.0  # how far below the model's best a role span attached to the asked-about name may score
-_OPEN, _CLOSE = "([", ")]"
-_INITIAL_RE = re.compile(r"(?:[A-Z]\.)*[A-Z]\.$")  # "H.W." or "F." before a sentence-like break
 _NAME_JOINERS = frozenset("of de del der van von la le du da di al bin ibn y the and &".split())
 _WHO_IS_RE = re.compile(r"who\s+(?:is|was|are|were)\s+(\S+)", re.IGNORECASE)
+_WHAT_IS_RE = re.compile(r"what\s+(?:is|was|are|were)\s+(\S+)", re.IGNORECASE)
+# "who is Huawei's chief financial officer?": a possessive before more words asks for a name.
+_POSSESSIVE_OF_RE = re.compile(r"\w['’]s?\s+\w")
 # "what is X's job?": a role asked of a named person or body.
 _ROLE_QUESTION_RE = re.compile(r"\w['’]s\s+(?:job|role|title|position|occupation|profession)\b", re.IGNORECASE)
 
@@ -71,149 +95,20 @@ def correct_span(question: str, text: str, windows: Sequence[WindowLogits], star
     s, e = one_sentence(text, windows, s, e, max_answer_tokens)
     s, e = whole_brackets(text, windows, s, e, max_answer_tokens)
     s, e = whole_name(text, windows, s, e, max_answer_tokens)
-    role = is_role_question(question)
+    role = is_role_question(question) or is_name_definition(question)
     if not role:
         s, e = not_the_subject(question, text, windows, s, e, max_answer_tokens)
+        s, e = not_the_asked_thing(question, text, windows, s, e, max_answer_tokens)
+        s, e = whole_name(text, windows, s, e, max_answer_tokens)
     qtype = question_type(question)
     if qtype == "place":
         s, e = place_object(text, s, e)
+    if qtype in ("place", "date"):
+        s, e = prepositional_object(text, s, e)
+    s, e = asked_head(question, text, windows, s, e, max_answer_tokens)
+    s, e = whole_noun_phrase(text, windows, s, e, max_answer_tokens)
     if role:
         s, e = role_of_name(question, text, windows, s, e, max_answer_tokens)
-    return strip_span(text, s, e)
-
-
-# ---- one sentence ---------------------------------------------------------------------------------
-
-def _ends_sentence(text: str, a: int, b: int) -> bool:
-    """Whether the break ``split_sentences`` found after ``text[a:b]`` ends a sentence: not after
-    initials ("George H.W. Bush") nor before a digit ("ca. 2 million")."""
-    after = text[b:b + 4].lstrip()[:1]
-    return not _INITIAL_RE.search(text[max(a, b - 8):b]) and not after.isdigit()
-
-
-def sentence_pieces(text: str, s: int, e: int) -> list[tuple[int, int]]:
-    """``text[s:e]`` cut at the sentence ends inside it (see ``_ends_sentence``)."""
-    cuts = []
-    for a, b in split_sentences(text, s, e)[:-1]:
-        if _ends_sentence(text, a, b):
-            cuts.append(b)
-    pieces, at = [], s
-    for c in cuts:
-        pieces.append(strip_span(text, at, c))
-        at = c
-    pieces.append(strip_span(text, at, e))
-    return [p for p in pieces if p[1] > p[0]]
-
-
-def sentences(text: str) -> list[tuple[int, int]]:
-    """``split_sentences`` of ``text``, joined where a break does not end a sentence (``_ends_sentence``)."""
-    out: list[tuple[int, int]] = []
-    for a, b in split_sentences(text):
-        if out and not _ends_sentence(text, *out[-1]):
-            out[-1] = (out[-1][0], b)
-        else:
-            out.append((a, b))
-    return out
-
-
-def best_span_within(windows: Sequence[WindowLogits], lo: int, hi: int, max_answer_tokens: int) -> tuple | None:
-    """The model's best span whose tokens all lie in ``[lo, hi)``: ``(logit, start, end)``, or None."""
-    best = None
-    for w in windows:
-        offsets = [o if o is not None and o[0] >= lo and o[1] <= hi else None for o in w.offsets]
-        if not any(o is not None for o in offsets):
-            continue
-        found = best_span(WindowLogits(w.start, w.end, offsets), max_answer_tokens)
-        if found[1] is not None and (best is None or found[0] > best[0]):
-            best = found
-    return best
-
-
-def one_sentence(text: str, windows: Sequence[WindowLogits], s: int, e: int, max_answer_tokens: int) -> tuple[int, int]:
-    """A span over a sentence end replaced by the model's best span inside one of those sentences."""
-    pieces = sentence_pieces(text, s, e)
-    if len(pieces) < 2:
-        return s, e
-    # Widen each piece to its whole sentence, so the span inside it may start or end beyond
-    # where the model's span did.
-    whole = [(a, b) for a, b in sentences(text) if a < e and b > s]
-    found = [f for a, b in whole if (f := best_span_within(windows, a, b, max_answer_tokens)) is not None]
-    if not found:
-        return s, e
-    _, bs, be = max(found, key=lambda f: f[0])
-    if len(sentence_pieces(text, bs, be)) > 1:
-        return s, e
-    return bs, be
-
-
-# ---- brackets -------------------------------------------------------------------------------------
-
-def _unmatched(span: str) -> tuple[list[int], list[int]]:
-    """Positions in ``span`` of unmatched opening and closing brackets."""
-    opens, closes = [], []
-    for i, ch in enumerate(span):
-        if ch in _OPEN:
-            opens.append(i)
-        elif ch in _CLOSE:
-            if opens and _OPEN.index(span[opens[-1]]) == _CLOSE.index(ch):
-                opens.pop()
-            else:
-                closes.append(i)
-    return opens, closes
-
-
-def _matching(text: str, i: int, step: int, limit: int = 200) -> int | None:
-    """Offset of the bracket matching ``text[i]``, searching forward (step 1) or back (step -1)."""
-    pair = (_OPEN, _CLOSE) if step == 1 else (_CLOSE, _OPEN)
-    kind = pair[0].index(text[i])
-    depth, j = 0, i
-    while 0 <= j < len(text) and abs(j - i) <= limit:
-        if text[j] == pair[0][kind]:
-            depth += 1
-        elif text[j] == pair[1][kind]:
-            depth -= 1
-            if depth == 0:
-                return j
-        j += step
-    return None
-
-
-def whole_brackets(text: str, windows: Sequence[WindowLogits], s: int, e: int, max_answer_tokens: int) -> tuple[int, int]:
-    """A span with one unmatched bracket replaced by the best scored balanced span around it."""
-    opens, closes = _unmatched(text[s:e])
-    if len(opens) + len(closes) != 1:
-        return s, e
-    options = []
-    if opens:
-        b = s + opens[0]
-        options += [(b + 1, e), (s, b)]
-        m = _matching(text, b, 1)
-        if m is not None:
-            options.append((s, m + 1))
-    else:
-        b = s + closes[0]
-        options += [(s, b), (b + 1, e)]
-        m = _matching(text, b, -1)
-        if m is not None:
-            options.append((m, e))
-    scored = []
-    for a, z in options:
-        a, z = _trim_punctuation(text, *strip_span(text, a, z))
-        if z > a and not any(_unmatched(text[a:z])):
-            found = span_logit(windows, a, z, max_answer_tokens)
-            if found is not None:
-                scored.append((found[0], a, z))
-    if not scored:
-        return s, e
-    _, a, z = max(scored)
-    return a, z
-
-
-def _trim_punctuation(text: str, s: int, e: int) -> tuple[int, int]:
-    while s < e and text[s] in ",;:.":
-        s += 1
-    while e > s and text[e - 1] in ",;:":
-        e -= 1
     return strip_span(text, s, e)
 
 
@@ -241,11 +136,6 @@ _TITLE_WORDS = frozenset("""mr mrs ms dr prof sir dame lord lady president senat
     judge justice bishop archbishop cardinal reverend rev professor chairman ceo coach speaker
     january february march april may june july august september october november december
     monday tuesday wednesday thursday friday saturday sunday""".split())
-
-
-def _sentence_of(text: str, s: int, e: int) -> tuple[int, int]:
-    """The sentence (``sentences``) that holds ``text[s:e]``, or the span itself when it spans several."""
-    return next(((a, b) for a, b in sentences(text) if a <= s and e <= b), (s, e))
 
 
 def name_runs(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
@@ -317,7 +207,7 @@ def whole_name(text: str, windows: Sequence[WindowLogits], s: int, e: int, max_a
     left is no name of its own ("Virginia" of "the Colony of Virginia", "Taming" of "The Taming of
     the Shrew"). A cut at "and" or "&" takes ``NAME_MARGIN``: "Melinda Gates" of "the Bill & Melinda
     Gates Foundation" is a name."""
-    ss, se = _sentence_of(text, s, e)
+    ss, se = sentence_of(text, s, e)
     a, z, fragment = s, e, False
     for r0, r1 in name_runs(text, ss, se):
         if r0 < s < r1:
@@ -344,23 +234,8 @@ def _cut_at_joiner(before: str, after: str) -> bool:
 # ---- the question's own subject -------------------------------------------------------------------
 
 _WORD_RE = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*")
-
-
-def question_names(question: str) -> list[list[str]]:
-    """Runs of capitalised words the question names after its first word ("Rob Strayer" of
-    "Where did Rob Strayer speak?")."""
-    runs: list[list[str]] = []
-    run: list[str] = []
-    for i, m in enumerate(_WORD_RE.finditer(question)):
-        if i > 0 and m.group()[:1].isupper():
-            run.append(m.group())
-            continue
-        if run:
-            runs.append(run)
-        run = []
-    if run:
-        runs.append(run)
-    return runs
+# One capitalised word of nationality or language: "American", "Chinese", "British", "Iraqi".
+_DEMONYM_RE = re.compile(r"[A-Z][a-z]+(?:an|ese|ish|ic|i)")
 
 
 def _inside_longer_name(text: str, a: int, z: int) -> bool:
@@ -382,15 +257,24 @@ def not_the_subject(question: str, text: str, windows: Sequence[WindowLogits], s
     """A span that holds a name the question itself names, with other words beside it, restates
     the question ("State Department official Rob Strayer at an event at the Center ..." for
     "Where did Rob Strayer speak?"): it becomes the model's best span in the part after the
-    name, or before it when nothing follows."""
+    name, or before it when nothing follows. A span that is only the title right before that
+    name ("National Security Council spokesman" of "... spokesman Garrett Marquis told
+    Politico" for "Who did Garrett Marquis speak to?") names the question's subject again: it
+    becomes the model's best span after the name. A word of nationality that modifies the noun
+    after it ("American trade secrets") is part of the answer's noun phrase and stays."""
     span = text[s:e]
+    _, se = sentence_of(text, s, e)
     for run in question_names(question):
         pattern = r"(?<!\w)" + r"\W+".join(map(re.escape, run)) + r"(?!\w)"
         m = re.search(pattern, span)
         if m is None:
+            title = re.match(r"[ \t]+" + pattern, text[e:se])
+            if title is not None and _is_title(span) and _WORD_RE.search(text, e + title.end(), se):
+                found = best_span_within(windows, e + title.end(), se, max_answer_tokens)
+                return (found[1], found[2]) if found is not None else (s, e)
             continue
         a, z = s + m.start(), s + m.end()
-        if _inside_longer_name(text, a, z):
+        if _inside_longer_name(text, a, z) or _modifies_next(text, a, z, e):
             continue
         # The name asked about is the sentence's subject: what the question asks comes after it
         # (verb, object, place, time); before it stand its title and appositives.
@@ -402,9 +286,51 @@ def not_the_subject(question: str, text: str, windows: Sequence[WindowLogits], s
     return s, e
 
 
+_RELATIVE_RE = re.compile(r"[ \t]*,?[ \t]+(?:that|which|who)[ \t]+", re.IGNORECASE)
+
+
+def not_the_asked_thing(question: str, text: str, windows: Sequence[WindowLogits], s: int, e: int,
+                        max_answer_tokens: int) -> tuple[int, int]:
+    """A span that runs from two or more words the question says in a row into their relative
+    clause ("executive order that will ban Chinese telecom equipment" for "What would the
+    executive order keep out of ...?") names the thing asked about and then what is said of
+    it: it becomes the model's best span inside the clause."""
+    stems = {stem(w) for w in question_words(question) if w not in STOPWORDS}
+    run, last = 0, s
+    for w in _WORD_RE.finditer(text, s, e):
+        if w.group().lower() not in STOPWORDS and stem(w.group()) in stems:
+            run, last = run + 1, w.end()
+            continue
+        m = _RELATIVE_RE.match(text, last, e) if run >= 2 else None
+        if m is not None and _WORD_RE.search(text, m.end(), e):
+            found = best_span_within(windows, m.end(), e, max_answer_tokens)
+            return (found[1], found[2]) if found is not None else (s, e)
+        run = 0
+    return s, e
+
+
+def _is_title(span: str) -> bool:
+    """Whether ``span`` reads as a title before a name: it ends with a role word ("spokesman",
+    "official", ``ROLE_WORDS``)."""
+    words = re.findall(r"[^\W_]+", span)
+    return bool(words) and words[-1].lower() in ROLE_WORDS
+
+
+def _modifies_next(text: str, a: int, z: int, e: int) -> bool:
+    """Whether the name ``text[a:z]`` is a word of nationality that modifies the next word of the
+    span ``...:e`` ("American | trade secrets", "Chinese | hackers"), and so belongs to its noun
+    phrase; not a name followed by its verb ("Alaska | uses") or a preposition ("Rob Strayer | at")."""
+    if not _DEMONYM_RE.fullmatch(text[a:z]):
+        return False
+    m = re.match(r"[ \t]+([^\W\d_][\w'’\-]*)", text[z:e])
+    return m is not None and m.group(1)[:1].islower() and m.group(1).lower() not in STOPWORDS
+
+
 # ---- places --------------------------------------------------------------------------------------
 
 _INDEFINITE_PLACE_RE = re.compile(r"(?:a|an|one)\s+[a-z][\w'’\-]*\s+(?:[\w'’\-]+\s+){0,3}?(?:in|at|near|outside(?: of)?)\s+(?=\S)")
+# A preposition that says where or when a thing is, before the place or time itself.
+_LEADING_PREPOSITION_RE = re.compile(r"(?:in|at|on|near|inside|within|during)\s+(?=\S)", re.IGNORECASE)
 
 
 def place_object(text: str, s: int, e: int) -> tuple[int, int]:
@@ -420,15 +346,109 @@ def place_object(text: str, s: int, e: int) -> tuple[int, int]:
     return m.end(), e
 
 
+def prepositional_object(text: str, s: int, e: int) -> tuple[int, int]:
+    """For "where" and "when" questions: a named place or a date without the preposition that
+    leads the span ("at the Center for Strategic and International Studies" -> "the Center for
+    Strategic and International Studies", "In January" -> "January"). A common noun phrase keeps
+    its preposition ("on the walls of buildings", "At the start of Season 7"), and prepositions
+    that change the meaning ("before the end of February", "after 1990") stay."""
+    m = _LEADING_PREPOSITION_RE.match(text, s, e)
+    if not m or m.end() >= e:
+        return s, e
+    rest = text[m.end():e]
+    named = re.match(r"(?:the\s+)?[A-Z]", rest) is not None
+    dated = (d := DATE_RE.match(rest)) is not None and d.end() > 0
+    return (m.end(), e) if named or dated else (s, e)
+
+
+# ---- whole noun phrases -------------------------------------------------------------------------
+
+PHRASE_MARGIN = 1.5  # how far below the model's best the whole noun phrase may score
+_NONSPACE_RE = re.compile(r"\S+")
+_DETERMINERS = frozenset("the a an its their his her our this these those".split())
+
+
+def whole_noun_phrase(text: str, windows: Sequence[WindowLogits], s: int, e: int,
+                      max_answer_tokens: int) -> tuple[int, int]:
+    """A span that starts inside a noun phrase, after its determiner and a modifier ("diplomatic
+    levels" of "the highest diplomatic levels"), widened to the words after the determiner when
+    the model scores that within ``PHRASE_MARGIN`` of the span. Only a span that starts with a
+    lower-case word and ends its phrase, one or two lower-case content words after the
+    determiner."""
+    if not text[s:s + 1].islower():
+        return s, e
+    ss, _ = sentence_of(text, s, e)
+    before = list(_NONSPACE_RE.finditer(text, max(ss, s - 60), s))[-3:]
+    k = next((k for k in (1, 2) if len(before) > k and before[-k - 1].group().lower() in _DETERMINERS), None)
+    if k is None or before[-1].end() < s - 1 or not all(
+            re.fullmatch(r"[a-z][\w\-]*", w.group()) and w.group() not in STOPWORDS and w.group() not in SPEECH_VERBS
+            for w in before[-k:]):
+        return s, e
+    after = re.match(r"[ \t]+([a-z][\w\-]*)", text[e:e + 40])
+    if after is not None and after.group(1) not in STOPWORDS:
+        return s, e  # the span is itself a modifier ("parabolic" of "a curving parabolic path")
+    a = before[-k].start()
+    best = span_logit(windows, s, e, max_answer_tokens)
+    whole = span_logit(windows, a, e, max_answer_tokens)
+    if best is None or whole is None or whole[0] < best[0] - PHRASE_MARGIN:
+        return s, e
+    return whole[1], whole[2]
+
+
+# ---- the noun asked for --------------------------------------------------------------------------
+
+HEAD_MARGIN = 1.0  # how far below the model's best a span headed by the asked noun may score
+
+
+def asked_head(question: str, text: str, windows: Sequence[WindowLogits], s: int, e: int,
+               max_answer_tokens: int) -> tuple[int, int]:
+    """For "which/what N" questions (``asked_noun``), a span without N gives way to a name of its
+    sentence that ends with N ("State Department" for "Which department does Rob Strayer work
+    for?"), when the model scores it within ``HEAD_MARGIN`` of the span. A span that stops
+    before N ("American 5G" of "the American 5G market" for "Which market ...?") is left as
+    it is: the modifier alone is how such answers are usually given."""
+    noun = asked_noun(question)
+    if noun is None:
+        return s, e
+    head = stem(noun)
+    if any(stem(w) == head for w in _WORD_RE.findall(text, s, e)):
+        return s, e
+    ss, se = sentence_of(text, s, e)
+    options = []
+    q_words = question_words(question)
+    for r0, r1 in name_runs(text, ss, se):
+        words = _WORD_RE.findall(text, r0, r1)
+        if stem(words[-1]) == head and not all(w.lower() in q_words for w in words):
+            options.append((r0, r1))
+    best = span_logit(windows, s, e, max_answer_tokens)
+    scored = [f for a, z in options if (f := span_logit(windows, a, z, max_answer_tokens)) is not None]
+    if best is None or not scored:
+        return s, e
+    top = max(scored)
+    return (top[1], top[2]) if top[0] >= best[0] - HEAD_MARGIN else (s, e)
+
+
 # ---- roles ----------------------------------------------------------------------------------------
 
 def is_role_question(question: str) -> bool:
     """Whether the question asks who someone named is or what their role is ("who is Tom Reyes?",
-    "what is X's job?"); not "who was the first director?", whose answer is a name."""
+    "what is X's job?"); not "who was the first director?" nor "who is Huawei's chief financial
+    officer?", whose answers are names."""
     q = question.strip()
+    if _ROLE_QUESTION_RE.search(q):
+        return True
     m = _WHO_IS_RE.match(q)
-    return (m is not None and m.group(1)[:1].isupper() and question_type(q) == "definition") \
-        or bool(_ROLE_QUESTION_RE.search(q))
+    return m is not None and m.group(1)[:1].isupper() and question_type(q) == "definition" \
+        and not _POSSESSIVE_OF_RE.search(q, m.start(1))
+
+
+def is_name_definition(question: str) -> bool:
+    """Whether the question asks what something named is ("What is ZTE?"): answered, as a role
+    question is, by the appositive or title beside the name."""
+    q = question.strip()
+    m = _WHAT_IS_RE.match(q)
+    return m is not None and m.group(1)[:1].isupper() and question_type(q) == "definition" \
+        and not _POSSESSIVE_OF_RE.search(q, m.start(1))
 
 
 def role_of_name(question: str, text: str, windows: Sequence[WindowLogits], s: int, e: int,
@@ -437,14 +457,21 @@ def role_of_name(question: str, text: str, windows: Sequence[WindowLogits], s: i
     ("engineer" in "hired engineer Tom Reyes after its chief executive Dana Cole ..." for
     "who is Tom Reyes?") instead of a span elsewhere in the sentence. A span that is only
     another name ("Dana Cole") always gives way; any other when the model scores the
-    attached one within ``ROLE_MARGIN`` of it."""
+    attached one within ``ROLE_MARGIN`` of it. A span that holds both the attached one and
+    the name ("Huawei and ZTE, a Chinese multinational ... company" for "What is ZTE?") is cut
+    to the attached one."""
     q_words = question_words(question)
     ss, se = sentence_around(text, s, e)
     span, typed = extract_span(question, text[ss:se], set(question_terms(question)), q_words, "definition")
     if span is None or not typed:
         return s, e
     a, z = ss + span[0], ss + span[1]
-    if (a, z) == (s, e) or (a < e and z > s):
+    if (a, z) == (s, e):
+        return s, e
+    if s <= a and z <= e:
+        # The span holds the attached title and the name asked about: the name restates the question.
+        return (a, z) if _names_asked(question, text, s, a) or _names_asked(question, text, z, e) else (s, e)
+    if a < e and z > s:
         return s, e
     if _other_name(text[s:e], q_words):
         return a, z
@@ -453,6 +480,12 @@ def role_of_name(question: str, text: str, windows: Sequence[WindowLogits], s: i
     if best is None or alt is None or alt[0] < best[0] - ROLE_MARGIN:
         return s, e
     return alt[1], alt[2]
+
+
+def _names_asked(question: str, text: str, lo: int, hi: int) -> bool:
+    """Whether ``text[lo:hi]`` holds a name the question names (``question_names``)."""
+    return any(re.search(r"(?<!\w)" + r"\W+".join(map(re.escape, run)) + r"(?!\w)", text[lo:hi])
+               for run in question_names(question))
 
 
 def _other_name(span: str, q_words: set[str]) -> bool:

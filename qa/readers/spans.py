@@ -38,6 +38,7 @@ ROLE_WORDS = frozenset(
 SPEECH_VERBS = frozenset("said says say told tells according added wrote asked noted explained stated by".split())
 # Words that shape a question without naming what it is about.
 QUESTION_FILLER = frozenset("many much name named called kind type sort did does".split())
+_NAME_WORD_RE = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,41 @@ def question_type(question: str) -> str:
     if q.startswith("where") or re.search(r"\b(what|which)\s+(city|country|state|place|region|continent|location|town)\b", q):
         return "place"
     return "other"
+
+
+# "which/what N" where N is a noun the answer's phrase is headed by ("which department"); not an
+# auxiliary ("what does"), a determiner or a pronoun ("what the", "which he"), nor "what kind of
+# N", which asks for a sort of N ("freight" for "What type of rail line ...?"), not a named one.
+_ASKED_NOUN_RE = re.compile(r"\b(?i:which|what)\s+(?!(?i:kinds?|types?|sorts?|forms?)\s+of\b)([a-z][a-z\-]*)\b")
+_NOT_NOUNS = frozenset("""is was are were be been do does did has have had can could will would shall should may might
+    must got gets""".split())
+
+
+def asked_noun(question: str) -> str | None:
+    """The noun a "which/what N" question asks for, lower-cased ("department" of "Which department
+    does Rob Strayer work for?"), or None (also for "what kind of N")."""
+    m = _ASKED_NOUN_RE.search(question)
+    if m is None:
+        return None
+    word = m.group(1).lower()
+    return None if word in STOPWORDS or word in _NOT_NOUNS else word
+
+
+def question_names(question: str) -> list[list[str]]:
+    """Runs of capitalised words the question names after its first word ("Rob Strayer" of
+    "Where did Rob Strayer speak?")."""
+    runs: list[list[str]] = []
+    run: list[str] = []
+    for i, m in enumerate(_NAME_WORD_RE.finditer(question)):
+        if i > 0 and m.group()[:1].isupper():
+            run.append(m.group())
+            continue
+        if run:
+            runs.append(run)
+        run = []
+    if run:
+        runs.append(run)
+    return runs
 
 
 def question_words(question: str) -> set[str]:
