@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -372,3 +373,34 @@ def test_bm25_searches_one_after_another_score_as_each_alone():
     in_turn = [bm.search(q, 50) for q in queries]
     assert in_turn == [alone(q) for q in queries]
     assert in_turn[0] == in_turn[2] and len(in_turn[1]) == 50
+
+
+def test_segments_searched_side_by_side_answer_as_one_after_another(tmp_path, corpus, monkeypatch):
+    from index.backends import folder_state
+
+    texts, vectors = corpus
+    store = FolderStore.open(tmp_path / "ix", create=True)
+    monkeypatch.setattr(segments, "MAX_SEGMENTS", 1000)
+    for b in range(6):                                      # six segments, one of them with a removed document
+        _commit(store, add=_docs(texts, vectors, 3 * b, 3 * b + 3))
+    removed = {c.id for c in store.chunks_of("/docs/d004.txt")}
+    _commit(store, remove=["/docs/d004.txt"])
+    gone = set(store._state.where()) ^ {f"/docs/d{i:03d}.txt" for i in range(18)}
+    assert gone == {"/docs/d004.txt"} and len(store.segments()) == 6
+    pool_threads = []
+    real_pool = folder_state._search_pool
+
+    def watched_pool():
+        pool = real_pool()
+        pool_threads.append(pool)
+        return pool
+
+    monkeypatch.setattr(folder_state, "_search_pool", watched_pool)
+    for i in range(0, 36, 5):
+        monkeypatch.setattr(folder_state, "PARALLEL_DENSE_ROWS", 10**9)
+        in_turn = store.search_dense(vectors[i], 7)
+        monkeypatch.setattr(folder_state, "PARALLEL_DENSE_ROWS", 0)
+        side_by_side = store.search_dense(vectors[i], 7)
+        assert side_by_side == in_turn and len(in_turn) == 7
+        assert not {c for c, _ in in_turn} & removed
+    assert pool_threads or (os.cpu_count() or 1) == 1   # the pool did the side-by-side searches

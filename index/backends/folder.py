@@ -272,14 +272,7 @@ class FolderStore:
         return np.vstack([rows[i] for i in ids])
 
     def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        state = self._state
-        hits: list[tuple[int, float]] = []
-        for i, live in enumerate(state.segments):
-            seg = live.segment
-            bitmap = state.bitmap(i)
-            found = seg.vectors.search(vector, k, live.live if bitmap is not None else None, bitmap)
-            hits += [(int(seg.ids[row]), score) for row, score in found]
-        return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
+        return self._state.search_dense(vector, k)
 
     def search_terms(self, query: str, k: int) -> list[tuple[int, float]]:
         return self._state.bm25().search(query, k)

@@ -3,15 +3,24 @@
 ``_State`` is one loaded generation: its manifest and segments, with what readers derive from
 them (the document map, BM25 statistics, the live-row bitmaps searches pass to FAISS),
 computed once per state and shared by every thread reading it.
+
+A dense query searches every segment (FAISS, one query, on the calling thread) and keeps the
+best ``k`` of all. Once the segments hold more than ``PARALLEL_DENSE_ROWS`` vectors together,
+they are searched side by side on a pool of one thread per core (FAISS releases the GIL while
+it searches): a store holds several large HNSW segments then (a merge writes at most
+``segments.MAX_MERGED_ROWS`` rows), each costing a fraction of a millisecond, and a query
+would otherwise wait for them one after another on one core.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -22,6 +31,20 @@ from index.backends.base import StoreBusy
 from index.backends.segments import Live
 from index.bm25 import Bm25, Part
 from index.vectors import live_bitmap
+
+PARALLEL_DENSE_ROWS = 100_000  # below this many vectors a store's segments cost ~1 ms in all: searched in turn
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _search_pool() -> ThreadPoolExecutor:
+    """The process's threads for searching segments side by side, one per core, made on first use."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="dense-search")
+        return _pool
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +83,24 @@ class _State:
         if "bm25" not in self.cache:
             self.cache["bm25"] = Bm25([Part(s.segment.terms, s.live, s.segment.ids) for s in self.segments])
         return self.cache["bm25"]
+
+    def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The ``k`` live chunks nearest ``vector``: ``(chunk id, inner product)``, best first
+        (ties: lower id first), over every segment; side by side once the store is large."""
+        jobs = []
+        for i, live in enumerate(self.segments):   # loaded here, once, not by the pool's threads
+            bitmap = self.bitmap(i)
+            jobs.append((live.segment.ids, live.segment.vectors, live.live if bitmap is not None else None, bitmap))
+
+        def one(job) -> list[tuple[int, float]]:
+            ids, vectors, rows, bitmap = job
+            return [(int(ids[row]), score) for row, score in vectors.search(vector, k, rows, bitmap)]
+
+        parallel = (len(jobs) > 1 and (os.cpu_count() or 1) > 1
+                    and sum(vectors.count() for _, vectors, _, _ in jobs) > PARALLEL_DENSE_ROWS)
+        found = _search_pool().map(one, jobs) if parallel else map(one, jobs)
+        hits = [hit for part in found for hit in part]
+        return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
 
     def bitmap(self, i: int) -> np.ndarray | None:
         key = ("bitmap", i)
