@@ -16,20 +16,13 @@ case. So the decision looks at the evidence across every passage read:
   retrieved that passage at all (1/rank);
 - ``type``: whether the answer has the shape the question asks for (a date for "when", a
   number for "how many", a name for "who");
-- ``quantity``: 0 when the question asks for a quantity ("how many", "how much", "what
-  percentage") and the answer holds no number, else 1;
 - ``same_document``: the share of the other passages read that come from the best answer's
   document (near 1 when one long document fills the passages read, 0 over a collection of
   short ones, where the reader's score means what it was trained to mean).
 
 A logistic model over these features (``Decider``), fitted on held-out questions whose
 documents are long (``python -m qa.training.decision``), gives the probability; the
-engine answers when it reaches the decider's threshold. A decider may also *require*
-features (``requires``, by default ``quantity``): when one of them is 0 the probability is 0,
-whatever the model says. "How many sources spoke to Politico?" answered "a number" is such a
-case: the passage read names no count, and a calibrated score over a short document does not
-see it (the long-document tuning part never answered such a question either way, so the
-requirement changes none of its decisions).
+engine answers when it reaches the decider's threshold.
 """
 
 from __future__ import annotations
@@ -47,12 +40,11 @@ from qa.readers.spans import DATE_RE, NUMBER_RE, ROLE_WORDS, question_type
 from qa.types import Candidate
 
 FEATURES = ("reader", "runner_up", "agreement", "coverage", "coverage_passage", "dense", "bm25", "type",
-            "same_document", "quantity")
+            "same_document")
 # The ones the shipped model weighs: chosen on the tuning set's out-of-fold F1 (python -m
 # qa.training.decision --features ...): the dense cosine, the largest weight when it was in,
 # depends on how long the chunks are and sank the short seed article, so it is left out.
 DEFAULT_FEATURES = ("reader", "coverage", "bm25")
-DEFAULT_REQUIRES = ("quantity",)  # features that must be 1 for the engine to answer (see the module docstring)
 DECIDER_FILE = Path(__file__).resolve().parent / "models" / "decider.json"
 
 _NAME = re.compile(r"\b[A-Z][\w’'-]*")
@@ -78,26 +70,6 @@ def type_fits(question: str, answer: str) -> float:
     if kind == "person":
         return 1.0 if _NAME.search(answer) or ROLE_WORDS & set(answer.lower().split()) else 0.0
     return 1.0
-
-
-# What a quantity is written with: any digit ("25x100", "5G", "$3"), or a word that counts.
-_QUANTITY = re.compile(
-    r"\d|\b(?:zero|none|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
-    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|"
-    r"thousands?|millions?|billions?|trillions?|dozens?|scores|half|halves|quarters?|thirds?|several|few|couple|"
-    r"single|double|triple|twice|thrice|once)\b", re.IGNORECASE)
-
-
-def quantity_fits(question: str, answer: str) -> float:
-    """0.0 when ``question`` asks for a quantity and ``answer`` holds no number, else 1.0.
-
-    Example:
-        >>> quantity_fits("How many sources spoke to Politico?", "a number"), quantity_fits("How many?", "two")
-        (0.0, 1.0)
-        >>> quantity_fits("How large was the lot?", "25x100"), quantity_fits("Who spoke?", "Politico")
-        (1.0, 1.0)
-    """
-    return 0.0 if question_type(question) == "number" and not _QUANTITY.search(answer) else 1.0
 
 
 def _coverage(q_terms: Sequence[str], weights: dict[str, float], text: str) -> float:
@@ -145,7 +117,6 @@ def decision_features(question: str, candidates: Sequence[Candidate], idf: Calla
         "dense": p.dense_score if p.dense_score is not None else 0.0,
         "bm25": 1.0 / p.term_rank if p.term_rank else 0.0,
         "type": type_fits(question, answer),
-        "quantity": quantity_fits(question, answer),
         "same_document": sum(c.passage.source == p.source for c in others) / len(others) if others else 0.0,
     }
 
@@ -154,19 +125,17 @@ def decision_features(question: str, candidates: Sequence[Candidate], idf: Calla
 class Decider:
     """A logistic model over some of ``FEATURES``: ``p = sigmoid(bias + sum(weights[f] * x[f]))``.
 
-    ``threshold`` is the probability at or above which the engine answers; ``requires``: features
-    that must be 1, else the probability is 0. Stored as JSON (``qa/models/decider.json``) with
-    the record of how it was fitted.
+    ``threshold`` is the probability at or above which the engine answers. Stored as JSON
+    (``qa/models/decider.json``) with the record of how it was fitted.
     """
 
     weights: dict[str, float]
     bias: float
     threshold: float
     record: dict = field(default_factory=dict, compare=False)
-    requires: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        unknown = (set(self.weights) | set(self.requires)) - set(FEATURES)
+        unknown = set(self.weights) - set(FEATURES)
         if unknown or not self.weights:
             raise ValueError(f"decider weights name unknown features {sorted(unknown)} (known: {FEATURES}); "
                              "refit with python -m qa.training.decision")
@@ -174,19 +143,17 @@ class Decider:
             raise ValueError(f"threshold must be in [0, 1]. Currently, threshold is {self.threshold}")
 
     def probability(self, features: dict[str, float]) -> float:
-        if any(features.get(f, 1.0) == 0.0 for f in self.requires):
-            return 0.0
         z = self.bias + sum(w * features[f] for f, w in self.weights.items())
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
     def to_dict(self) -> dict:
         return {"features": list(self.weights), "weights": self.weights, "bias": self.bias, "threshold": self.threshold,
-                "requires": list(self.requires), "record": self.record}
+                "record": self.record}
 
     @classmethod
     def from_dict(cls, d: dict) -> Decider:
         return cls(weights={k: float(v) for k, v in d["weights"].items()}, bias=float(d["bias"]),
-                   threshold=float(d["threshold"]), record=d.get("record", {}), requires=tuple(d.get("requires", ())))
+                   threshold=float(d["threshold"]), record=d.get("record", {}))
 
     @classmethod
     def load(cls, path: str | Path = DECIDER_FILE) -> Decider:

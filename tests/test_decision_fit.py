@@ -127,33 +127,3 @@ def test_evaluation_takes_another_decider_file(tmp_path, embedder):
     with pytest.raises(ValueError, match="cannot read the decider"):
         evaluate(DATA / "seed_questions.jsonl", limit=1, progress=False, embedder=embedder,
                  index_cache=str(tmp_path / "index"), decider_file=str(tmp_path / "missing.json"))
-
-
-def test_a_quantity_question_answered_without_a_number_is_not_found_whatever_the_model_says():
-    text = "Politico cited a number of anonymous sources. Two hackers were indicted."
-    vague = [_candidate("a.txt", text, "a number", 0.99, 1)]
-    counted = [_candidate("a.txt", text, "Two", 0.99, 1)]
-    idf = lambda term: 1.0  # noqa: E731
-    assert decision_features("How many sources spoke to Politico?", vague, idf)["quantity"] == 0.0
-    assert decision_features("How many hackers were indicted?", counted, idf)["quantity"] == 1.0
-    assert decision_features("Who cited sources?", [_candidate("a.txt", text, "Politico", 0.9, 1)], idf)["quantity"] == 1.0
-    eager = Decider({"reader": 1.0}, 50.0, 0.5, requires=("quantity",))
-    assert eager.probability(decision_features("How many sources spoke to Politico?", vague, idf)) == 0.0
-    assert eager.probability(decision_features("How many hackers were indicted?", counted, idf)) > 0.99
-    assert Decider({"reader": 1.0}, 50.0, 0.5).probability({"reader": 0.0, "quantity": 0.0}) > 0.99  # not required
-    # Kept in the JSON; a file from before the field answers as it did.
-    assert Decider.from_dict(eager.to_dict()).requires == ("quantity",)
-    assert Decider.from_dict({"weights": {"reader": 1.0}, "bias": 0.0, "threshold": 0.5}).requires == ()
-    with pytest.raises(ValueError, match="unknown features"):
-        Decider({"reader": 1.0}, 0.0, 0.5, requires=("colour",))
-
-
-def test_a_fitted_decider_requires_the_quantity_and_chooses_its_threshold_with_it():
-    sets = {"long": _observations(300, 1.0, -3.0, 0)}
-    for o in sets["long"][::3]:
-        o.features["quantity"] = 0.0
-    decider = fit(sets, features=("reader",))
-    assert decider.requires == ("quantity",)
-    vetoed = [o for o in sets["long"] if o.features.get("quantity") == 0.0]
-    assert check(decider, vetoed)["answered"] == 0.0
-    assert fit(sets, features=("reader",), requires=()).requires == ()

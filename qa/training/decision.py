@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.decision import DECIDER_FILE, DEFAULT_FEATURES, DEFAULT_REQUIRES, FEATURES, Decider
+from qa.decision import DECIDER_FILE, DEFAULT_FEATURES, FEATURES, Decider
 from qa.eval.metrics import f1_score
 
 RIGHT_F1 = 0.5  # an answer at least this close to a gold answer counts as right
@@ -106,11 +106,10 @@ def _features_of(o: Observation, features: tuple[str, ...], name: str) -> list[f
 
 
 def fit(sets: dict[str, list[Observation]], folds: int = 5, seed: int = 0, c: float = 1.0,
-        features: tuple[str, ...] = DEFAULT_FEATURES, requires: tuple[str, ...] = DEFAULT_REQUIRES) -> Decider:
+        features: tuple[str, ...] = DEFAULT_FEATURES) -> Decider:
     """A Decider over ``features`` fitted to the observations of every set in ``sets`` (name ->
-    observations), each set weighing the same in total; its threshold from out-of-fold probabilities,
-    with ``requires`` applied as the engine applies them (a 0 makes the probability 0)."""
-    unknown = (set(features) | set(requires)) - set(FEATURES)
+    observations), each set weighing the same in total; its threshold from out-of-fold probabilities."""
+    unknown = set(features) - set(FEATURES)
     if unknown:
         raise ValueError(f"unknown features {sorted(unknown)}; choose among {FEATURES}")
     sets = {name: sets[name] for name in sorted(sets) if sets[name]}  # folds do not depend on the order given
@@ -134,9 +133,6 @@ def fit(sets: dict[str, list[Observation]], folds: int = 5, seed: int = 0, c: fl
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, strata):
         model = LogisticRegression(C=c, max_iter=2000).fit(x[train], y[train], sample_weight=weight[scored][train])
         out_of_fold[scored[test]] = model.predict_proba(x[test])[:, 1]
-    for i in scored:
-        if any(observations[i].features.get(f, 1.0) == 0.0 for f in requires):
-            out_of_fold[i] = 0.0
     grid = np.round(np.arange(0.0, 1.0001, 0.01), 2)
     curve = [float(np.average(_scores(out_of_fold, observations, t), weights=weight)) for t in grid]
     threshold = float(grid[int(np.argmax(curve))])
@@ -157,7 +153,7 @@ def fit(sets: dict[str, list[Observation]], folds: int = 5, seed: int = 0, c: fl
         "features": list(features),
     }
     return Decider(weights={f: round(float(w), 6) for f, w in zip(features, model.coef_[0])},
-                   bias=round(float(model.intercept_[0]), 6), threshold=threshold, record=record, requires=tuple(requires))
+                   bias=round(float(model.intercept_[0]), 6), threshold=threshold, record=record)
 
 
 def check(decider: Decider, observations: list[Observation]) -> dict:
