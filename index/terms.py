@@ -192,6 +192,14 @@ class TermIndex:
             self._bounds[row] = found
         return found
 
+    def bounds_agree(self) -> bool:
+        """Whether the saved per-term bounds are those of the postings (True when none are saved).
+        A bound below the truth would make ``index.bm25`` prune chunks that belong in a top k."""
+        if self.max_tfs is None:
+            return True
+        return bool(np.array_equal(self.max_tfs, _per_term(np.maximum, self.tfs, self.indptr))
+                    and np.array_equal(self.min_lengths, _per_term(np.minimum, self.lengths[self.positions], self.indptr)))
+
     def save(self, path: Path) -> None:
         folder = Path(path) / self.DIRNAME
         folder.mkdir(parents=True, exist_ok=True)

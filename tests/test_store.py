@@ -217,13 +217,18 @@ def _damage(ix, what):
         texts = ["words of another text"] + texts[1:]
     np.save(segment.path / "ids.npy", ids)
     FaissVectorStore.build(vectors).save(segment.path)
-    TermIndex.build(texts).save(segment.path)
+    terms = TermIndex.build(texts)
+    if what == "wrong bm25 bounds":   # a bound below the truth: pruning would skip chunks of a top k
+        terms.max_tfs[:] = 1
+        terms.min_lengths[:] = terms.min_lengths.max() + 1
+    terms.save(segment.path)
 
 
 @pytest.mark.parametrize("what, fix", [
     ("orphan vector", "vector(s) belong to no chunk"),
     ("missing vector", "has chunks without vectors"),
     ("stale terms", "BM25 holds"),
+    ("wrong bm25 bounds", "BM25 holds"),
 ])
 def test_check_finds_and_repairs_without_embedding(tmp_path, embedder, what, fix):
     docs = _corpus(tmp_path / "docs")

@@ -158,7 +158,7 @@ def _check_segment(live: Live, repair: bool) -> tuple[list[str], Live | tuple]:
         findings.append(f"{source} has no chunks" + (
             f"; it was dropped: index it again with python -m index add {source}" if repair
             else "; --repair drops it (then index it again)"))
-    if live.segment.terms.count() != len(seg.ids) or _stale_terms(seg):
+    if live.segment.terms.count() != len(seg.ids) or _stale_terms(seg) or not seg.terms.bounds_agree():
         findings.append(f"BM25 holds postings that disagree with the chunk texts (in {seg.name})"
                         + ("; computed again from them" if repair else ""))
     if not findings:
