@@ -236,11 +236,11 @@ def write_merged(folder: Path, parts: Sequence[tuple[Path, Iterable[int]]]) -> N
         for source, removed in parts:
             conn.execute("ATTACH DATABASE ? AS part", (_read_only(Path(source) / Catalog.FILENAME),))
             conn.executemany("INSERT INTO temp.removed (id) VALUES (?)", ((int(d),) for d in removed))
-            kept = "SELECT id FROM part.documents WHERE id NOT IN (SELECT id FROM temp.removed)"
+            kept = "id NOT IN (SELECT id FROM temp.removed)"   # of part.documents
             conn.execute(f"INSERT INTO main.documents ({DOC_COLUMNS}) SELECT {DOC_COLUMNS} FROM part.documents "
-                         "WHERE id NOT IN (SELECT id FROM temp.removed)")
+                         f"WHERE {kept}")
             conn.execute(f"INSERT INTO main.chunks ({CHUNK_COLUMNS}) "
-                         f"SELECT {CHUNK_COLUMNS} FROM part.chunks WHERE doc IN ({kept})")
+                         f"SELECT {CHUNK_COLUMNS} FROM part.chunks WHERE doc IN (SELECT id FROM part.documents WHERE {kept})")
             conn.execute("DELETE FROM temp.removed")
             conn.commit()
             conn.execute("DETACH DATABASE part")

@@ -10,8 +10,8 @@ other's documents.
 Builds are streamed: every ``batch_files`` files or ``batch_seconds`` seconds of work
 are committed, so a killed build resumes without embedding the committed files again
 (their content hashes match), and between commits memory is bounded by a batch (at least one
-whole file); the merges the store makes as segments accumulate are not bounded by it (see
-"A 2 GB folder" in docs/BENCHMARKS.md).
+whole file); the merges the store makes as segments accumulate stream to disk and write at
+most ``segments.MAX_MERGED_ROWS`` rows (see "A 2 GB folder" in docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations

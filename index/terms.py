@@ -98,8 +98,7 @@ class TermIndex:
         indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=len(vocab)), out=indptr[1:])
         tfs = np.minimum(tfs, np.iinfo(np.uint16).max).astype(np.uint16)
-        return cls(vocab, indptr, cols, tfs, lengths, _per_term(np.maximum, tfs, indptr),
-                   _per_term(np.minimum, lengths[cols], indptr))
+        return cls(vocab, indptr, cols, tfs, lengths, *_term_bounds(indptr, cols, tfs, lengths))
 
     @classmethod
     def merge(cls, parts: Sequence[tuple[TermIndex, np.ndarray]], order: np.ndarray) -> TermIndex:
@@ -163,8 +162,7 @@ class TermIndex:
                 positions[a:b], tfs[a:b] = positions[a:b][by_row], tfs[a:b][by_row]
         kept_lengths = [terms.lengths[keep] for terms, _, _, keep in mapped]
         lengths = np.concatenate(kept_lengths)[order] if kept_lengths else np.zeros(0, np.int32)
-        return cls(list(vocab), indptr, positions, tfs, lengths, _per_term(np.maximum, tfs, indptr),
-                   _per_term(np.minimum, lengths[positions], indptr))
+        return cls(list(vocab), indptr, positions, tfs, lengths, *_term_bounds(indptr, positions, tfs, lengths))
 
     def count(self) -> int:
         """Number of chunk rows."""
@@ -197,8 +195,8 @@ class TermIndex:
         A bound below the truth would make ``index.bm25`` prune chunks that belong in a top k."""
         if self.max_tfs is None:
             return True
-        return bool(np.array_equal(self.max_tfs, _per_term(np.maximum, self.tfs, self.indptr))
-                    and np.array_equal(self.min_lengths, _per_term(np.minimum, self.lengths[self.positions], self.indptr)))
+        max_tfs, min_lengths = _term_bounds(self.indptr, self.positions, self.tfs, self.lengths)
+        return bool(np.array_equal(self.max_tfs, max_tfs) and np.array_equal(self.min_lengths, min_lengths))
 
     def save(self, path: Path) -> None:
         folder = Path(path) / self.DIRNAME
@@ -222,6 +220,12 @@ class TermIndex:
         if index.max_tfs is not None and not len(index.max_tfs) == len(index.min_lengths) == len(vocab):
             raise ValueError(f"{file} is inconsistent (vocabulary and per-term bounds differ); rebuild the index")
         return index
+
+
+def _term_bounds(indptr: np.ndarray, positions: np.ndarray, tfs: np.ndarray,
+                 lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each term's largest tf and the shortest chunk among its postings (``max_tfs``, ``min_lengths``)."""
+    return _per_term(np.maximum, tfs, indptr), _per_term(np.minimum, lengths[positions], indptr)
 
 
 def _per_term(op: np.ufunc, values: np.ndarray, indptr: np.ndarray) -> np.ndarray:

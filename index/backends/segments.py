@@ -98,13 +98,17 @@ class Segment:
         self._kind = kind
         self._lock = threading.Lock()
 
+    def _held(self, attr: str, load: Callable[[], object]):
+        """The part kept in ``attr``, loaded by ``load`` the first time (once, whatever the threads)."""
+        if getattr(self, attr) is None:
+            with self._lock:
+                if getattr(self, attr) is None:
+                    setattr(self, attr, load())
+        return getattr(self, attr)
+
     @property
     def vectors(self) -> FaissVectorStore:
-        if self._vectors is None:
-            with self._lock:
-                if self._vectors is None:
-                    self._vectors = self._load_vectors()
-        return self._vectors
+        return self._held("_vectors", self._load_vectors)
 
     def read_vectors(self, rows: np.ndarray) -> np.ndarray:
         """The vectors of ``rows``; when they are not held, read from the file for this call only
@@ -129,11 +133,7 @@ class Segment:
 
     @property
     def terms(self) -> TermIndex:
-        if self._terms is None:
-            with self._lock:
-                if self._terms is None:
-                    self._terms = self._load_terms()
-        return self._terms
+        return self._held("_terms", self._load_terms)
 
     @property
     def kind(self) -> str:
