@@ -2,11 +2,11 @@
 
 A server that answers questions while it indexes an upload shares the CPU between the two.
 ``BackgroundIndexer`` runs every change in one worker thread, and runs the embedding model,
-nearly all of an upload's computing, on a second thread that asks the operating system for a
-lower CPU priority for itself alone (``nice`` 10 on Linux, where each thread has its own). The
-model session is made on that thread, so its worker threads inherit the lower priority. The
-model uses every core the questions leave idle, and a question takes the cores back whenever
-it needs them.
+nearly all of an upload's computing, on threads of its own (one per core) that ask the
+operating system for a lower CPU priority for themselves alone (``nice`` 10 on Linux, where
+each thread has its own). ONNX Runtime computes on the thread that calls it, so the model uses
+every core the questions leave idle, and a question takes the cores back whenever it needs
+them.
 
 The worker itself (reading, checking and chunking files, committing) keeps normal priority:
 it holds the interpreter lock while it runs Python code, and a thread holding that lock must
@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
+from index.embedding import usable_cpus
 from index.store import Index, IndexReport
 
 BACKGROUND_NICE = 10  # CFS gives a nice-0 thread ~9x the CPU share of a nice-10 one
@@ -45,15 +46,16 @@ def lower_thread_priority(nice: int = BACKGROUND_NICE) -> bool:
     return True
 
 
-def model_thread(nice: int = BACKGROUND_NICE) -> ThreadPoolExecutor:
-    """One thread at ``nice`` lower CPU priority for an embedder's model calls:
-    ``embedder.new_session(run_on=model_thread())``. Its ``lowered`` says whether the platform
-    lowered the thread's priority (False until the thread has started)."""
+def model_threads(nice: int = BACKGROUND_NICE, count: int | None = None) -> ThreadPoolExecutor:
+    """``count`` threads (default one per usable core) at ``nice`` lower CPU priority for an
+    embedder's model calls: ``embedder.running_on(model_threads())``. Its ``lowered`` says
+    whether the platform lowered the threads' priority (False until a thread has started)."""
 
     def lower() -> None:
         executor.lowered = lower_thread_priority(nice) if nice else False
 
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding", initializer=lower)
+    executor = ThreadPoolExecutor(max_workers=count or usable_cpus(), thread_name_prefix="embedding",
+                                  initializer=lower)
     executor.lowered = False
     return executor
 
@@ -81,17 +83,17 @@ class BackgroundIndexer:
         self.nice = nice
         self._worker_index: Index | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexing")
-        self._model = model_thread(nice)
+        self._model = model_threads(nice)
 
     @property
     def lowered(self) -> bool:
-        """Whether the embedding thread runs at lower priority (False before the first change)."""
+        """Whether the embedding threads run at lower priority (False before the first change)."""
         return self._model.lowered
 
     def _index(self) -> Index:
-        """The index as the worker sees it: same store, a session whose model runs at low priority."""
+        """The index as the worker sees it: same store, its model calls run at low priority."""
         if self._worker_index is None:
-            self._worker_index = self.index.with_embedder(self.index.embedder.new_session(run_on=self._model))
+            self._worker_index = self.index.with_embedder(self.index.embedder.running_on(self._model))
         return self._worker_index
 
     def add(self, paths: Iterable[str | Path], quiet: bool = True) -> IndexReport:

@@ -14,17 +14,24 @@ loads from the installed package's folder with the Hugging Face hub switched off
 Every backend gets the same treatment around the model: repeated texts are embedded once, texts
 are sorted by length so that a batch pads to little more than its own longest text, and batches
 are small, so that a one-text question is never queued behind a whole upload.
+
+On ONNX Runtime the session computes on the thread that calls it (one intra-op thread), and an
+encode of many texts runs its batches on one thread per core at once. Small matrix products
+(384 wide, a few dozen tokens) do not split well across cores inside one model call: two calls
+side by side, one core each, embedded the 3,312 chunks of 1,000 SciFact abstracts in 46.0 s at
+fp32 and 20.0 s at int8, against 55.4 s and 27.5-28.2 s for one call at a time on two intra-op
+threads (batches of 4 texts).
 """
 
 from __future__ import annotations
 
-import functools
+import copy
 import importlib.util
 import os
 import threading
 import warnings
 from collections import deque
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -32,13 +39,12 @@ import numpy as np
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 BACKENDS = ("auto", "onnx", "onnx-int8", "torch")
-# Texts per model call. On ONNX Runtime small batches are faster as well as lighter: embedding
-# the 3,312 chunks of 1,000 SciFact abstracts on two cores took 52.7-55.3 s at fp32 in batches
-# of 4 against 63.1-66.5 s in batches of 8 and 79.6-81.9 s in batches of 32 (int8: 29.9 s
-# against 31.4-33.8 s and 34.0-36.0 s), and the memory ONNX Runtime keeps for a batch's
-# activations (attention grows with texts x tokens^2) peaked at 267 MB against 684-715 MB.
+# Texts per model call. On ONNX Runtime, with one call per core side by side, a call of one text
+# pads nothing and was fastest: the 3,312 chunks of 1,000 SciFact abstracts took 46.0-47.8 s at
+# fp32 (48.7 s in batches of 2, 53.7 s of 4) and 20.0-21.6 s at int8 (24.0 s, 24.6 s); the memory
+# ONNX Runtime keeps for activations (attention grows with texts x tokens^2) stays small.
 # sentence-transformers keeps its own batch of 32.
-ONNX_BATCH = 4
+ONNX_BATCH = 1
 TORCH_BATCH = 32
 
 
@@ -81,7 +87,7 @@ class _OnnxBackend:
 
     thread_safe = True  # InferenceSession.run may be called from several threads at once
 
-    def __init__(self, model_path: Path, onnx_file: Path, name: str, threads: int) -> None:
+    def __init__(self, model_path: Path, onnx_file: Path, name: str) -> None:
         from tokenizers import Tokenizer
 
         from index.onnx_model import cpu_session, sentence_config
@@ -92,7 +98,7 @@ class _OnnxBackend:
         self._tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=config["max_seq_length"])
         self._tokenizer.no_padding()  # each batch is padded to its own longest text in embed()
-        self._session = cpu_session(onnx_file, threads)
+        self._session = cpu_session(onnx_file, 1)  # computes on the calling thread
         self.onnx_file = onnx_file
 
     def prepare(self, texts: Sequence[str]) -> list:
@@ -204,7 +210,8 @@ class Embedder:
             torch (small batches also keep a concurrent question's wait short).
         backend: "auto", "onnx", "onnx-int8" or "torch" (see the module docstring).
         cache_dir: where ONNX exports are kept (default: ``.cache/models`` at the repository root).
-        threads: intra-op threads for onnxruntime (default: the CPUs this process may use).
+        threads: on ONNX Runtime, how many model calls of one ``encode`` run side by side, one
+            core each (default: the CPUs this process may use).
 
     Example:
         >>> emb = Embedder()                       # doctest: +SKIP
@@ -231,35 +238,39 @@ class Embedder:
                                    "pip install -r requirements.txt (or use backend='torch')")
             variant = "int8" if self.backend == "onnx-int8" else "fp32"
             onnx_file = _onnx_file(self.model_path, variant, cache_dir, create=True)
-            self._impl = _OnnxBackend(self.model_path, onnx_file, self.backend, threads or usable_cpus())
+            self._impl = _OnnxBackend(self.model_path, onnx_file, self.backend)
         self.dimension = self._impl.dimension
+        self.threads = threads or usable_cpus()
         self._lock = _FairLock()
         self._cache_dir = cache_dir
-        self._run_on: Executor | None = None  # where model calls run (see new_session)
+        self._run_on: Executor | None = None  # where model calls run (see running_on)
+        self._pool: ThreadPoolExecutor | None = None  # made on the first encode of several batches
+        self._pool_lock = threading.Lock()
 
-    def new_session(self, run_on: Executor | None = None) -> Embedder:
-        """Another embedder of the same model with a model session of its own.
-
-        ONNX Runtime starts a session's worker threads when the session is made, on the
-        calling thread, so they inherit that thread's CPU priority. With ``run_on`` (an
-        executor of one low-priority thread, ``index.background``) the session is made on that
-        thread and every model call runs there, so the model computes at low priority while
-        the caller (reading and chunking files) keeps its own. The torch backend shares one
-        process-wide thread pool, so it returns this embedder itself.
-        """
+    def running_on(self, executor: Executor) -> Embedder:
+        """This embedder (the same model and session) with every model call run on ``executor``,
+        e.g. ``index.background.model_threads()``: threads at low CPU priority, so an upload's
+        embedding computes at low priority while the caller (reading and chunking files) keeps
+        its own. ONNX Runtime computes on the thread that calls it. The torch backend computes
+        on one process-wide thread pool, so it returns this embedder itself."""
         if self.backend == "torch":
             return self
-        make = functools.partial(Embedder, self.model_path, self.name, self.batch_size, self.backend, self._cache_dir)
-        if run_on is None:
-            return make()
-        twin = run_on.submit(make).result()
-        twin._run_on = run_on
+        twin = copy.copy(self)
+        twin._run_on = executor
+        twin._pool = None
+        twin._pool_lock = threading.Lock()
         return twin
 
-    def _embed(self, items: list) -> np.ndarray:
+    def _executor(self, batches: int) -> Executor | None:
+        """Where the batches of one encode run; None: on the calling thread, one after another."""
         if self._run_on is not None:
-            return self._run_on.submit(self._impl.embed, items).result()
-        return self._impl.embed(items)
+            return self._run_on
+        if batches < 2 or self.threads < 2 or not self._impl.thread_safe:
+            return None  # a question's one batch runs at once, never queued behind an upload's
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="embedding")
+        return self._pool
 
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Embed ``texts``; returns a float32 array of shape (len(texts), dimension), rows in input order.
@@ -282,17 +293,22 @@ class Embedder:
             from tqdm import tqdm
 
             progress = tqdm(total=len(unique), desc="embedding", unit="chunk", leave=False)
+        batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+
+        def embed(batch: np.ndarray) -> int:
+            items = self._impl.prepare([unique[i] for i in batch])
+            if self._impl.thread_safe:
+                vectors[batch] = self._impl.embed(items)
+            else:
+                with self._lock:
+                    vectors[batch] = self._impl.embed(items)
+            return len(batch)
+
+        executor = self._executor(len(batches))
         try:
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start:start + self.batch_size]
-                items = self._impl.prepare([unique[i] for i in batch])
-                if self._impl.thread_safe:
-                    vectors[batch] = self._embed(items)
-                else:
-                    with self._lock:
-                        vectors[batch] = self._embed(items)
+            for done in (map(embed, batches) if executor is None else executor.map(embed, batches)):
                 if progress is not None:
-                    progress.update(len(batch))
+                    progress.update(done)
         finally:
             if progress is not None:
                 progress.close()

@@ -50,7 +50,7 @@ from watchdog import events as ev
 from watchdog.observers import Observer
 
 from index import SUPPORTED_SUFFIXES, Index, IndexReport, IndexSettings
-from index.background import model_thread
+from index.background import model_threads
 
 log = logging.getLogger("index.watch")
 
@@ -146,7 +146,7 @@ class FolderWatcher:
             even while events keep coming (default: ``max(10 * debounce, 5)``).
         rescan_above: when more paths than this changed at once (or the operating system
             dropped events), the update is one ``build`` of the folder instead (default 200).
-        background: embed at low CPU priority with an embedder session of their own, for a
+        background: run the embedding model at low CPU priority (threads of its own), for a
             process that answers questions meanwhile (``python -m ui --watch``); see
             ``index.background``.
 
@@ -302,8 +302,8 @@ class FolderWatcher:
         model = None
         try:
             if self.background:
-                model = model_thread()
-                self.index = self.index.with_embedder(self.index.embedder.new_session(run_on=model))
+                model = model_threads()
+                self.index = self.index.with_embedder(self.index.embedder.running_on(model))
             self._apply(self._initial_build())
             self.ready.set()
             while True:

@@ -63,10 +63,10 @@ def test_background_adds_with_its_own_low_priority_session(tmp_path, embedder):
         # interpreter lock, and a starved thread holding it would stall every question.
         worker = indexer._pool.submit(threading.get_native_id).result()
         assert thread_nice(worker) == thread_nice(threading.get_native_id())
-        # It embeds with a session of its own, whose model calls run on a low-priority thread;
-        # questions keep the shared session at normal priority.
+        # Its embedder's model calls run on low-priority threads; questions keep calling the
+        # model on their own threads at normal priority.
         worker_embedder = indexer._index().embedder
-        assert worker_embedder is not index.embedder
+        assert worker_embedder is not index.embedder and index.embedder._run_on is None
         model_threads = []
         embed = worker_embedder._impl.embed
         worker_embedder._impl.embed = lambda items: (model_threads.append(threading.get_native_id()), embed(items))[1]

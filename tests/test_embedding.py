@@ -62,6 +62,21 @@ def test_rows_follow_the_input_order_and_duplicates_match(backend, onnx_embedder
     assert np.array_equal(together[0], together[5]) and np.array_equal(together[1], together[3])
 
 
+def test_batches_run_side_by_side_and_give_the_rows_of_one_at_a_time(monkeypatch):
+    texts = real_sentences()
+    alone, side_by_side = Embedder(backend="onnx", threads=1), Embedder(backend="onnx", threads=2)
+    callers: set[int] = set()
+    embed = side_by_side._impl.embed
+    monkeypatch.setattr(side_by_side._impl, "embed", lambda items: (callers.add(threading.get_native_id()), embed(items))[1])
+    together = side_by_side.encode(texts)
+    assert len(callers) == 2 and threading.get_native_id() not in callers
+    assert np.allclose(together, alone.encode(texts), atol=1e-6)
+    # a question's single batch runs on the caller's own thread, never queued on the pool
+    callers.clear()
+    side_by_side.encode(["who measured the water quality?"])
+    assert callers == {threading.get_native_id()}
+
+
 def test_repeated_texts_are_embedded_once(onnx_embedder, monkeypatch):
     seen: list[str] = []
     prepare = onnx_embedder._impl.prepare
