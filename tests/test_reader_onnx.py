@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 import sys
 
 import numpy as np
@@ -191,3 +192,32 @@ def test_reading_windows_one_by_one_gives_what_a_padded_batch_gives(onnx_reader)
         for a, b in zip(one_by_one.score_passages(question, cut), padded.score_passages(question, cut)):
             assert (a.answer_start, a.answer_end, a.answer) == (b.answer_start, b.answer_end, b.answer), question
             assert a.score == pytest.approx(b.score, abs=1e-6)
+
+
+def test_windows_read_side_by_side_give_the_logits_of_one_at_a_time(monkeypatch):
+    """Several windows run side by side on a one-thread session, one core each; their logits,
+    in order, are those of the same windows read one after another on every core."""
+    model = neural.OnnxReaderModel(exported_reader(MODEL_DIR, create=True), threads=2)
+    reader = NeuralReader.load(backend="onnx")
+    enc = neural.encode_windows(reader.tokenizer, "who is Rob Strayer?", real_passages()[:-1], reader.config)
+    batches = []
+    for ids, mask, types in zip(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]):
+        n = sum(mask)
+        batches.append(tuple(np.asarray([row[:n]], dtype=np.int64) for row in (ids, mask, types)))
+    assert len(batches) > 5
+    callers: list[tuple[int, object]] = []
+    run = neural.OnnxReaderModel._run
+    monkeypatch.setattr(neural.OnnxReaderModel, "_run",
+                        staticmethod(lambda session, *a: (callers.append((threading.get_native_id(), session)), run(session, *a))[1]))
+    one_at_a_time = [model(*b) for b in batches]
+    assert {c for c, _ in callers} == {threading.get_native_id()}
+    callers.clear()
+    side_by_side = model.map(batches)
+    assert len({c for c, _ in callers}) == 2 and threading.get_native_id() not in {c for c, _ in callers}
+    assert {s for _, s in callers} == {model._side_by_side[0]}  # not the session of every core
+    for (a_start, a_end), (b_start, b_end) in zip(one_at_a_time, side_by_side):
+        np.testing.assert_allclose(a_start, b_start, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(a_end, b_end, rtol=0, atol=1e-4)
+    callers.clear()
+    model.map(batches[:1])  # one window keeps every core, on the calling thread
+    assert callers == [(threading.get_native_id(), model._session)]

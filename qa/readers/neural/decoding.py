@@ -114,16 +114,21 @@ def read_windows(model, tokenizer, question: str, contexts: Sequence[str], cfg: 
         return out_windows
     if bf16 and isinstance(model, OnnxReaderModel):
         raise ValueError("bf16 needs the torch model; the ONNX reader computes in fp32 or int8")
-    run = model if isinstance(model, OnnxReaderModel) else torch_logits(model, bf16)
     batch_size = batch_size or default_batch_size(model)
     enc = encode_windows(tokenizer, question, contexts, cfg)
     ids = np.asarray(enc["input_ids"], dtype=np.int64)
     masks = np.asarray(enc["attention_mask"], dtype=np.int64)
     types = np.asarray(enc["token_type_ids"], dtype=np.int64)
-    for b in range(0, len(ids), batch_size):
-        sl = slice(b, b + batch_size)
-        width = int(masks[sl].sum(1).max())  # each batch padded to its own longest window
-        starts, ends = run(ids[sl, :width], masks[sl, :width], types[sl, :width])
+    slices = [slice(b, b + batch_size) for b in range(0, len(ids), batch_size)]
+    widths = [int(masks[sl].sum(1).max()) for sl in slices]  # each batch padded to its own longest window
+    batches = [(ids[sl, :w], masks[sl, :w], types[sl, :w]) for sl, w in zip(slices, widths)]
+    if isinstance(model, OnnxReaderModel):
+        logits = model.map(batches)  # side by side where there are several
+    else:
+        run = torch_logits(model, bf16)
+        logits = [run(*b) for b in batches]
+    for sl, width, (starts, ends) in zip(slices, widths, logits):
+        b = sl.start
         for k, offs in enumerate(enc["offsets"][sl]):
             offs = offs + [None] * (width - len(offs)) if len(offs) < width else offs[:width]
             out_windows[enc["context_index"][b + k]].append(WindowLogits(starts[k], ends[k], offs))

@@ -15,8 +15,11 @@ Backends (``QASettings.reader_backend``):
 from __future__ import annotations
 
 import importlib.util
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -70,11 +73,11 @@ class OnnxReaderModel:
 
     Calling it with int64 arrays ``input_ids``, ``attention_mask``, ``token_type_ids`` (windows x
     tokens) returns float32 ``(start_logits, end_logits)`` of the same shape. Safe to call from
-    several threads at once.
+    several threads at once. ``map`` reads several such batches side by side.
 
     Args:
         onnx_file: the exported graph (``qa.readers.neural.export.exported_reader``).
-        threads: intra-op threads (default: the CPUs this process may use).
+        threads: cores a call may use (default: the CPUs this process may use).
     """
 
     def __init__(self, onnx_file: str | Path, threads: int | None = None) -> None:
@@ -83,16 +86,44 @@ class OnnxReaderModel:
         from index.onnx_model import cpu_session
 
         self.onnx_file = Path(onnx_file)
-        self._session = cpu_session(self.onnx_file, threads or usable_cpus())
+        self.threads = threads or usable_cpus()
+        self._session = cpu_session(self.onnx_file, self.threads)
+        self._side_by_side: tuple | None = None  # (one-thread session, pool), made on first use
+        self._lock = threading.Lock()
 
-    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray,
-                 token_type_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        start, end = self._session.run(["start_logits", "end_logits"], {
+    @staticmethod
+    def _run(session, input_ids: np.ndarray, attention_mask: np.ndarray,
+             token_type_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        start, end = session.run(["start_logits", "end_logits"], {
             "input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
             "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64),
             "token_type_ids": np.ascontiguousarray(token_type_ids, dtype=np.int64),
         })
         return start, end
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray,
+                 token_type_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._run(self._session, input_ids, attention_mask, token_type_ids)
+
+    def map(self, batches: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The logits of each ``(input_ids, attention_mask, token_type_ids)`` batch, in order.
+
+        Several batches run side by side, one core each, on a second session of one thread:
+        a window's matrix products (a few hundred tokens by 384 or 1,536) split poorly across
+        cores, so two windows at once finish sooner than two one after the other on two cores
+        (22.5 against 27.3-28.4 ms a window over 217 SQuAD windows on two cores). A single
+        batch keeps every core (27.7 against 39.8 ms for one window alone).
+        """
+        if len(batches) < 2 or self.threads < 2:
+            return [self(*b) for b in batches]
+        with self._lock:
+            if self._side_by_side is None:
+                from index.onnx_model import cpu_session
+
+                self._side_by_side = (cpu_session(self.onnx_file, 1),
+                                      ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="reader"))
+        single, pool = self._side_by_side
+        return list(pool.map(lambda b: self._run(single, *b), batches))
 
 
 def load_torch_model(path: Path, precision: str = "fp32", eager_attention: bool = False):
