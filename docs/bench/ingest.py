@@ -10,10 +10,12 @@ fresh process (model load included) and is timed from process start to exit:
 
 ``--profile`` adds a breakdown inside one process per configuration (imports, model load, reading,
 chunking, embedding, FAISS) for each embedding backend and chunk size, run through the same
-embedder and FAISS flat index as the build, without the catalog and BM25.
+embedder and FAISS flat index as the build, without the catalog and BM25. ``--calls`` times the
+embedding of the chunks alone for given texts a model call and calls side by side.
 
 Usage:
     python docs/bench/ingest.py [--docs 1000] [--pairs 3] [--profile]
+    python docs/bench/ingest.py --skip-compare --calls onnx:1:2 onnx:4:2 onnx:1:1 onnx-int8:1:2
 """
 
 from __future__ import annotations
@@ -72,6 +74,20 @@ print(json.dumps({"backend": emb.backend, "chunk_size": size, "chunks": len(text
                   "imports": t_import - t0, "model_load": t_load - t_import, "read": t_read - t_load,
                   "chunk": t_chunk - t_read, "embed": t_embed - t_chunk, "faiss": t_faiss - t_embed,
                   "in_process": t_faiss - t0}))
+"""
+
+EMBED_ALONE = """
+import json, sys, time
+from pathlib import Path
+from index.chunking import chunk_document
+from index.embedding import Embedder
+from index.loaders import load_document
+texts = [c.text for p in sorted(Path(sys.argv[1]).glob("*.txt")) for c in chunk_document(load_document(str(p)), 800, 100)]
+emb = Embedder(backend=sys.argv[2], batch_size=int(sys.argv[3]), threads=int(sys.argv[4]))
+emb.encode(["warm up"])
+t0 = time.perf_counter()
+emb.encode(texts)
+print(json.dumps({"chunks": len(texts), "embed": time.perf_counter() - t0}))
 """
 
 
@@ -148,6 +164,21 @@ def profile(folder: Path, backends: list[str], sizes: list[tuple[int, int]]) -> 
     return rows
 
 
+def embed_alone(folder: Path, calls: list[str]) -> list[dict]:
+    """The chunks embedded alone, per backend, texts a model call and calls side by side
+    (``Embedder(backend=B, batch_size=N, threads=T).encode``), one process each."""
+    rows = []
+    for call in calls:
+        backend, texts, threads = call.split(":")
+        run = run_measured([sys.executable, "-c", EMBED_ALONE, str(folder), backend, texts, threads])
+        row = json.loads(run.stdout.splitlines()[-1]) | {"backend": backend, "texts_a_call": int(texts),
+                                                         "side_by_side": int(threads), "rss_mb": run.peak_rss_mb}
+        rows.append(row)
+        print(f"{backend:9} {texts} texts a call, {threads} side by side: {row['chunks']} chunks in "
+              f"{row['embed']:.1f} s, peak {run.peak_rss_mb:.0f} MB", flush=True)
+    return rows
+
+
 def count_tokens(folder: Path) -> list[dict]:
     """Chunks and model tokens (after truncation at 256) per chunking: what the embedding computes on."""
     from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -183,7 +214,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="IndexSettings.embedder for our side (default: the Index's own default)")
     parser.add_argument("--profile", action="store_true", help="also break the time down per stage and backend")
     parser.add_argument("--tokens", action="store_true", help="also count chunks and tokens per chunking")
-    parser.add_argument("--skip-compare", action="store_true", help="skip the baseline comparison (with --tokens or --profile)")
+    parser.add_argument("--calls", nargs="+", metavar="BACKEND:TEXTS:SIDE_BY_SIDE", default=[],
+                        help="also embed the chunks alone per backend, texts a model call and calls side by side, "
+                             "e.g. onnx:1:2 onnx:4:1")
+    parser.add_argument("--skip-compare", action="store_true", help="skip the baseline comparison (with --tokens, --calls or --profile)")
     parser.add_argument("--json", metavar="FILE", help="write every measurement to FILE")
     args = parser.parse_args(argv)
     if args.docs <= 0 or args.pairs <= 0:
@@ -202,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
             results["tokens"] = count_tokens(folder)
         if not args.skip_compare:
             results["compare"] = compare(folder, args.pairs, args.embedder)
+        if args.calls:
+            results["calls"] = embed_alone(folder, args.calls)
         if args.profile:
             results["profile"] = profile(folder, ["torch", "onnx", "onnx-int8"], [(800, 100), (1000, 100)])
         results["load_average_after"] = os.getloadavg()[0]
