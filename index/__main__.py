@@ -39,9 +39,9 @@ def embedder_option() -> argparse.ArgumentParser:
     """``--embedder``, for the subcommands that embed documents."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--embedder", choices=EMBEDDER_BACKENDS, default="auto",
-                   help="how the embedding model runs: onnx-int8 is about twice as fast, with vectors slightly "
-                        "different from fp32 (onnx, torch). A new index records its choice and is then always "
-                        "queried and extended with it; default auto: the index's own, for a new index onnx "
+                   help="how the embedding model runs: onnx-int8 is about twice as fast as fp32 (onnx, torch), "
+                        "with vectors slightly different. A new index records its choice and is then always "
+                        "queried and extended with it; default auto: the index's own, for a new index onnx-int8 "
                         "(torch without onnxruntime). Another family than the index's is refused: "
                         "change it with --rebuild")
     return p

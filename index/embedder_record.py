@@ -8,7 +8,10 @@ The manifest records the embedder backend that made an index's vectors (``"embed
 The rules, store-agnostic (every store keeps the manifest as the index hands it over):
 
 - No explicit choice (``"auto"``) on an existing index: the index's own family, "onnx-int8"
-  for an int8 index, else "auto" (ONNX Runtime or torch, both fp32).
+  for an int8 index, else "auto" (ONNX Runtime or torch, both fp32). On a new index,
+  "onnx-int8" where ONNX Runtime runs (embedding is nearly all of a build's time and int8
+  halves it, with the same retrieval and answers on every benchmark of docs/BENCHMARKS.md),
+  else "auto" (torch).
 - Adding documents with a backend of another family is refused: one index's vectors come
   from one family, or its dense search compares vectors that do not match.
 - Asking with an explicit backend of another family is allowed, with a warning: questions
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 FAMILIES = {"onnx": "fp32", "torch": "fp32", "onnx-int8": "int8"}
 UNRECORDED_FAMILY = "fp32"  # what every index built before the record holds
+NEW_INDEX = "onnx-int8"  # what "auto" builds a new index with where ONNX Runtime runs
 KEY = "embedder"  # the manifest key
 
 
@@ -46,12 +50,16 @@ def stored_family(manifest: dict | None) -> str | None:
     return family(backend) if backend else UNRECORDED_FAMILY
 
 
-def choose(setting: str, manifest: dict | None) -> str:
+def choose(setting: str, manifest: dict | None, onnx_runs: bool = True) -> str:
     """The backend to run for the setting ``setting`` on an index with ``manifest``: an explicit
-    backend as given; "auto" on an int8 index "onnx-int8", else "auto"."""
-    if setting == "auto" and stored_family(manifest) == "int8":
+    backend as given; "auto" on an int8 index "onnx-int8", on a fp32 index "auto"; "auto" on a
+    new index (no manifest) ``NEW_INDEX`` where ONNX Runtime runs (``onnx_runs``), else "auto"."""
+    if setting != "auto":
+        return setting
+    held = stored_family(manifest)
+    if held == "int8":
         return "onnx-int8"
-    return setting
+    return NEW_INDEX if held is None and onnx_runs else "auto"
 
 
 def to_record(backend: str, manifest: dict | None) -> str:

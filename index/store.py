@@ -31,7 +31,7 @@ from index import embedder_record
 from index.backends import FORMAT_VERSION, Store, StoreError, StoreMismatch, StoreNotFound, is_milvus, open_store
 from index.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, chunk_document
 from index.embedding import BACKENDS as EMBEDDER_BACKENDS
-from index.embedding import DEFAULT_MODEL_NAME, Embedder, shared_embedder
+from index.embedding import DEFAULT_MODEL_NAME, Embedder, resolve_backend, shared_embedder
 from index.files import scan, source_name
 from index.hashing import sha256_file
 from index.loaders import SUPPORTED_SUFFIXES, UnreadableFile, load_document_with_notes
@@ -58,9 +58,10 @@ class IndexSettings:
         model_name: embedding model recorded in the manifest; an index built with another is refused.
         model_path: folder of the model weights; None uses the bundled all-MiniLM-L6-v2.
         embedder: how the model runs: "auto" (the embedder an existing index was built with; for
-            a new index ONNX Runtime when it and the exported model are available, else torch),
-            "onnx", "onnx-int8" (about twice as fast, cosine 0.99 to fp32) or "torch"
-            (sentence-transformers, the reference). The index records the one that built it
+            a new index "onnx-int8" when ONNX Runtime and the exported model are available, else
+            torch), "onnx" (fp32), "onnx-int8" (int8: about twice as fast as fp32, cosine 0.99 to
+            it, the same retrieval and answers on the benchmarks) or "torch" (sentence-transformers,
+            fp32, the reference). The index records the one that built it
             (``index.embedder_record``): adding with another family (fp32 / int8) is refused.
         show_progress: progress bars while indexing many files.
         batch_files: a build commits after this many new or changed files...
@@ -177,7 +178,7 @@ class Index:
             with self._embedder_lock:
                 if self._embedder is None:
                     s = self.settings
-                    backend = embedder_record.choose(s.embedder, self.store.manifest())
+                    backend = self._chosen_backend()
                     self._embedder = shared_embedder(s.model_path, s.model_name, backend=backend)
         return self._embedder
 
@@ -185,7 +186,10 @@ class Index:
         """The backend this index embeds with, without loading the model ("auto" stands for fp32)."""
         if self._embedder is not None:
             return self._embedder.backend
-        return embedder_record.choose(self.settings.embedder, self.store.manifest())
+        s, manifest = self.settings, self.store.manifest()
+        # Only "auto" on a new index asks whether ONNX Runtime runs here (which may export the model).
+        onnx_runs = s.embedder != "auto" or manifest is not None or resolve_backend("auto", s.model_path) == "onnx"
+        return embedder_record.choose(s.embedder, manifest, onnx_runs)
 
     def _check_embedder(self, manifest: dict | None) -> None:
         """Refuse to add vectors of another family than the index holds."""
@@ -336,7 +340,10 @@ class Index:
             files = [(source_name(p, root), p) for p in scan(root).files if p.suffix.lower() in SUPPORTED_SUFFIXES]
             return self._update(files, sorted(old), quiet, batch=False, recheck=False, replacing=True)
         # The new index keeps this one's embedder unless one was chosen ("auto" = the recorded one).
-        settings = replace(self.settings, embedder=self._chosen_backend())
+        chosen = self._chosen_backend()
+        if chosen == "auto":  # this index's fp32, which "auto" on the new (empty) index would not give
+            chosen = resolve_backend("auto", self.settings.model_path)
+        settings = replace(self.settings, embedder=chosen)
         stage = staging()
         wanted = {"model": settings.model_name, "chunk_size": settings.chunk_size,
                   "chunk_overlap": settings.chunk_overlap}

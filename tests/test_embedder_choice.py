@@ -1,5 +1,6 @@
 """An index remembers the embedder that built it (fp32: onnx/torch; int8: onnx-int8).
 
+A new index is built with int8 unless told otherwise, and an existing one keeps its own.
 Built with ``--embedder onnx-int8`` it is asked with int8 by default; adding documents with
 the other family is refused with what to do; asking with it is allowed with a warning; an
 index from before the record is fp32; ``--rebuild --embedder`` switches an index over. On
@@ -47,6 +48,23 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 
 def reopen(location: str, **kw) -> Index:
     return Index.open(location, **kw)
+
+
+def test_a_new_index_is_built_in_int8_and_a_fp32_one_stays_fp32(location, docs, capsys):
+    code, _, err = cli(capsys, "build", str(docs), "--index", location, "--quiet")    # no choice made
+    assert code == 0, err
+    index = reopen(location)
+    assert index.manifest["embedder"] == "onnx-int8" and index.embedder.backend == "onnx-int8"
+    assert Engine(index, QASettings(reader="sentence")).ask("who is Rob Strayer?").text == "State Department official"
+    index.close()
+    assert cli(capsys, "build", str(docs), "--index", location, "--rebuild", "--embedder", "onnx", "--quiet")[0] == 0
+    note = docs / "lighthouse.txt"
+    note.write_text(LIGHTHOUSE, encoding="utf-8")
+    code, _, err = cli(capsys, "add", str(note), "--index", location, "--quiet")      # no choice: its own fp32
+    assert code == 0, err
+    index = reopen(location)
+    assert index.manifest["embedder"] == "onnx" and index.embedder.backend == "onnx" and len(index.documents()) == 2
+    index.close()
 
 
 def test_an_int8_index_records_it_and_is_asked_with_int8(location, docs, capsys):

@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(QASettings.answer_boundaries; qa.readers.boundaries)")
     p.add_argument("--embedder", choices=("auto", "onnx", "onnx-int8", "torch"), default="auto",
                    help="how the embedding model runs, for the test set's index and the questions (default auto: "
-                        "ONNX Runtime fp32 where exported; an index cache keeps the vectors it was built with)")
+                        "what a new index chooses, onnx-int8 where ONNX Runtime runs; an index cache keeps the vectors "
+                        "it was built with)")
     p.add_argument("--limit", type=int, default=None, help="evaluate a random sample of N questions (queries for --beir)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample and --add-unanswerable (default 0)")
     p.add_argument("--add-unanswerable", type=float, default=0.0, metavar="FRACTION",
