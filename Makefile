@@ -8,10 +8,11 @@ DOCS ?= seeds/
 
 .PHONY: setup run index ask test chromium ocr-tools reliability bench clean
 
-# The embedding model and the neural reader exported to ONNX once (.cache/models/); later runs
-# find the files and do nothing.
+# The embedding model (fp32, and int8 for new indexes) and the neural reader exported to ONNX
+# once (.cache/models/); later runs find the files and do nothing.
 setup: $(STAMP)
 	$(PY) -m index.onnx_model
+	$(PY) -m index.onnx_model --variant int8
 	$(PY) -m qa.readers.neural
 
 $(STAMP): requirements.txt
