@@ -71,6 +71,7 @@ bench: setup
 	$(PY) docs/bench/stores.py --scifact $(DATA)/beir-scifact
 	$(PY) docs/bench/coldstart.py --runs 5 --out bench-output/coldstart.json
 	$(PY) docs/bench/latency.py --early-exit 1.0 0.7 --repeat 5
+	$(PY) docs/bench/latency.py --questions $(DATA)/squad/dev-v1.1.json --limit 200 --seed 0 --early-exit 0.7 --repeat 2 --split
 	$(PY) docs/bench/scale.py --data $(DATA) --chunks 10000 --out bench-output/scale-10k.json
 	$(PY) docs/bench/scale.py --data $(DATA) --chunks 100000 --out bench-output/scale-100k.json
 	$(PY) docs/bench/scale.py --data $(DATA) --chunks 1000000 --out bench-output/scale-1m.json --work bench-output/scale-1m
