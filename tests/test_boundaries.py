@@ -199,6 +199,8 @@ def test_a_list_a_sentence_start_and_a_title_are_left_alone_even_when_the_model_
     ("who is Tom Reyes?", True), ("What is Rob Strayer's job?", True), ("who was Lincoln?", True),
     ("What is SMS?", False), ("What is the title of the book?", False), ("Who is the CEO of Apple?", False),
     ("Who was the museum's first director?", False),
+    ("What does Garrett Marquis do?", True), ("What does Tom Reyes do for a living?", True),
+    ("What did Tom Reyes do?", False), ("What does he do?", False), ("What does ZTE make?", False),
 ])
 def test_role_questions(question, role):
     assert is_role_question(question) is role
@@ -234,6 +236,13 @@ def test_a_role_question_takes_the_title_of_the_name_asked_about(reader):
     text = ("Huawei and ZTE were accused of spying, State Department official Rob Strayer told reporters "
             "at the Center for Strategic and International Studies.")
     assert _answer(reader, "what is Rob Strayer's role?", text) == "State Department official"
+
+
+def test_what_does_x_do_takes_the_title_beside_x_not_what_the_sentence_says_is_done(reader):
+    text = ("National Security Council spokesman Garrett Marquis told reporters that the agency was "
+            "working with its allies to mitigate risk in the deployment of new wireless networks.")
+    assert _answer(reader, "What does Garrett Marquis do?", text) == "National Security Council spokesman"
+    assert _answer(reader, "What does Garrett Marquis do?", text, boundaries=False) != "National Security Council spokesman"
 
 
 @pytest.mark.parametrize("question", ["who is Maria Lopez?", "What is Maria Lopez's job?"])

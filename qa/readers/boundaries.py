@@ -37,9 +37,9 @@ syntax allows by the model's own logit for them (``decoding.span_logit``):
 - **whole noun phrases**: a span that starts after a noun phrase's determiner and modifier
   ("diplomatic levels" of "the highest diplomatic levels") widens to the modifier when the
   model scores it within ``PHRASE_MARGIN``;
-- **the role asked for**: for "who is X?" / "what is X's job?" (``is_role_question``) and "what
-  is X?" about a name (``is_name_definition``), a span that is not attached to X gives way to
-  the title or appositive beside X (``spans.extract_span``): always when the span is only
+- **the role asked for**: for "who is X?" / "what is X's job?" / "what does X do?"
+  (``is_role_question``) and "what is X?" about a name (``is_name_definition``), a span that
+  is not attached to X gives way to the title or appositive beside X (``spans.extract_span``): always when the span is only
   another name of the sentence, else when the model scores the attached one within
   ``ROLE_MARGIN`` of it; a span that holds both the title and X is cut to the title.
 
@@ -63,8 +63,8 @@ from qa.readers.spans import (DATE_RE, ROLE_WORDS, SPEECH_VERBS, asked_noun, ext
 
 __all__ = ["correct_span", "sentence_pieces", "sentences", "best_span_within", "one_sentence", "whole_brackets",
            "name_runs", "whole_name", "not_the_subject", "not_the_asked_thing", "question_names", "place_object",
-           "prepositional_object", "whole_noun_phrase", "asked_head", "is_role_question", "is_name_definition",
-           "role_of_name"]
+           "prepositional_object", "whole_noun_phrase", "asked_head", "is_role_question", "asks_occupation",
+           "is_name_definition", "role_of_name"]
 
 ROLE_MARGIN = 2.0  # how far below the model's best a role span attached to the asked-about name may score
 _NAME_JOINERS = frozenset("of de del der van von la le du da di al bin ibn y the and &".split())
@@ -74,6 +74,9 @@ _WHAT_IS_RE = re.compile(r"what\s+(?:is|was|are|were)\s+(\S+)", re.IGNORECASE)
 _POSSESSIVE_OF_RE = re.compile(r"\w['’]s?\s+\w")
 # "what is X's job?": a role asked of a named person or body.
 _ROLE_QUESTION_RE = re.compile(r"\w['’]s\s+(?:job|role|title|position|occupation|profession)\b", re.IGNORECASE)
+# "what does X do?" (present tense: an occupation, where "what did X do?" asks for an act).
+_WHAT_DOES_DO_RE = re.compile(r"what\s+does\s+([A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*)*)\s+do"
+                              r"(?:\s+for\s+(?:a\s+living|work))?\s*\??\s*$", re.IGNORECASE)
 
 
 def correct_span(question: str, text: str, windows: Sequence[WindowLogits], start: int, end: int,
@@ -432,14 +435,23 @@ def asked_head(question: str, text: str, windows: Sequence[WindowLogits], s: int
 
 def is_role_question(question: str) -> bool:
     """Whether the question asks who someone named is or what their role is ("who is Tom Reyes?",
-    "what is X's job?"); not "who was the first director?" nor "who is Huawei's chief financial
-    officer?", whose answers are names."""
+    "what is X's job?", "what does X do?"); not "who was the first director?" nor "who is
+    Huawei's chief financial officer?", whose answers are names, nor "what did X do?"."""
     q = question.strip()
     if _ROLE_QUESTION_RE.search(q):
+        return True
+    if asks_occupation(q):
         return True
     m = _WHO_IS_RE.match(q)
     return m is not None and m.group(1)[:1].isupper() and question_type(q) == "definition" \
         and not _POSSESSIVE_OF_RE.search(q, m.start(1))
+
+
+def asks_occupation(question: str) -> bool:
+    """Whether the question asks what someone named does for a living ("What does Garrett
+    Marquis do?"); not "what did X do?" (an act) nor "what does he do?" (rewritten first)."""
+    m = _WHAT_DOES_DO_RE.match(question.strip())
+    return m is not None and m.group(1)[:1].isupper()
 
 
 def is_name_definition(question: str) -> bool:
@@ -457,9 +469,10 @@ def role_of_name(question: str, text: str, windows: Sequence[WindowLogits], s: i
     ("engineer" in "hired engineer Tom Reyes after its chief executive Dana Cole ..." for
     "who is Tom Reyes?") instead of a span elsewhere in the sentence. A span that is only
     another name ("Dana Cole") always gives way; any other when the model scores the
-    attached one within ``ROLE_MARGIN`` of it. A span that holds both the attached one and
-    the name ("Huawei and ZTE, a Chinese multinational ... company" for "What is ZTE?") is cut
-    to the attached one."""
+    attached one within ``ROLE_MARGIN`` of it, and for "what does X do?" always (the sentence's
+    other spans say what is done, not X's occupation). A span that holds both the attached one
+    and the name ("Huawei and ZTE, a Chinese multinational ... company" for "What is ZTE?") is
+    cut to the attached one."""
     q_words = question_words(question)
     ss, se = sentence_around(text, s, e)
     span, typed = extract_span(question, text[ss:se], set(question_terms(question)), q_words, "definition")
@@ -473,8 +486,8 @@ def role_of_name(question: str, text: str, windows: Sequence[WindowLogits], s: i
         return (a, z) if _names_asked(question, text, s, a) or _names_asked(question, text, z, e) else (s, e)
     if a < e and z > s:
         return s, e
-    if _other_name(text[s:e], q_words):
-        return a, z
+    if _other_name(text[s:e], q_words) or asks_occupation(question):
+        return a, z  # another name, or an act of the sentence where the occupation was asked
     best = span_logit(windows, s, e, max_answer_tokens)
     alt = span_logit(windows, a, z, max_answer_tokens)
     if best is None or alt is None or alt[0] < best[0] - ROLE_MARGIN:
