@@ -10,8 +10,8 @@ The rules, store-agnostic (every store keeps the manifest as the index hands it 
 - No explicit choice (``"auto"``) on an existing index: the index's own family, "onnx-int8"
   for an int8 index, else "auto" (ONNX Runtime or torch, both fp32). On a new index,
   "onnx-int8" where ONNX Runtime runs (embedding is nearly all of a build's time and int8
-  halves it, with the same retrieval and answers on every benchmark of docs/BENCHMARKS.md),
-  else "auto" (torch).
+  halves it, with the same retrieval and scores within 0.2 F1 on every question set of
+  docs/BENCHMARKS.md), else "auto" (torch).
 - Adding documents with a backend of another family is refused: one index's vectors come
   from one family, or its dense search compares vectors that do not match.
 - Asking with an explicit backend of another family is allowed, with a warning: questions

@@ -60,8 +60,8 @@ class IndexSettings:
         embedder: how the model runs: "auto" (the embedder an existing index was built with; for
             a new index "onnx-int8" when ONNX Runtime and the exported model are available, else
             torch), "onnx" (fp32), "onnx-int8" (int8: about twice as fast as fp32, cosine 0.99 to
-            it, the same retrieval and answers on the benchmarks) or "torch" (sentence-transformers,
-            fp32, the reference). The index records the one that built it
+            it, the same retrieval and scores within 0.2 F1 on the benchmarks) or "torch"
+            (sentence-transformers, fp32, the reference). The index records the one that built it
             (``index.embedder_record``): adding with another family (fp32 / int8) is refused.
         show_progress: progress bars while indexing many files.
         batch_files: a build commits after this many new or changed files...
