@@ -17,10 +17,10 @@ are small, so that a one-text question is never queued behind a whole upload.
 
 On ONNX Runtime the session computes on the thread that calls it (one intra-op thread), and an
 encode of many texts runs its batches on one thread per core at once. Small matrix products
-(384 wide, a few dozen tokens) do not split well across cores inside one model call: two calls
-side by side, one core each, embedded the 3,312 chunks of 1,000 SciFact abstracts in 46.0 s at
-fp32 and 20.0 s at int8, against 55.4 s and 27.5-28.2 s for one call at a time on two intra-op
-threads (batches of 4 texts).
+(384 wide, a few hundred tokens at most) do not split well across cores inside one model call:
+two calls side by side, one core each, embedded the 3,312 chunks of 1,000 SciFact abstracts in
+47.1 s at fp32 and 19.5 s at int8, against 52.7-55.3 s and 27.5-29.9 s for one call at a time
+on two intra-op threads (calls of 4 texts; docs/BENCHMARKS.md, "Ingestion speed").
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ import numpy as np
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 BACKENDS = ("auto", "onnx", "onnx-int8", "torch")
 # Texts per model call. On ONNX Runtime, with one call per core side by side, a call of one text
-# pads nothing and was fastest: the 3,312 chunks of 1,000 SciFact abstracts took 46.0-47.8 s at
-# fp32 (48.7 s in batches of 2, 53.7 s of 4) and 20.0-21.6 s at int8 (24.0 s, 24.6 s); the memory
-# ONNX Runtime keeps for activations (attention grows with texts x tokens^2) stays small.
+# pads nothing and was fastest: the 3,312 chunks of 1,000 SciFact abstracts took 47.1 s at fp32
+# and 19.5 s at int8, against 50.4 s and 23.4 s in calls of 4 texts, and the memory ONNX Runtime
+# keeps for activations (attention grows with texts x tokens^2) stays small (237 against 333 MB).
 # sentence-transformers keeps its own batch of 32.
 ONNX_BATCH = 1
 TORCH_BATCH = 32
