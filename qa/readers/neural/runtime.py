@@ -111,8 +111,8 @@ class OnnxReaderModel:
         Several batches run side by side, one core each, on a second session of one thread:
         a window's matrix products (a few hundred tokens by 384 or 1,536) split poorly across
         cores, so two windows at once finish sooner than two one after the other on two cores
-        (22.5 against 27.3-28.4 ms a window over 217 SQuAD windows on two cores). A single
-        batch keeps every core (27.7 against 39.8 ms for one window alone).
+        (21.0 against 24.4-25.2 ms a window on SQuAD questions, docs/BENCHMARKS.md). A single
+        batch keeps every core: one window alone finishes sooner on all of them.
         """
         if len(batches) < 2 or self.threads < 2:
             return [self(*b) for b in batches]
