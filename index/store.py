@@ -443,7 +443,9 @@ class Index:
         if len(texts) > embedded:
             vectors.append(self.embedder.encode(texts[embedded:]))
         dimension = self.embedder.dimension if pending else 0
-        matrix = np.concatenate(vectors) if vectors else np.zeros((0, dimension), np.float32)
+        # One array (a single large file, or one embedding call) is used as it is, not copied.
+        matrix = (vectors[0] if len(vectors) == 1 else np.concatenate(vectors)) if vectors \
+            else np.zeros((0, dimension), np.float32)
         with self.store.writer(self._manifest(adding=bool(pending))) as w:
             if pending and not replacing:
                 self._check_embedder(self.store.manifest())  # another writer may have made the index meanwhile

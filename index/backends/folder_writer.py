@@ -89,7 +89,8 @@ class FolderWriter:
         if not added:
             return None
         ids = np.concatenate([a[2] for a in added])
-        vectors = np.concatenate([a[3] for a in added])
+        # One document's vectors (a single large file) are used as they are, not copied.
+        vectors = added[0][3] if len(added) == 1 else np.concatenate([a[3] for a in added])
         texts = [text for _, text in self.catalog.texts()]
         if len(texts) != len(ids):
             raise RuntimeError(f"the new segment has {len(texts)} chunk texts for {len(ids)} chunk ids")
