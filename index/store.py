@@ -90,6 +90,14 @@ class IndexSettings:
             raise ValueError(f"batch_seconds must be greater than 0. Currently, batch_seconds is {self.batch_seconds}")
 
 
+def chosen_backend(setting: str, manifest: dict | None, model_path: str | None = None) -> str:
+    """The embedder backend ``setting`` stands for on an index with ``manifest`` (None: a new
+    index), as ``index.embedder_record.choose`` rules; only "auto" on a new index asks whether
+    ONNX Runtime runs here (which may export the model)."""
+    onnx_runs = setting != "auto" or manifest is not None or resolve_backend("auto", model_path) == "onnx"
+    return embedder_record.choose(setting, manifest, onnx_runs)
+
+
 @dataclass
 class _Tally:
     """What a change did so far; becomes the ``IndexReport``."""
@@ -186,10 +194,7 @@ class Index:
         """The backend this index embeds with, without loading the model ("auto" stands for fp32)."""
         if self._embedder is not None:
             return self._embedder.backend
-        s, manifest = self.settings, self.store.manifest()
-        # Only "auto" on a new index asks whether ONNX Runtime runs here (which may export the model).
-        onnx_runs = s.embedder != "auto" or manifest is not None or resolve_backend("auto", s.model_path) == "onnx"
-        return embedder_record.choose(s.embedder, manifest, onnx_runs)
+        return chosen_backend(self.settings.embedder, self.store.manifest(), self.settings.model_path)
 
     def _check_embedder(self, manifest: dict | None) -> None:
         """Refuse to add vectors of another family than the index holds."""

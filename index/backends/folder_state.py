@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import sys
 import threading
 import time
@@ -30,6 +29,7 @@ import numpy as np
 from index.backends.base import StoreBusy
 from index.backends.segments import Live
 from index.bm25 import Bm25, Part
+from index.embedding import usable_cpus
 from index.vectors import live_bitmap
 
 PARALLEL_DENSE_ROWS = 100_000  # below this many vectors a store's segments cost ~1 ms in all: searched in turn
@@ -43,7 +43,7 @@ def _search_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="dense-search")
+            _pool = ThreadPoolExecutor(max_workers=usable_cpus(), thread_name_prefix="dense-search")
         return _pool
 
 
@@ -96,7 +96,7 @@ class _State:
             ids, vectors, rows, bitmap = job
             return [(int(ids[row]), score) for row, score in vectors.search(vector, k, rows, bitmap)]
 
-        parallel = (len(jobs) > 1 and (os.cpu_count() or 1) > 1
+        parallel = (len(jobs) > 1 and usable_cpus() > 1
                     and sum(vectors.count() for _, vectors, _, _ in jobs) > PARALLEL_DENSE_ROWS)
         found = _search_pool().map(one, jobs) if parallel else map(one, jobs)
         hits = [hit for part in found for hit in part]

@@ -173,15 +173,13 @@ def default_index_cache(documents: dict[str, str], name: str, out_root: Path = D
     with ``-int8`` for an int8 ``embedder`` (an index holds the vectors of one embedder family;
     None: the embedder a new index chooses, ``index.embedder_record.NEW_INDEX`` where ONNX
     Runtime runs)."""
-    from index import embedder_record
     from index.embedder_record import family
-    from index.embedding import resolve_backend
+    from index.store import chosen_backend
 
     h = hashlib.sha256()
     for s in sorted(documents):
         h.update(s.encode("utf-8") + b"\0" + sha256_bytes(documents[s].encode("utf-8")).encode() + b"\n")
-    backend = embedder.backend if embedder is not None else \
-        embedder_record.choose("auto", None, resolve_backend("auto") == "onnx")
+    backend = embedder.backend if embedder is not None else chosen_backend("auto", None)
     variant = "-int8" if family(backend) == "int8" else ""
     return out_root / "index-cache" / f"{name}-{h.hexdigest()[:10]}{variant}"
 

@@ -108,11 +108,12 @@ class OnnxReaderModel:
     def map(self, batches: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
         """The logits of each ``(input_ids, attention_mask, token_type_ids)`` batch, in order.
 
-        Several batches run side by side, one core each, on a second session of one thread:
-        a window's matrix products (a few hundred tokens by 384 or 1,536) split poorly across
-        cores, so two windows at once finish sooner than two one after the other on two cores
-        (21.0 against 24.4-25.2 ms a window on SQuAD questions, docs/BENCHMARKS.md). A single
-        batch keeps every core: one window alone finishes sooner on all of them.
+        Several batches run side by side, one core each, on an ONNX Runtime session of one
+        thread kept for that: a window's matrix products (a few hundred tokens by 384 or 1,536)
+        split poorly across cores, so two windows at once finish sooner than two one after the
+        other on two cores (21.0 against 24.4-25.2 ms a window on SQuAD questions,
+        docs/BENCHMARKS.md). A single batch runs on the session that uses every core: one window
+        alone finishes sooner on all of them.
         """
         if len(batches) < 2 or self.threads < 2:
             return [self(*b) for b in batches]
