@@ -11,6 +11,7 @@ from qa.eval.conversations import (
     ConversationReport, conversation_documents, evaluate_conversations, format_table, load_conversations, main, score_turn,
 )
 from qa.eval.datasets import DatasetError
+from qa.eval.longdocs import DEFAULT_DATA_DIR
 
 SEED = "seeds/000_ffecf142e84792ea.txt"
 CSIS = "the Center for Strategic and International Studies"
@@ -112,6 +113,7 @@ def test_privacy_policies_are_built_from_policyqa(tmp_path):
         conversation_documents(load_conversations(missing), tmp_path, tmp_path)
 
 
+@pytest.mark.skipif(not DEFAULT_DATA_DIR.is_dir(), reason="needs ../shared/data/qa-train")
 def test_the_development_set_is_well_formed():
     """tests/data/conversations-dev.jsonl, the set the rewriter is developed on: its answers are spans of its
     documents, none of which the test set (conversations.jsonl) uses."""
