@@ -84,7 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "hash-password":
         return hash_password_command(args.user)
-    _log_to_stderr()
 
     from ui.auth import AuthFileError, load_auth_file
     from ui.settings import UISettings
@@ -131,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     except (IndexNotFound, IndexMismatch, IndexStoreError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    _log_to_stderr()  # once the page will start: a refused start prints its one line and leaves logging as it was
     shown = f" in {first!r} ({len(locations)} collections)" if first else ""
     print(f"Loading the models and opening {len(engine.documents())} document(s){shown}...", flush=True)
     watcher = None
