@@ -298,6 +298,7 @@ def decide(question: str, candidates: Sequence[Candidate], settings: QASettings,
     text = ""
     if found:
         text = best.answer if best.answer_start is not None else best.sentence
+    withheld = best.answer if best is not None and not found and best.answer_start is not None else ""
     citations: list[Citation] = []
     seen: set[tuple[str, int, int]] = set()
     for c in candidates:
@@ -318,7 +319,7 @@ def decide(question: str, candidates: Sequence[Candidate], settings: QASettings,
         if len(citations) >= settings.top_k:
             break
     return Answer(
-        question=question, text=text, found=found, score=round(score, 4),
+        question=question, text=text, found=found, score=round(score, 4), withheld=withheld,
         citations=tuple(citations), reader=reader.name, elapsed_ms=round((time.perf_counter() - began) * 1000, 2),
         passages=tuple(passages),
     )

@@ -15,7 +15,10 @@ questions, for definite noun phrases ("the executive order") and bare plural sub
 - an organisation or thing: everything else, and the answer to "which <other noun>"
   ("which track": a thing, whatever its shape).
 
-An answer's names count where the question asked for a name ("who ...?", "which
+An answer "not found" lends the span the reader scored best below the threshold
+(``Answer.withheld``): the engine's best reading of what the question asked about is still
+the likeliest thing "he" means next, and the rewrite shown ("Understood as: ...") makes it
+visible. An answer's names count where the question asked for a name ("who ...?", "which
 company ...?", "in which church ...?", "what was the first ice hockey club?") or where the
 answer is itself a name ("What did he found?" "the Connecticut Colony"), not where it
 describes ("what is X?") or explains. Usage: ``mentions(turns)``.
@@ -277,12 +280,27 @@ def _mentions_in(text: str, question: str, turn: int, from_answer: bool) -> list
     return [m for _, m in sorted(found, key=lambda x: x[0])]
 
 
+def said(answer: Answer | None) -> str:
+    """What an earlier answer names: its text, or, where it was "not found", the span the reader
+    scored best below the threshold (``Answer.withheld``): still what "he" or "it" most likely
+    means next."""
+    if answer is None:
+        return ""
+    return answer.text if answer.found else answer.withheld
+
+
 def _lead(answer: Answer) -> str:
     """"the " or a title ("Dr. ") that the cited document writes right before the answer's span."""
     c = answer.citations[0] if answer.citations else None
-    at = c.answer_start - c.start if c is not None and c.answer_start is not None else -1
+    text = said(answer)
+    if c is None:
+        at = -1
+    elif c.answer_start is not None:
+        at = c.answer_start - c.start
+    else:  # a withheld span: the best candidate's sentence is cited first
+        at = c.quote.find(text) if text else -1
     lead = re.search(r"\b(?:[Tt]he|Dr\.|Mr\.|Mrs\.|Ms\.|Prof\.|Sir) $", c.quote[max(0, at - 6):at]) if at >= 0 else None
-    return "" if lead is None or answer.text.lower().startswith(lead.group(0).lower()) else lead.group(0).replace("The", "the")
+    return "" if lead is None or text.lower().startswith(lead.group(0).lower()) else lead.group(0).replace("The", "the")
 
 
 def _without_title(m: Mention, who: bool) -> Mention:
@@ -306,9 +324,10 @@ def _without_title(m: Mention, who: bool) -> Mention:
 
 def _answer_mentions(turn: Turn, n: int) -> list[Mention]:
     q = turn.understood_as
-    if turn.answer is None or not turn.answer.found or _DEFINITION.match(q):
+    answered = said(turn.answer)
+    if not answered or _DEFINITION.match(q):
         return []
-    text = _lead(turn.answer) + turn.answer.text  # as the document writes it: "the Chetniks", not "Chetniks"
+    text = _lead(turn.answer) + answered  # as the document writes it: "the Chetniks", not "Chetniks"
     noun = asked_noun(q) or ""
     if _WHAT_IS_THE.match(q) and _OF_NAME.search(q):  # "the largest city of Brazil": the question is about Brazil
         return []
@@ -332,9 +351,9 @@ def _answer_mentions(turn: Turn, n: int) -> list[Mention]:
         out = [replace(m, text="The" + m.text[3:]) if m.text.startswith("the ") else m for m in out]
     if not out and q.strip().lower().startswith(("who ", "whom ", "which ")):
         # "two Chinese hackers": a phrase, not a name, but what "they" will point at.
-        words = turn.answer.text.split()
+        words = answered.split()
         kind = GROUP if words and plural(words[-1]) else (PERSON if q.strip().lower().startswith("who") else THING)
-        out = [Mention(turn.answer.text, kind, n, True, noun=noun)]
+        out = [Mention(answered, kind, n, True, noun=noun)]
     return out
 
 

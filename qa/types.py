@@ -87,6 +87,9 @@ class Answer:
     ``text`` is a verbatim span of a cited document, or "" when ``found`` is False.
     ``citations`` are best first and kept even when nothing was found: then they are
     the closest passages, not support for an answer.
+    ``withheld`` is, when ``found`` is False, the span the reader scored best below the
+    threshold ("" when there was none): never an answer, but what a follow-up's "he" or "it"
+    most likely means (``qa.Conversation`` reads it).
     ``passages`` are what retrieval gave the reader, best first (with early exit the
     reader may have stopped after the first): evaluation scores retrieval from them
     without searching again. ``to_dict`` leaves them out (the citations hold what a
@@ -102,6 +105,7 @@ class Answer:
     elapsed_ms: float = 0.0
     understood_as: str = ""  # the self-contained question a follow-up was rewritten to ("" when unchanged)
     evidence: dict[str, float] = field(default_factory=dict, repr=False)  # what the decision weighed (qa.decision)
+    withheld: str = ""  # found is False: the best span read, below the threshold
     passages: tuple[Passage, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict:
@@ -112,6 +116,7 @@ class Answer:
             "evidence": dict(self.evidence),
             "text": self.text,
             "found": self.found,
+            "withheld": self.withheld,
             "score": self.score,
             "citations": [c.to_dict() for c in self.citations],
             "reader": self.reader,
@@ -130,4 +135,5 @@ class Answer:
             elapsed_ms=d.get("elapsed_ms", 0.0),
             understood_as=d.get("understood_as", ""),
             evidence=dict(d.get("evidence", {})),
+            withheld=d.get("withheld", ""),
         )

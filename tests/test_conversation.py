@@ -211,3 +211,32 @@ def test_a_name_keeps_the_kind_an_answer_gave_it():
                Turn("Which chancellor chose his design?", "Which chancellor chose Bowman's design?",
                     Answer(question="q", text="Charles Klauder", found=True, score=0.9))]
     assert rewrite("When was it dedicated?", history) == "When was the Cathedral of Learning dedicated?"
+
+
+def test_a_not_found_answer_lends_the_span_it_withheld():
+    """After "not found", "it" means what the engine read best below its threshold (the rewrite
+    shows it), not a name of an older turn; with nothing withheld the pronoun points where it did."""
+    from qa.types import Citation
+
+    quote = "The trade was long held as a monopoly by the Royal Africa Company, run out of London."
+    withheld = Answer(question="q", text="", found=False, score=0.39, withheld="Royal Africa Company", citations=(
+        Citation(source="doc.txt", start=0, end=len(quote), quote=quote),))
+    history = [turn("Where did Charles II live?", "London"),
+               Turn("Which company once held a monopoly on the trade?",
+                    "Which company once held a monopoly on the trade?", withheld)]
+    assert rewrite("Where did it operate from?", history) == "Where did the Royal Africa Company operate from?"
+    nothing = Answer(question="q", text="", found=False, score=0.1, citations=withheld.citations)
+    history[1] = Turn(history[1].question, history[1].understood_as, nothing)
+    assert rewrite("Where did it operate from?", history) == "Where did the trade operate from?"
+    # The withheld span travels with an answer's data (the /ask API's history).
+    assert Answer.from_dict(withheld.to_dict()).withheld == "Royal Africa Company"
+
+
+def test_the_engine_keeps_the_span_it_withholds(seed_index):
+    from qa import Engine
+
+    engine = Engine(seed_index)
+    kept = engine.ask("who is Rob Strayer?", min_score=1.0)
+    assert not kept.found and kept.text == "" and kept.withheld == "State Department official"
+    answered = engine.ask("who is Rob Strayer?")
+    assert answered.found and answered.withheld == ""
