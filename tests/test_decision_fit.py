@@ -127,3 +127,20 @@ def test_evaluation_takes_another_decider_file(tmp_path, embedder):
     with pytest.raises(ValueError, match="cannot read the decider"):
         evaluate(DATA / "seed_questions.jsonl", limit=1, progress=False, embedder=embedder,
                  index_cache=str(tmp_path / "index"), decider_file=str(tmp_path / "missing.json"))
+
+
+def test_a_conversation_set_is_observed_as_its_turns_understood(tmp_path):
+    from qa.training.decision import gather
+
+    path = tmp_path / "talk.jsonl"
+    path.write_text(json.dumps({"id": "c", "source": "seeds/000_ffecf142e84792ea.txt", "turns": [
+        {"question": "who is Rob Strayer?", "rewrite": "who is Rob Strayer?", "answers": ["State Department official"]},
+        {"question": "Where did he speak?", "rewrite": "Where did Rob Strayer speak?",
+         "answers": ["the Center for Strategic and International Studies"]}]}) + "\n")
+    observed = gather([str(path)], tmp_path / "obs", {"conversations": str(tmp_path / "index")}, progress=False)
+    [(name, observations)] = observed.items()
+    assert name == str(path) and len(observations) == 2 and all(o.answerable for o in observations)
+    assert observations[0].f1 == 1.0 and observations[0].features["reader"] > 0
+    assert len(read_observations(tmp_path / "obs" / "talk.jsonl")) == 2
+    with pytest.raises(ValueError, match="a conversation set"):
+        gather(["no-such-set"], None, {}, progress=False)

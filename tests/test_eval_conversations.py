@@ -170,3 +170,13 @@ def test_qa_eval_refuses_question_set_options_for_conversations(tmp_path, capsys
     path = write(tmp_path / "one.jsonl", TINY[:1])
     assert eval_main(["--conversations", path, "--closed", "--limit", "5"]) == 2
     assert "--closed, --limit do not apply to --conversations" in capsys.readouterr().err
+
+
+def test_every_turn_becomes_the_question_it_means(tmp_path):
+    from qa.eval.conversations import turns_as_questions
+
+    questions = turns_as_questions(write(tmp_path / "tiny.jsonl", TINY))
+    assert [q.question for q in questions.questions] == [t["rewrite"] for c in TINY for t in c["turns"]]
+    first = questions.questions[1]
+    assert first.id == "strayer-2" and first.answers == (CSIS,) and first.source == SEED
+    assert CSIS in questions.context(first) and set(questions.documents) == {SEED}

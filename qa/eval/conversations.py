@@ -34,7 +34,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Sequence
 
-from qa.eval.datasets import DatasetError, resolve_source
+from qa.eval.datasets import DatasetError, EvalQuestion, EvalSet, resolve_source
 from qa.eval.longdocs import ARTICLES_FILE, DEFAULT_DATA_DIR, POLICY_FILES, _document
 from qa.eval.metrics import exact_match, f1_score
 from qa.eval.run import DEFAULT_OUT_ROOT, EngineWithDecider, default_index_cache, sync_index
@@ -180,6 +180,20 @@ def conversation_documents(conversations: Sequence[ConversationCase], base: Path
             raise DatasetError(f"cannot read source {source!r} ({e})") from None
         documents[source], kinds[source] = doc.text, doc.kind
     return documents, kinds
+
+
+def turns_as_questions(path: str | Path, data_dir: str | Path = DEFAULT_DATA_DIR) -> EvalSet:
+    """Every turn of a conversation set as a self-contained question (its ``rewrite``) over the
+    set's documents: what a follow-up means once understood, asked on its own (the decision is
+    fitted on such questions, ``python -m qa.training.decision --sets FILE``)."""
+    p = Path(path)
+    conversations = load_conversations(p)
+    documents, kinds = conversation_documents(conversations, p.parent, data_dir)
+    questions = tuple(
+        EvalQuestion(id=f"{c.id}-{n}", question=t.rewrite, answers=t.answers, source=c.source, context_start=0,
+                     context_end=len(documents[c.source]))
+        for c in conversations for n, t in enumerate(c.turns, start=1))
+    return EvalSet(name=p.stem, questions=questions, documents=documents, kinds=kinds)
 
 
 def rewrites_given_answers(conversations: Sequence[ConversationCase]) -> list[tuple[str, str, str, str]]:

@@ -3,6 +3,8 @@
     python -m qa.training.decision                       # writes qa/models/decider.json
     python -m qa.training.decision --sets longdocs-tune shortdocs-fit --check shortdocs-check \\
         --observations obs/ --out both.json              # long and short documents together
+    python -m qa.training.decision --sets longdocs-tune tests/data/conversations-dev.jsonl \
+        --out with-conversations.json                    # and every turn of a conversation set, understood
     python -m qa.training.decision --from-observations longdocs-tune=obs/longdocs-tune.jsonl \\
         shortdocs-fit=obs/shortdocs-fit.jsonl --check shortdocs-check=obs/shortdocs-check.jsonl
 
@@ -10,7 +12,9 @@ The engine answers each question of the fitting sets exactly as it answers users
 the decision features of its best answer (``qa.decision.decision_features``). The sets are
 the tuning part of the long-document set (``qa.eval.longdocs``: one long document fills the
 passages read; the shipped model is fitted on it alone) and, optionally, the fit part of the
-short-document set (``qa.eval.shortdocs``: a collection of single paragraphs); never their
+short-document set (``qa.eval.shortdocs``: a collection of single paragraphs) or a
+conversation set (a ``.jsonl`` path: each turn asked as its ``rewrite``,
+``qa.eval.conversations.turns_as_questions``); never their
 held-out or check parts, never SQuAD dev. A logistic regression learns from them whether
 the answer is right (F1 >= 0.5 against the gold answers; every answer to an unanswerable
 question is wrong).
@@ -39,6 +43,7 @@ from qa.decision import DECIDER_FILE, DEFAULT_FEATURES, FEATURES, Decider
 from qa.eval.metrics import f1_score
 
 RIGHT_F1 = 0.5  # an answer at least this close to a gold answer counts as right
+REPO = Path(__file__).resolve().parents[2]  # a conversation set may be named relative to it
 FIT_SETS = ("longdocs-tune",)  # what the shipped model is fitted on
 CHECK_SETS = ()
 
@@ -180,15 +185,22 @@ def gather(specs: list[str], observations_dir: Path | None, index_caches: dict[s
         if path:
             out[name] = read_observations(path)
             continue
-        if name not in NAMED_SETS:
-            raise ValueError(f"unknown set {name!r}; name one of {NAMED_SETS}, or give NAME=FILE of kept observations")
-        eval_set = load_dataset(name)
-        kind = name.split("-", 1)[0]
+        if name in NAMED_SETS:
+            eval_set = load_dataset(name)
+            kind = name.split("-", 1)[0]
+        elif name.endswith(".jsonl") and (Path(name).is_file() or (REPO / name).is_file()):
+            from qa.eval.conversations import turns_as_questions
+
+            eval_set = turns_as_questions(name if Path(name).is_file() else REPO / name)
+            kind = "conversations"
+        else:
+            raise ValueError(f"unknown set {name!r}; name one of {NAMED_SETS}, a conversation set (.jsonl), "
+                             "or give NAME=FILE of kept observations")
         cache = index_caches.get(kind) or default_index_cache(eval_set.documents, kind)
         out[name] = observe(eval_set, sync_index(cache, eval_set.documents, progress=progress))
         if observations_dir:
             observations_dir.mkdir(parents=True, exist_ok=True)
-            (observations_dir / f"{name}.jsonl").write_text("".join(json.dumps(asdict(o)) + "\n" for o in out[name]))
+            (observations_dir / f"{Path(name).stem}.jsonl").write_text("".join(json.dumps(asdict(o)) + "\n" for o in out[name]))
     return out
 
 
