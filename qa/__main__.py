@@ -1,4 +1,5 @@
-"""python -m qa "question" [--json] [--index DIR]; with no question, an interactive prompt.
+"""python -m qa "question" [--json] [--index DIR]; with no question, an interactive prompt
+where each question may follow up on the earlier ones (``qa.Conversation``).
 
 Options may come before or after the question's words.
 """
@@ -12,13 +13,14 @@ import sys
 from pathlib import Path
 
 from index import IndexMismatch, IndexNotFound, IndexStoreError
-from qa import QuestionError, default_engine
+from qa import Conversation, QuestionError, default_engine
 from qa.types import Answer
 
 
 def format_answer(answer: Answer, width: int = 100) -> str:
     """The answer and its citations as terminal text."""
-    lines = [answer.text if answer.found else "Not found in the documents."]
+    lines = [f"(understood as: {answer.understood_as})"] if answer.understood_as else []
+    lines.append(answer.text if answer.found else "Not found in the documents.")
     if not answer.found and answer.citations:
         lines.append("  Closest passages (not an answer):")
     for i, c in enumerate(answer.citations[:3], start=1):
@@ -70,9 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     overrides = {"top_k": args.top_k, "reader": args.reader, "min_score": args.min_score}
 
-    def answer_one(question: str) -> int:
+    def answer_one(question: str, conversation: Conversation | None = None) -> int:
         try:
-            answer = engine.ask(question, **overrides)
+            answer = (conversation or engine).ask(question, **overrides)
         except (QuestionError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -81,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.question:
         return answer_one(" ".join(args.question))
-    print(f"Ask questions of {len(engine.documents())} document(s). Empty line or Ctrl-D to quit.")
+    # At the prompt, a question may follow up on the earlier ones ("Where did he speak?").
+    conversation = Conversation(engine=engine)
+    print(f"Ask questions of {len(engine.documents())} document(s); a follow-up may say \"he\" or \"and ZTE?\". "
+          "Empty line or Ctrl-D to quit.")
     while True:
         try:
             question = input("? ")
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if not question.strip():
             return 0
-        answer_one(question)
+        answer_one(question, conversation)
         print()
 
 

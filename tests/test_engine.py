@@ -267,3 +267,16 @@ def test_cli_stops_quietly_when_the_reader_of_its_output_goes_away(seed_index):
     proc.wait(timeout=300)
     assert "BrokenPipeError" not in err and "Traceback" not in err
     assert proc.returncode == 1
+
+
+def test_the_prompt_understands_a_follow_up(seed_index, capsys, monkeypatch):
+    """At the interactive prompt each question may point back at the earlier ones."""
+    from qa.__main__ import main
+
+    typed = iter(["who is Rob Strayer?", "Where did he speak?", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
+    assert main(["--index", str(seed_index.path)]) == 0
+    out = capsys.readouterr().out
+    first, second = out.split("\n\n")[:2]
+    assert "State Department official" in first and "understood as" not in first
+    assert second.startswith("(understood as: Where did Rob Strayer speak?)\nCenter for Strategic and International Studies")
