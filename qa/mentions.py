@@ -289,10 +289,10 @@ def said(answer: Answer | None) -> str:
     return answer.text if answer.found else answer.withheld
 
 
-def _lead(answer: Answer) -> str:
-    """"the " or a title ("Dr. ") that the cited document writes right before the answer's span."""
+def _lead(answer: Answer, text: str) -> str:
+    """"the " or a title ("Dr. ") that the cited document writes right before ``text``, what
+    ``answer`` names (``said``)."""
     c = answer.citations[0] if answer.citations else None
-    text = said(answer)
     if c is None:
         at = -1
     elif c.answer_start is not None:
@@ -327,7 +327,7 @@ def _answer_mentions(turn: Turn, n: int) -> list[Mention]:
     answered = said(turn.answer)
     if not answered or _DEFINITION.match(q):
         return []
-    text = _lead(turn.answer) + answered  # as the document writes it: "the Chetniks", not "Chetniks"
+    text = _lead(turn.answer, answered) + answered  # as the document writes it: "the Chetniks", not "Chetniks"
     noun = asked_noun(q) or ""
     if _WHAT_IS_THE.match(q) and _OF_NAME.search(q):  # "the largest city of Brazil": the question is about Brazil
         return []

@@ -3,7 +3,7 @@
     python -m qa.training.decision                       # writes qa/models/decider.json
     python -m qa.training.decision --sets longdocs-tune shortdocs-fit --check shortdocs-check \\
         --observations obs/ --out both.json              # long and short documents together
-    python -m qa.training.decision --sets longdocs-tune tests/data/conversations-dev.jsonl \
+    python -m qa.training.decision --sets longdocs-tune tests/data/conversations-dev.jsonl \\
         --out with-conversations.json                    # and every turn of a conversation set, understood
     python -m qa.training.decision --from-observations longdocs-tune=obs/longdocs-tune.jsonl \\
         shortdocs-fit=obs/shortdocs-fit.jsonl --check shortdocs-check=obs/shortdocs-check.jsonl
@@ -185,13 +185,15 @@ def gather(specs: list[str], observations_dir: Path | None, index_caches: dict[s
         if path:
             out[name] = read_observations(path)
             continue
+        # A conversation set: a .jsonl file, here or relative to the repository.
+        file = next((f for f in (Path(name), REPO / name) if f.is_file()), None) if name.endswith(".jsonl") else None
         if name in NAMED_SETS:
             eval_set = load_dataset(name)
             kind = name.split("-", 1)[0]
-        elif name.endswith(".jsonl") and (Path(name).is_file() or (REPO / name).is_file()):
+        elif file is not None:
             from qa.eval.conversations import turns_as_questions
 
-            eval_set = turns_as_questions(name if Path(name).is_file() else REPO / name)
+            eval_set = turns_as_questions(file)
             kind = "conversations"
         else:
             raise ValueError(f"unknown set {name!r}; name one of {NAMED_SETS}, a conversation set (.jsonl), "
