@@ -196,10 +196,15 @@ def _phrases(question: str) -> list[tuple[str, int, bool]]:
 
 
 def asked_noun(question: str) -> str | None:
-    """The noun of "which <noun> ...?" ("which team captain refused" -> "captain"), else None."""
+    """The noun of "which <noun> ...?" ("which team captain refused" -> "captain"; "which of his
+    tracks" -> "track"), else None."""
     m = re.match(rf"^\s*{_LEADING_PREP}(?:which|what|whose)\s+(.*)$", question.strip(), re.IGNORECASE)
     if not m:
         return None
+    of = re.match(r"of\s+(?:the|his|her|its|their|these|those|our|your)\s+([a-z]+)\b", m.group(1), re.IGNORECASE)
+    if of:  # "which of his tracks": one of several, named in the plural
+        noun = of.group(1).lower()
+        return noun[:-3] + "y" if noun.endswith("ies") else noun[:-1] if plural(noun) else noun
     words = re.findall(r"[\w’'-]+", m.group(1))
     noun = None
     for i, w in enumerate(words[:4]):

@@ -206,6 +206,17 @@ def test_an_answer_is_named_as_the_document_writes_it():
     assert rewrite("What were their objectives?", history) == "What were the Chetniks' objectives?"
 
 
+def test_which_of_the_names_the_noun_asked_for():
+    """"Which of his tracks": a track, named in the plural; a work's title keeps its article."""
+    from qa.mentions import asked_noun
+
+    assert asked_noun("Which of his tracks had an influential jazz break?") == "track"
+    assert asked_noun("Which of these cities is the largest?") == "city"
+    assert asked_noun("Which of them won?") is None
+    history = [turn("Which of the novels did Tolkien finish first?", "The Hobbit")]
+    assert rewrite("When was it published?", history) == "When was The Hobbit published?"
+
+
 def test_a_name_keeps_the_kind_an_answer_gave_it():
     history = [turn("Who designed the Cathedral of Learning?", "Bowman"),
                Turn("Which chancellor chose his design?", "Which chancellor chose Bowman's design?",
