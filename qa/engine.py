@@ -81,10 +81,17 @@ _complete_reader_folders: set[Path] = set()
 
 def resolve_reader_name(name: str, path: str | Path | None = None) -> str:
     """``name`` with "auto" resolved: "neural" when its files are installed (in ``path``,
-    default the shipped ones), else "sentence"."""
+    default the shipped ones), else "sentence". A ``path`` named explicitly must hold a reader:
+    falling back to the rule-based reader there would hide a mistyped folder."""
     if name != "auto":
         return name
-    return "neural" if neural_reader_available(path) else "sentence"
+    if neural_reader_available(path):
+        return "neural"
+    if path is not None:
+        raise FileNotFoundError(f"no neural reader in {path} (model.safetensors, reader.json and the tokenizer "
+                                "files): give the --out folder of python -m qa.train_reader, or leave reader_dir "
+                                "unset for the shipped reader")
+    return "sentence"
 
 
 def context_reader(name: str, settings: QASettings, embed: Callable | None = None) -> Reader:

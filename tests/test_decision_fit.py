@@ -144,3 +144,7 @@ def test_a_conversation_set_is_observed_as_its_turns_understood(tmp_path):
     assert len(read_observations(tmp_path / "obs" / "talk.jsonl")) == 2
     with pytest.raises(ValueError, match="a conversation set"):
         gather(["no-such-set"], None, {}, progress=False)
+    # The engine's settings reach the answers: a reader folder that holds none is refused.
+    with pytest.raises(FileNotFoundError, match="no neural reader"):
+        gather([str(path)], None, {"conversations": str(tmp_path / "index")}, progress=False,
+               reader_dir=str(tmp_path / "no-reader"))

@@ -133,6 +133,15 @@ def test_neural_reader_files_are_looked_up_once_per_folder(monkeypatch):
     assert len(looked) == 1
 
 
+def test_a_reader_folder_named_must_hold_a_reader(tmp_path):
+    """The rule-based fallback is for a missing shipped reader, not for a mistyped folder."""
+    from qa import engine
+
+    with pytest.raises(FileNotFoundError, match=r"no neural reader in .*empty.*python -m qa.train_reader"):
+        engine.resolve_reader_name("auto", tmp_path / "empty")
+    assert engine.resolve_reader_name("sentence", tmp_path / "empty") == "sentence"
+
+
 def test_bad_settings_name_the_value():
     with pytest.raises(ValueError, match="top_k must be greater than 0. Currently, top_k is 0"):
         QASettings(top_k=0)

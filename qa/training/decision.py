@@ -7,6 +7,7 @@
         --out with-conversations.json                    # and every turn of a conversation set, understood
     python -m qa.training.decision --from-observations longdocs-tune=obs/longdocs-tune.jsonl \\
         shortdocs-fit=obs/shortdocs-fit.jsonl --check shortdocs-check=obs/shortdocs-check.jsonl
+    python -m qa.training.decision --reader-dir my-reader --out my-decider.json   # for a retrained reader
 
 The engine answers each question of the fitting sets exactly as it answers users and records
 the decision features of its best answer (``qa.decision.decision_features``). The sets are
@@ -174,8 +175,9 @@ def _named(value: str) -> tuple[str, str | None]:
 
 
 def gather(specs: list[str], observations_dir: Path | None, index_caches: dict[str, str],
-           progress: bool = True) -> dict[str, list[Observation]]:
-    """The observations of each ``NAME`` (answered now) or ``NAME=FILE`` (read back) in ``specs``."""
+           progress: bool = True, **overrides) -> dict[str, list[Observation]]:
+    """The observations of each ``NAME`` (answered now, with the engine's settings ``overrides``,
+    e.g. ``reader_dir``) or ``NAME=FILE`` (read back) in ``specs``."""
     from qa.eval.datasets import NAMED_SETS, load_dataset
     from qa.eval.run import default_index_cache, sync_index
 
@@ -199,7 +201,7 @@ def gather(specs: list[str], observations_dir: Path | None, index_caches: dict[s
             raise ValueError(f"unknown set {name!r}; name one of {NAMED_SETS}, a conversation set (.jsonl), "
                              "or give NAME=FILE of kept observations")
         cache = index_caches.get(kind) or default_index_cache(eval_set.documents, kind)
-        out[name] = observe(eval_set, sync_index(cache, eval_set.documents, progress=progress))
+        out[name] = observe(eval_set, sync_index(cache, eval_set.documents, progress=progress), **overrides)
         if observations_dir:
             observations_dir.mkdir(parents=True, exist_ok=True)
             (observations_dir / f"{Path(name).stem}.jsonl").write_text("".join(json.dumps(asdict(o)) + "\n" for o in out[name]))
@@ -227,27 +229,34 @@ def main(argv: list[str] | None = None) -> int:
                              "(default under eval-output/index-cache/)")
     parser.add_argument("--score", type=Path, metavar="DECIDER",
                         help="fit nothing: print how the decider in this file does on the --check sets")
+    parser.add_argument("--reader-dir", metavar="DIR",
+                        help="answer with the neural reader in DIR (python -m qa.train_reader --out DIR) instead of "
+                             "the shipped one: a retrained reader scores on its own scale and needs its own decision")
+    parser.add_argument("--reader-precision", choices=("auto", "fp32", "bf16", "int8"),
+                        help="the neural reader's arithmetic (default: the engine's, auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
     try:
         caches = dict(_named(v) for v in args.index_cache)
+        reader = {k: v for k, v in (("reader_dir", args.reader_dir), ("reader_precision", args.reader_precision)) if v}
         if any(v is None for v in caches.values()):
             raise ValueError(f"--index-cache takes KIND=DIR. Currently, it is {args.index_cache}")
         if args.score:
             decider = Decider.load(args.score)
-            scored = gather(args.check, args.observations, caches, not args.quiet)
+            scored = gather(args.check, args.observations, caches, not args.quiet, **reader)
             print(json.dumps({name: check(decider, obs) for name, obs in scored.items()}, indent=2))
             return 0
-        fit_sets = gather(args.from_observations or args.sets, args.observations, caches, not args.quiet)
-        check_sets = gather(args.check, args.observations, caches, not args.quiet)
+        fit_sets = gather(args.from_observations or args.sets, args.observations, caches, not args.quiet, **reader)
+        check_sets = gather(args.check, args.observations, caches, not args.quiet, **reader)
         decider = fit(fit_sets, folds=args.folds, c=args.c, features=tuple(args.features))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     decider.record["check"] = {name: check(decider, obs) for name, obs in check_sets.items()}
     decider.record["command"] = ("python -m qa.training.decision --sets " + " ".join(sorted(fit_sets)) + " --check "
-                                 + " ".join(check_sets) + " --features " + " ".join(args.features))
+                                 + " ".join(check_sets) + " --features " + " ".join(args.features)
+                                 + "".join(f" --{k.replace('_', '-')} {v}" for k, v in reader.items()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(decider.to_dict(), indent=2) + "\n")
     print(json.dumps(decider.to_dict(), indent=2))
