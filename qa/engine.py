@@ -133,8 +133,7 @@ class Engine:
             self.index = Index.open(index)
         self._readers: dict[str, Reader] = {}
         self._lock = threading.Lock()
-        self._decider: Decider | None = None
-        self._decider_loaded = False
+        self._deciders: dict[str | None, Decider | None] = {}
 
     # ---- readers -------------------------------------------------------------------------------
 
@@ -197,7 +196,7 @@ class Engine:
         evidence: dict[str, float] = {}
         if reader.name == "neural" and candidates and candidates[0].score > 0:
             evidence = decision_features(q, candidates, self.idf)
-            decider = self.decider() if settings.decider == "auto" else None
+            decider = self.decider(settings.decider_file) if settings.decider == "auto" else None
             if decider is not None:
                 confidence = (decider.probability(evidence), decider.threshold)
         answer = decide(q, candidates, settings, reader, began, page_at=self.index.page_at, passages=passages,
@@ -222,16 +221,25 @@ class Engine:
         else the reader's own."""
         settings = self.settings.with_overrides(reader=reader, **overrides)
         chosen = self.reader(settings.reader, settings.reader_precision, settings.reader_dir, settings.reader_backend)
-        decider = self.decider() if settings.decider == "auto" and chosen.name == "neural" else None
+        decider = (self.decider(settings.decider_file) if settings.decider == "auto" and chosen.name == "neural"
+                   else None)
         return decider.threshold if decider is not None else chosen.threshold
 
-    def decider(self) -> Decider | None:
-        """The shipped answer-or-abstain model (``qa/models/decider.json``), None when absent."""
+    def decider(self, path: str | os.PathLike | None = None) -> Decider | None:
+        """The answer-or-abstain model in ``path`` (``QASettings.decider_file``), loaded once; with
+        no path the shipped one (``qa/models/decider.json``), None when absent.
+
+        Raises:
+            ValueError: ``path`` cannot be read as a decision model; the message says how to make one.
+        """
+        key = None if path is None else str(Path(path).resolve())
         with self._lock:
-            if not self._decider_loaded:
-                self._decider = Decider.load() if DECIDER_FILE.exists() else None
-                self._decider_loaded = True
-            return self._decider
+            if key not in self._deciders:
+                if key is None:
+                    self._deciders[key] = Decider.load() if DECIDER_FILE.exists() else None
+                else:
+                    self._deciders[key] = Decider.load(key)
+            return self._deciders[key]
 
     def ask_many(self, questions: Iterable[str], **overrides) -> list[Answer]:
         """``ask`` for each question, in order."""

@@ -21,7 +21,8 @@ _FIELD_TYPES = {
     "max_question_chars": (*_INTEGER, False), "min_score": (*_NUMBER, True), "fusion_weight": (*_NUMBER, False),
     "early_exit": (*_NUMBER, False), "reader": (*_TEXT, False), "reader_precision": (*_TEXT, False),
     "reader_backend": (*_TEXT, False), "reader_dir": ((str, os.PathLike), "a folder path", True),
-    "decider": (*_TEXT, False), "answer_boundaries": (*_SWITCH, False),
+    "decider": (*_TEXT, False), "decider_file": ((str, os.PathLike), "a file path", True),
+    "answer_boundaries": (*_SWITCH, False),
 }
 
 
@@ -78,6 +79,10 @@ class QASettings:
             evidence of every passage read, and ``Answer.score`` is its probability that the
             answer is right; ``min_score`` then applies to that probability. "off": the
             reader's own calibrated score alone, against ``min_score`` or the reader's threshold.
+        decider_file: with ``decider="auto"``, the decision model in this JSON file (written by
+            ``python -m qa.training.decision --out FILE``) instead of the shipped
+            ``qa/models/decider.json``. A reader of your own (``reader_dir``) scores on its own
+            scale, so fit one for it: ``python -m qa.training.decision --reader-dir DIR``.
         answer_boundaries: correct the neural reader's span to the sentence's syntax (the default,
             True; ``qa.readers.boundaries``: within one sentence, whole brackets, whole names, not
             the question's subject, the place or the role asked for); False keeps the model's own
@@ -96,6 +101,7 @@ class QASettings:
     reader_dir: str | None = None
     early_exit: float = 0.7
     decider: str = "auto"
+    decider_file: str | None = None
     answer_boundaries: bool = True
 
     def __post_init__(self) -> None:

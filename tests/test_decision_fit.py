@@ -129,6 +129,22 @@ def test_evaluation_takes_another_decider_file(tmp_path, embedder):
                  index_cache=str(tmp_path / "index"), decider_file=str(tmp_path / "missing.json"))
 
 
+def test_ask_takes_a_decider_file(tmp_path, seed_index):
+    """A decision model of your own (for a reader of your own) is a setting like the others."""
+    from qa.engine import Engine
+
+    never = tmp_path / "never.json"
+    never.write_text(json.dumps(Decider({"reader": 0.0}, -50.0, 0.5).to_dict()))
+    engine = Engine(seed_index)
+    shipped = engine.ask("who is Rob Strayer?", reader="neural")
+    assert shipped.found and shipped.text == "State Department official"
+    held_back = engine.ask("who is Rob Strayer?", reader="neural", decider_file=str(never))
+    assert not held_back.found and held_back.withheld == "State Department official"
+    assert engine.default_threshold(reader="neural", decider_file=never) == 0.5
+    with pytest.raises(ValueError, match="cannot read the decider .*python -m qa.training.decision"):
+        engine.ask("who is Rob Strayer?", reader="neural", decider_file=str(tmp_path / "missing.json"))
+
+
 def test_a_conversation_set_is_observed_as_its_turns_understood(tmp_path):
     from qa.training.decision import gather
 

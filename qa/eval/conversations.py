@@ -37,7 +37,7 @@ from typing import Sequence
 from qa.eval.datasets import DatasetError, EvalQuestion, EvalSet, resolve_source
 from qa.eval.longdocs import ARTICLES_FILE, DEFAULT_DATA_DIR, POLICY_FILES, _document
 from qa.eval.metrics import exact_match, f1_score
-from qa.eval.run import DEFAULT_OUT_ROOT, EngineWithDecider, default_index_cache, sync_index
+from qa.eval.run import DEFAULT_OUT_ROOT, default_index_cache, sync_index
 from qa.settings import DECIDERS, PRECISIONS, QASettings
 
 LONGDOC_PREFIX = "longdoc:new_wiki/"
@@ -252,7 +252,7 @@ def summarize(turns: Sequence[TurnResult]) -> dict:
     }
 
 
-def evaluate_conversations(path: str | Path, index=None, *, engine=None, settings=None, decider=None,
+def evaluate_conversations(path: str | Path, index=None, *, engine=None, settings=None,
                            data_dir: str | Path = DEFAULT_DATA_DIR, index_cache: str | Path | None = None,
                            embedder=None, progress: bool = False) -> ConversationReport:
     """Ask every conversation of a test set turn by turn and score the rewrites and answers.
@@ -263,7 +263,6 @@ def evaluate_conversations(path: str | Path, index=None, *, engine=None, setting
             set names, kept in ``index_cache`` (default eval-output/index-cache/conversations-<hash>).
         engine: an Engine to answer with instead (wins over ``index`` and ``settings``).
         settings: ``QASettings`` for the engine built here (None: the engine's defaults).
-        decider: a ``qa.decision.Decider`` for the engine built here instead of the shipped one.
         data_dir: the qa-train folder the ``longdoc:`` documents are built from.
         embedder: an already loaded embedder for the index built here (None: the shared one).
         progress: print each conversation's id as it is asked.
@@ -285,7 +284,7 @@ def evaluate_conversations(path: str | Path, index=None, *, engine=None, setting
             index = sync_index(cache, documents, kinds, embedder=embedder, progress=progress)
         elif embedder is not None and not isinstance(index, Index):
             index = Index.open(index, embedder=embedder)
-        engine = Engine(index, settings) if decider is None else EngineWithDecider(index, settings, decider)
+        engine = Engine(index, settings)
     rows: list[TurnResult] = []
     for c in conversations:
         if progress:
@@ -353,19 +352,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="how the embedding model runs for the set's index and the questions")
     args = p.parse_args(argv)
     from index.store import IndexStoreError
-    from qa.decision import Decider
-
     try:
         settings = QASettings(reader=args.reader, reader_precision=args.reader_precision, reader_dir=args.reader_dir,
-                              decider=args.decider, answer_boundaries=not args.no_boundaries).with_overrides(
+                              decider=args.decider, decider_file=args.decider_file,
+                              answer_boundaries=not args.no_boundaries).with_overrides(
             min_score=args.min_score, top_k=args.top_k, fusion_weight=args.fusion_weight, early_exit=args.early_exit)
         embedder = None
         if args.embedder != "auto":
             from index.embedding import Embedder
 
             embedder = Embedder(backend=args.embedder)
-        decider = Decider.load(args.decider_file) if args.decider_file else None
-        report = evaluate_conversations(args.path, index=args.index, settings=settings, decider=decider,
+        report = evaluate_conversations(args.path, index=args.index, settings=settings,
                                         data_dir=args.data_dir, index_cache=args.index_cache, embedder=embedder,
                                         progress=not args.quiet)
     except (DatasetError, ValueError, FileNotFoundError, IndexStoreError) as e:

@@ -18,7 +18,6 @@ from typing import Callable, Sequence
 from index import Index, IndexSettings
 from index.hashing import sha256_bytes
 from index.types import Document
-from qa.decision import Decider
 from qa.engine import Engine, QuestionError
 from qa.eval import metrics
 from qa.eval.datasets import (
@@ -108,7 +107,8 @@ class EvalConfig:
     def qa_settings(self) -> QASettings:
         """The engine settings for the pass: every question answered (min_score 0)."""
         base = QASettings(reader=self.reader, reader_precision=self.reader_precision, reader_dir=self.reader_dir,
-                          decider=self.decider, answer_boundaries=self.answer_boundaries)
+                          decider=self.decider, decider_file=self.decider_file,
+                          answer_boundaries=self.answer_boundaries)
         top_k = self.top_k if self.top_k is not None else base.top_k
         return base.with_overrides(min_score=0.0, top_k=top_k, retrieve_k=max(base.retrieve_k, top_k),
                                    fusion_weight=self.fusion_weight, early_exit=self.early_exit)
@@ -351,17 +351,6 @@ class _Asker:
     threshold: float  # the engine's own abstention threshold for these answers' scores
 
 
-class EngineWithDecider(Engine):
-    """An engine whose answer-or-abstain model is the given one instead of the shipped one."""
-
-    def __init__(self, index: Index, settings: QASettings, decider: Decider) -> None:
-        super().__init__(index, settings)
-        self._chosen = decider
-
-    def decider(self) -> Decider:
-        return self._chosen
-
-
 def _open_asker(eval_set: EvalSet, config: EvalConfig, settings: QASettings, embedder) -> _Asker:
     """Open mode: index every context and answer from retrieval, as a user would."""
     if config.index:
@@ -370,8 +359,8 @@ def _open_asker(eval_set: EvalSet, config: EvalConfig, settings: QASettings, emb
         cache = Path(config.index_cache) if config.index_cache else default_index_cache(
             eval_set.documents, eval_set.name, embedder=embedder)
         index = sync_index(cache, eval_set.documents, eval_set.kinds, embedder=embedder, progress=config.progress)
-    engine = Engine(index, settings) if config.decider_file is None else EngineWithDecider(
-        index, settings, Decider.load(config.decider_file))
+    engine = Engine(index, settings)
+    engine.decider(settings.decider_file)  # an unreadable decision model is refused before any question
     index.embed(["warm up"])  # load the embedding model now, not inside the first question's latency
 
     def locate(q: EvalQuestion, answer: Answer):
