@@ -42,6 +42,7 @@ import numpy as np
 
 from qa.decision import DECIDER_FILE, DEFAULT_FEATURES, FEATURES, Decider
 from qa.eval.metrics import f1_score
+from qa.settings import PRECISIONS
 
 RIGHT_F1 = 0.5  # an answer at least this close to a gold answer counts as right
 REPO = Path(__file__).resolve().parents[2]  # a conversation set may be named relative to it
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reader-dir", metavar="DIR",
                         help="answer with the neural reader in DIR (python -m qa.train_reader --out DIR) instead of "
                              "the shipped one: a retrained reader scores on its own scale and needs its own decision")
-    parser.add_argument("--reader-precision", choices=("auto", "fp32", "bf16", "int8"),
+    parser.add_argument("--reader-precision", choices=PRECISIONS,
                         help="the neural reader's arithmetic (default: the engine's, auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
