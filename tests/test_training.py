@@ -344,12 +344,53 @@ def test_cli_options_become_the_run_settings():
     from qa.training.cli import parse_args, run_options, train_config
 
     args = parse_args(["--seed", "14", "--lr", "1e-4", "--within-rate", "0.5", "--limit", "8", "--no-agreement",
-                       "--out", "x", "--near-misses", "a.jsonl", "b.jsonl"])
+                       "--out", "x", "--near-misses", "a.jsonl", "b.jsonl", "--distill", "0.5"])
     cfg, opts = train_config(args), run_options(args, "cmd")
     assert (cfg.seed, cfg.lr, cfg.within_rate, cfg.batch_size) == (14, 1e-4, 0.5, TrainConfig().batch_size)
+    assert cfg.distill == 0.5 and TrainConfig().distill == 0
     assert opts.limit == 8 and not opts.agreement and opts.out == Path("x")
     assert opts.near_misses == (Path("a.jsonl"), Path("b.jsonl"))
     with pytest.raises(SystemExit):
         from qa.training.cli import main
 
         main(["--average-weights", "1", "2"])  # weights without readers to average
+
+
+def test_span_distillation_holds_where_the_answer_lies_not_whether_there_is_one():
+    import torch
+
+    from qa.training.loop import span_distillation
+
+    torch.manual_seed(0)
+    teacher_start, teacher_end = torch.randn(3, 10), torch.randn(3, 10)
+    context = torch.zeros(3, 10, dtype=torch.bool)
+    context[:, 4:9] = True  # [CLS] and the question (0-3) and the padding (9) are not context
+    assert float(span_distillation(teacher_start, teacher_end, teacher_start, teacher_end, context)) == pytest.approx(0, abs=1e-6)
+
+    # The no-answer logit, the question and the padding are free; so is a shift of every context logit.
+    free_start, free_end = teacher_start.clone(), teacher_end.clone()
+    free_start[:, 0] += 5.0
+    free_end[:, :4] -= 3.0
+    free_start[:, 9] += 7.0
+    free_end[:, 4:9] += 2.0
+    assert float(span_distillation(free_start, free_end, teacher_start, teacher_end, context)) == pytest.approx(0, abs=1e-5)
+
+    moved = teacher_start.clone().requires_grad_(True)
+    with torch.no_grad():
+        moved[:, 5] += 4.0  # another start in the context
+    loss = span_distillation(moved, teacher_end, teacher_start, teacher_end, context)
+    assert float(loss) > 0.1
+    loss.backward()
+    assert torch.isfinite(moved.grad).all()
+    assert float(moved.grad[:, 5].sum()) > 0  # descending the loss lowers the moved start again
+    assert float(moved.grad[:, :4].abs().sum()) == 0 and float(moved.grad[:, 9].abs().sum()) == 0
+
+
+def test_distillation_needs_the_reader_a_run_starts_from(tmp_path):
+    from qa.training.config import RunOptions
+    from qa.training.recipe import train
+
+    data = _tiny_training_set(tmp_path / "data")
+    with pytest.raises(ValueError, match="--init"):
+        train(TrainConfig(distill=1.0), RunOptions(out=tmp_path / "r", work=tmp_path / "w", data_dir=data, limit=4,
+                                                   device="cpu"))

@@ -87,6 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--other-neg-rate", type=float, default=TrainConfig.other_neg_rate,
                    help="probability of adding a no-answer window from another training context per question "
                         "(documents that are silent; default 0: none)")
+    p.add_argument("--distill", type=float, default=TrainConfig.distill, metavar="W",
+                   help="with --init: weight of a loss keeping the starting reader's spans (its start and end "
+                        "distributions over the context, [CLS] left out); default 0: none")
     p.add_argument("--near-misses", type=Path, nargs="+", default=[NEAR_MISSES_TRAIN],
                    help="written near misses for training questions (JSONL files, qa.eval.unanswerable.load_near_misses; "
                         f"default the first {NEAR_MISSES_TRAIN.name}, which the shipped reader's fine-tuning used; "
@@ -125,7 +128,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     """The recipe the options ask for."""
     return TrainConfig(seed=args.seed, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
                        epochs=args.epochs, neg_rate=args.neg_rate, hard_neg_rate=args.hard_neg_rate,
-                       within_rate=args.within_rate, written_rate=args.written_rate, other_neg_rate=args.other_neg_rate)
+                       within_rate=args.within_rate, written_rate=args.written_rate, other_neg_rate=args.other_neg_rate,
+                       distill=args.distill)
 
 
 def run_options(args: argparse.Namespace, command: str) -> RunOptions:

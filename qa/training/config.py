@@ -52,6 +52,12 @@ class TrainConfig:
             [CLS]; 0 adds none.
         other_neg_rate: probability of adding, per question, a no-answer window from another
             training context (documents that are silent); 0 adds none.
+        distill: weight of a loss that keeps the spans of the weights the run starts from
+            (``RunOptions.init``) while it learns when to answer: on every window, the KL
+            divergence from the starting model's start and end distributions to the trained
+            model's, over the context's tokens only. [CLS] (no answer) is left out of both
+            distributions, so whether a window answers is learned freely and only where the
+            answer lies is held; 0: no such loss.
     """
 
     seed: int = 13
@@ -70,6 +76,7 @@ class TrainConfig:
     within_rate: float = 1.0
     written_rate: float = 0.0
     other_neg_rate: float = 0.0
+    distill: float = 0.0
 
 
 def base_model_dir() -> Path:

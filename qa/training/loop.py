@@ -134,8 +134,34 @@ def resume(work: Path, model, optimizer, device, cfg: TrainConfig, total_steps: 
     return done
 
 
+def span_distillation(start_logits, end_logits, teacher_start, teacher_end, context_mask):
+    """Mean over windows of KL(teacher || student) of the start and of the end distributions
+    (their mean), each taken over the positions in ``context_mask`` only: [CLS] and the question
+    are left out, so the loss holds where the answer lies and not whether there is one.
+
+    Args:
+        start_logits, end_logits: the trained model's logits (windows x tokens).
+        teacher_start, teacher_end: the starting model's logits for the same windows.
+        context_mask: bool (windows x tokens), True on the context's tokens.
+
+    Returns:
+        A scalar tensor (fp32).
+    """
+    import torch.nn.functional as F
+
+    def kl(student, teacher):
+        student = student.float().masked_fill(~context_mask, -1e9)
+        teacher = teacher.float().masked_fill(~context_mask, -1e9)
+        log_p_teacher = F.log_softmax(teacher, dim=-1)
+        log_p_student = F.log_softmax(student, dim=-1)
+        terms = log_p_teacher.exp() * (log_p_teacher - log_p_student)
+        return terms.masked_fill(~context_mask, 0.0).sum(-1).mean()
+
+    return (kl(start_logits, teacher_start) + kl(end_logits, teacher_end)) / 2
+
+
 def train_loop(model, optimizer, builder: FeatureBuilder, first_epoch: list[Feature], tokenizer, cfg: TrainConfig,
-               opts: RunOptions, device, use_bf16: bool, start: LoopState) -> LoopState:
+               opts: RunOptions, device, use_bf16: bool, start: LoopState, teacher=None) -> LoopState:
     """Train from ``start`` to ``start.plan.total`` steps (or ``opts.stop_at``), checkpointing into
     ``opts.work`` every ``opts.save_every`` steps and once at the end.
 
@@ -150,6 +176,8 @@ def train_loop(model, optimizer, builder: FeatureBuilder, first_epoch: list[Feat
         device: where the model is.
         use_bf16: bf16 autocast.
         start: the state to start from (step 0, or a resumed checkpoint's).
+        teacher: the starting weights, frozen, whose spans ``cfg.distill`` keeps
+            (``span_distillation``); None when ``cfg.distill`` is 0.
 
     Returns:
         The state reached.
@@ -180,7 +208,14 @@ def train_loop(model, optimizer, builder: FeatureBuilder, first_epoch: list[Feat
             ids, mask, types, sp, ep = (t.to(device, non_blocking=True) for t in collate(feats, batch, tokenizer))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 out = model(input_ids=ids, attention_mask=mask, token_type_ids=types, start_positions=sp, end_positions=ep)
-            out.loss.backward()
+                loss_t = out.loss
+                if teacher is not None and cfg.distill > 0:
+                    with torch.no_grad():
+                        held = teacher(input_ids=ids, attention_mask=mask, token_type_ids=types)
+                    context = (types == 1) & (mask == 1)
+                    loss_t = loss_t + cfg.distill * span_distillation(out.start_logits, out.end_logits,
+                                                                      held.start_logits, held.end_logits, context)
+            loss_t.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
@@ -188,7 +223,7 @@ def train_loop(model, optimizer, builder: FeatureBuilder, first_epoch: list[Feat
             optimizer.zero_grad(set_to_none=True)
             step += 1
             seen += len(batch)
-            loss = float(out.loss.detach())
+            loss = float(loss_t.detach())
             loss_avg = loss if loss_avg is None else 0.95 * loss_avg + 0.05 * loss
             bar.update(1)
             if step % opts.log_every == 0 or step == total:

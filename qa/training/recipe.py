@@ -69,6 +69,9 @@ def train(cfg: TrainConfig, opts: RunOptions) -> int:
 
     from qa.readers.neural import ReaderConfig, load_tokenizer
 
+    if cfg.distill > 0 and not opts.init:
+        raise ValueError("--distill keeps the spans of the reader a run starts from: give that reader with --init")
+
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -98,10 +101,14 @@ def train(cfg: TrainConfig, opts: RunOptions) -> int:
           f"steps/epoch {steps_per_epoch}, total steps {total_steps}", flush=True)
 
     model = load_model(base, opts.init, device)
+    teacher = None
+    if cfg.distill > 0:
+        teacher = load_model(base, opts.init, device).eval().requires_grad_(False)
     optimizer = make_optimizer(model, cfg)
     start = (resume(opts.work, model, optimizer, device, cfg, total_steps) if opts.resume else None) or LoopState(
         0, 0.0, SchedulePlan(int(cfg.warmup * total_steps), total_steps, total_steps))
-    done = train_loop(model, optimizer, builder, first_epoch, tokenizer, cfg, opts, device, use_bf16, start)
+    done = train_loop(model, optimizer, builder, first_epoch, tokenizer, cfg, opts, device, use_bf16, start,
+                      teacher)
     if done.step < total_steps:
         print(f"stopped at step {done.step} (--stop-at); continue with --resume --work {opts.work}", flush=True)
         return 0
