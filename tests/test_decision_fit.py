@@ -157,7 +157,10 @@ def test_a_conversation_set_is_observed_as_its_turns_understood(tmp_path):
     [(name, observations)] = observed.items()
     assert name == str(path) and len(observations) == 2 and all(o.answerable for o in observations)
     assert observations[0].f1 == 1.0 and observations[0].features["reader"] > 0
-    assert len(read_observations(tmp_path / "obs" / "talk.jsonl")) == 2
+    # Kept with the question as asked (a follow-up as understood) and the answer the decision judged.
+    assert (observations[1].question, observations[1].answer) == (
+        "Where did Rob Strayer speak?", "Center for Strategic and International Studies")
+    assert read_observations(tmp_path / "obs" / "talk.jsonl") == observations
     with pytest.raises(ValueError, match="a conversation set"):
         gather(["no-such-set"], None, {}, progress=False)
     # The engine's settings reach the answers: a reader folder that holds none is refused.

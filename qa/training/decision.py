@@ -52,11 +52,14 @@ CHECK_SETS = ()
 
 @dataclass(frozen=True)
 class Observation:
-    """One answered question: its features, the F1 of the engine's best answer, answerable or not."""
+    """One answered question: its features, the F1 of the engine's best answer, answerable or not,
+    and (to read what the decision saw) the question and that answer."""
 
     features: dict[str, float] | None  # None: no candidate to answer with, so the engine abstains anyway
     f1: float
     answerable: bool
+    question: str = ""
+    answer: str = ""  # the best candidate, whatever the decision makes of it ("" when there is none)
 
 
 def observe(eval_set, index, **overrides) -> list[Observation]:
@@ -69,7 +72,7 @@ def observe(eval_set, index, **overrides) -> list[Observation]:
         # Never abstaining, so the answer is the best candidate whatever the decision would be.
         answer = engine.ask(q.question, min_score=0.0, decider="off", **overrides)
         f1 = f1_score(answer.text, list(q.answers)) if q.answers else 0.0
-        out.append(Observation(dict(answer.evidence) or None, f1, q.answerable))
+        out.append(Observation(dict(answer.evidence) or None, f1, q.answerable, q.question, answer.text))
     return out
 
 
@@ -222,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", nargs="*", default=list(CHECK_SETS), metavar="NAME[=FILE]",
                         help="sets to score the fitted decision on, never fitted on (default: none)")
     parser.add_argument("--observations", type=Path, metavar="DIR",
-                        help="keep the observations of every set answered here, as DIR/<set>.jsonl")
+                        help="keep the observations of every set answered here, as DIR/<set>.jsonl (per question: the "
+                             "features, the F1 of the best answer, the question and that answer)")
     parser.add_argument("--features", nargs="+", default=list(DEFAULT_FEATURES), choices=FEATURES,
                         help=f"what the model weighs (default: {' '.join(DEFAULT_FEATURES)})")
     parser.add_argument("--index-cache", nargs="+", default=[], metavar="KIND=DIR",
