@@ -344,10 +344,12 @@ def test_cli_options_become_the_run_settings():
     from qa.training.cli import parse_args, run_options, train_config
 
     args = parse_args(["--seed", "14", "--lr", "1e-4", "--within-rate", "0.5", "--limit", "8", "--no-agreement",
-                       "--out", "x", "--near-misses", "a.jsonl", "b.jsonl", "--distill", "0.5"])
+                       "--out", "x", "--near-misses", "a.jsonl", "b.jsonl", "--distill", "0.5",
+                       "--distill-confidence", "2"])
     cfg, opts = train_config(args), run_options(args, "cmd")
     assert (cfg.seed, cfg.lr, cfg.within_rate, cfg.batch_size) == (14, 1e-4, 0.5, TrainConfig().batch_size)
-    assert cfg.distill == 0.5 and TrainConfig().distill == 0
+    assert (cfg.distill, cfg.distill_confidence) == (0.5, 2.0)
+    assert TrainConfig().distill == TrainConfig().distill_confidence == 0
     assert opts.limit == 8 and not opts.agreement and opts.out == Path("x")
     assert opts.near_misses == (Path("a.jsonl"), Path("b.jsonl"))
     with pytest.raises(SystemExit):
@@ -385,6 +387,16 @@ def test_span_distillation_holds_where_the_answer_lies_not_whether_there_is_one(
     assert float(moved.grad[:, 5].sum()) > 0  # descending the loss lowers the moved start again
     assert float(moved.grad[:, :4].abs().sum()) == 0 and float(moved.grad[:, 9].abs().sum()) == 0
 
+    # With [CLS] among the positions (--distill-confidence) a surer or less sure reader is held
+    # too, and only on the windows given positions (those labelled with an answer).
+    with_cls = context.clone()
+    with_cls[:, 0] = True
+    with_cls[2] = False
+    assert float(span_distillation(free_start, teacher_end, teacher_start, teacher_end, with_cls)) > 0.1
+    doubting_the_last = teacher_start.clone()
+    doubting_the_last[2, 0] += 5.0
+    assert float(span_distillation(doubting_the_last, teacher_end, teacher_start, teacher_end, with_cls)) == pytest.approx(0, abs=1e-6)
+
 
 def test_distillation_needs_the_reader_a_run_starts_from(tmp_path):
     from qa.training.config import RunOptions
@@ -394,3 +406,21 @@ def test_distillation_needs_the_reader_a_run_starts_from(tmp_path):
     with pytest.raises(ValueError, match="--init"):
         train(TrainConfig(distill=1.0), RunOptions(out=tmp_path / "r", work=tmp_path / "w", data_dir=data, limit=4,
                                                    device="cpu"))
+    with pytest.raises(ValueError, match="--init"):
+        train(TrainConfig(distill_confidence=1.0), RunOptions(out=tmp_path / "r", work=tmp_path / "w", data_dir=data,
+                                                              limit=4, device="cpu"))
+
+
+def test_a_fine_tuning_can_hold_the_starting_readers_spans_and_confidence(tmp_path):
+    from qa.training.cli import main
+
+    out, work = tmp_path / "reader", tmp_path / "work"
+    data = _tiny_training_set(tmp_path / "data")
+    rc = main(["--init", str(MODEL_DIR), "--distill", "1.0", "--distill-confidence", "0.5", "--limit", "12",
+               "--max-steps", "2", "--batch-size", "4", "--lr", "5e-5", "--out", str(out), "--work", str(work),
+               "--eval-limit", "3", "--data-dir", str(data), "--device", "cpu", "--no-agreement"])
+    assert rc == 0
+    written = json.loads((out / "reader.json").read_text())
+    assert (written["training"]["distill"], written["training"]["distill_confidence"]) == (1.0, 0.5)
+    assert written["training"]["init"] is not None  # how the starting reader was made is kept
+    assert NeuralReader.load(out, cached=False).extract("What is the capital of Australia?", []) == []

@@ -90,6 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--distill", type=float, default=TrainConfig.distill, metavar="W",
                    help="with --init: weight of a loss keeping the starting reader's spans (its start and end "
                         "distributions over the context, [CLS] left out); default 0: none")
+    p.add_argument("--distill-confidence", type=float, default=TrainConfig.distill_confidence, metavar="W",
+                   help="with --init: weight of a loss keeping, on windows with an answer, the starting reader's "
+                        "whole start and end distributions ([CLS] included: how sure it is); default 0: none")
     p.add_argument("--near-misses", type=Path, nargs="+", default=[NEAR_MISSES_TRAIN],
                    help="written near misses for training questions (JSONL files, qa.eval.unanswerable.load_near_misses; "
                         f"default the first {NEAR_MISSES_TRAIN.name}, which the shipped reader's fine-tuning used; "
@@ -129,7 +132,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(seed=args.seed, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
                        epochs=args.epochs, neg_rate=args.neg_rate, hard_neg_rate=args.hard_neg_rate,
                        within_rate=args.within_rate, written_rate=args.written_rate, other_neg_rate=args.other_neg_rate,
-                       distill=args.distill)
+                       distill=args.distill, distill_confidence=args.distill_confidence)
 
 
 def run_options(args: argparse.Namespace, command: str) -> RunOptions:

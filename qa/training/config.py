@@ -58,6 +58,10 @@ class TrainConfig:
             model's, over the context's tokens only. [CLS] (no answer) is left out of both
             distributions, so whether a window answers is learned freely and only where the
             answer lies is held; 0: no such loss.
+        distill_confidence: weight of a loss that keeps, on windows labelled with an answer, the
+            starting model's whole start and end distributions, [CLS] included: how sure it is
+            where there is an answer stays the starting model's while no-answer windows teach it
+            to doubt; 0: no such loss.
     """
 
     seed: int = 13
@@ -77,6 +81,7 @@ class TrainConfig:
     written_rate: float = 0.0
     other_neg_rate: float = 0.0
     distill: float = 0.0
+    distill_confidence: float = 0.0
 
 
 def base_model_dir() -> Path:

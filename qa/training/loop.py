@@ -134,28 +134,32 @@ def resume(work: Path, model, optimizer, device, cfg: TrainConfig, total_steps: 
     return done
 
 
-def span_distillation(start_logits, end_logits, teacher_start, teacher_end, context_mask):
+def span_distillation(start_logits, end_logits, teacher_start, teacher_end, positions):
     """Mean over windows of KL(teacher || student) of the start and of the end distributions
-    (their mean), each taken over the positions in ``context_mask`` only: [CLS] and the question
-    are left out, so the loss holds where the answer lies and not whether there is one.
+    (their mean), each taken over the positions in ``positions`` only. Over the context's tokens
+    ([CLS] and the question left out) the loss holds where the answer lies and not whether there
+    is one; with [CLS] it holds how sure the reader is too.
 
     Args:
         start_logits, end_logits: the trained model's logits (windows x tokens).
         teacher_start, teacher_end: the starting model's logits for the same windows.
-        context_mask: bool (windows x tokens), True on the context's tokens.
+        positions: bool (windows x tokens), True where the distributions are taken; windows
+            without any are left out of the mean.
 
     Returns:
         A scalar tensor (fp32).
     """
     import torch.nn.functional as F
 
+    windows = positions.any(-1)
+
     def kl(student, teacher):
-        student = student.float().masked_fill(~context_mask, -1e9)
-        teacher = teacher.float().masked_fill(~context_mask, -1e9)
+        student = student.float().masked_fill(~positions, -1e9)
+        teacher = teacher.float().masked_fill(~positions, -1e9)
         log_p_teacher = F.log_softmax(teacher, dim=-1)
         log_p_student = F.log_softmax(student, dim=-1)
         terms = log_p_teacher.exp() * (log_p_teacher - log_p_student)
-        return terms.masked_fill(~context_mask, 0.0).sum(-1).mean()
+        return terms.masked_fill(~positions, 0.0).sum(-1)[windows].sum() / windows.sum().clamp(min=1)
 
     return (kl(start_logits, teacher_start) + kl(end_logits, teacher_end)) / 2
 
@@ -176,8 +180,9 @@ def train_loop(model, optimizer, builder: FeatureBuilder, first_epoch: list[Feat
         device: where the model is.
         use_bf16: bf16 autocast.
         start: the state to start from (step 0, or a resumed checkpoint's).
-        teacher: the starting weights, frozen, whose spans ``cfg.distill`` keeps
-            (``span_distillation``); None when ``cfg.distill`` is 0.
+        teacher: the starting weights, frozen, whose spans ``cfg.distill`` and whose confidence on
+            windows with an answer ``cfg.distill_confidence`` keep (``span_distillation``); None
+            when both are 0.
 
     Returns:
         The state reached.
@@ -209,12 +214,20 @@ def train_loop(model, optimizer, builder: FeatureBuilder, first_epoch: list[Feat
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 out = model(input_ids=ids, attention_mask=mask, token_type_ids=types, start_positions=sp, end_positions=ep)
                 loss_t = out.loss
-                if teacher is not None and cfg.distill > 0:
+                if teacher is not None:
                     with torch.no_grad():
                         held = teacher(input_ids=ids, attention_mask=mask, token_type_ids=types)
                     context = (types == 1) & (mask == 1)
-                    loss_t = loss_t + cfg.distill * span_distillation(out.start_logits, out.end_logits,
-                                                                      held.start_logits, held.end_logits, context)
+                    if cfg.distill > 0:
+                        loss_t = loss_t + cfg.distill * span_distillation(
+                            out.start_logits, out.end_logits, held.start_logits, held.end_logits, context)
+                    if cfg.distill_confidence > 0:
+                        # Windows labelled with an answer, [CLS] (position 0) and the context.
+                        with_cls = context.clone()
+                        with_cls[:, 0] = True
+                        answered = with_cls & (sp > 0)[:, None]
+                        loss_t = loss_t + cfg.distill_confidence * span_distillation(
+                            out.start_logits, out.end_logits, held.start_logits, held.end_logits, answered)
             loss_t.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             lr = optimizer.param_groups[0]["lr"]

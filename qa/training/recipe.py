@@ -69,8 +69,9 @@ def train(cfg: TrainConfig, opts: RunOptions) -> int:
 
     from qa.readers.neural import ReaderConfig, load_tokenizer
 
-    if cfg.distill > 0 and not opts.init:
-        raise ValueError("--distill keeps the spans of the reader a run starts from: give that reader with --init")
+    if (cfg.distill > 0 or cfg.distill_confidence > 0) and not opts.init:
+        raise ValueError("--distill and --distill-confidence keep what the reader a run starts from does: give that "
+                         "reader with --init")
 
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -102,7 +103,7 @@ def train(cfg: TrainConfig, opts: RunOptions) -> int:
 
     model = load_model(base, opts.init, device)
     teacher = None
-    if cfg.distill > 0:
+    if cfg.distill > 0 or cfg.distill_confidence > 0:
         teacher = load_model(base, opts.init, device).eval().requires_grad_(False)
     optimizer = make_optimizer(model, cfg)
     start = (resume(opts.work, model, optimizer, device, cfg, total_steps) if opts.resume else None) or LoopState(
