@@ -83,6 +83,11 @@ class TrainConfig:
     distill: float = 0.0
     distill_confidence: float = 0.0
 
+    @property
+    def distills(self) -> bool:
+        """Whether a loss holds what the starting weights do (``distill`` or ``distill_confidence``)."""
+        return self.distill > 0 or self.distill_confidence > 0
+
 
 def base_model_dir() -> Path:
     """Folder of the bundled all-MiniLM-L6-v2 encoder (``index.embedding.bundled_model_path``).

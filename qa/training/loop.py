@@ -164,6 +164,25 @@ def span_distillation(start_logits, end_logits, teacher_start, teacher_end, posi
     return (kl(start_logits, teacher_start) + kl(end_logits, teacher_end)) / 2
 
 
+def held_loss(cfg: TrainConfig, out, held, token_type_ids, attention_mask, start_positions):
+    """The distillation terms of one batch: ``cfg.distill`` times ``span_distillation`` over the
+    context of every window, plus ``cfg.distill_confidence`` times it over [CLS] and the context
+    of the windows labelled with an answer. ``out`` and ``held`` are the trained and the starting
+    model's outputs for the batch."""
+    context = (token_type_ids == 1) & (attention_mask == 1)
+    loss = 0.0
+    if cfg.distill > 0:
+        loss = loss + cfg.distill * span_distillation(
+            out.start_logits, out.end_logits, held.start_logits, held.end_logits, context)
+    if cfg.distill_confidence > 0:
+        with_cls = context.clone()
+        with_cls[:, 0] = True  # [CLS]: the no-answer position
+        answered = with_cls & (start_positions > 0)[:, None]
+        loss = loss + cfg.distill_confidence * span_distillation(
+            out.start_logits, out.end_logits, held.start_logits, held.end_logits, answered)
+    return loss
+
+
 def train_loop(model, optimizer, builder: FeatureBuilder, first_epoch: list[Feature], tokenizer, cfg: TrainConfig,
                opts: RunOptions, device, use_bf16: bool, start: LoopState, teacher=None) -> LoopState:
     """Train from ``start`` to ``start.plan.total`` steps (or ``opts.stop_at``), checkpointing into
@@ -217,17 +236,7 @@ def train_loop(model, optimizer, builder: FeatureBuilder, first_epoch: list[Feat
                 if teacher is not None:
                     with torch.no_grad():
                         held = teacher(input_ids=ids, attention_mask=mask, token_type_ids=types)
-                    context = (types == 1) & (mask == 1)
-                    if cfg.distill > 0:
-                        loss_t = loss_t + cfg.distill * span_distillation(
-                            out.start_logits, out.end_logits, held.start_logits, held.end_logits, context)
-                    if cfg.distill_confidence > 0:
-                        # Windows labelled with an answer, [CLS] (position 0) and the context.
-                        with_cls = context.clone()
-                        with_cls[:, 0] = True
-                        answered = with_cls & (sp > 0)[:, None]
-                        loss_t = loss_t + cfg.distill_confidence * span_distillation(
-                            out.start_logits, out.end_logits, held.start_logits, held.end_logits, answered)
+                    loss_t = loss_t + held_loss(cfg, out, held, types, mask, sp)
             loss_t.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             lr = optimizer.param_groups[0]["lr"]

@@ -69,7 +69,7 @@ def train(cfg: TrainConfig, opts: RunOptions) -> int:
 
     from qa.readers.neural import ReaderConfig, load_tokenizer
 
-    if (cfg.distill > 0 or cfg.distill_confidence > 0) and not opts.init:
+    if cfg.distills and not opts.init:
         raise ValueError("--distill and --distill-confidence keep what the reader a run starts from does: give that "
                          "reader with --init")
 
@@ -102,9 +102,7 @@ def train(cfg: TrainConfig, opts: RunOptions) -> int:
           f"steps/epoch {steps_per_epoch}, total steps {total_steps}", flush=True)
 
     model = load_model(base, opts.init, device)
-    teacher = None
-    if cfg.distill > 0 or cfg.distill_confidence > 0:
-        teacher = load_model(base, opts.init, device).eval().requires_grad_(False)
+    teacher = load_model(base, opts.init, device).eval().requires_grad_(False) if cfg.distills else None
     optimizer = make_optimizer(model, cfg)
     start = (resume(opts.work, model, optimizer, device, cfg, total_steps) if opts.resume else None) or LoopState(
         0, 0.0, SchedulePlan(int(cfg.warmup * total_steps), total_steps, total_steps))
