@@ -18,7 +18,10 @@ case. So the decision looks at the evidence across every passage read:
   number for "how many", a name for "who");
 - ``same_document``: the share of the other passages read that come from the best answer's
   document (near 1 when one long document fills the passages read, 0 over a collection of
-  short ones, where the reader's score means what it was trained to mean).
+  short ones, where the reader's score means what it was trained to mean);
+- ``dense_sentence`` and ``dense_window``: the cosine between the question and the answer's
+  sentence alone, and with its neighbours, embedded as the question is (unlike ``dense``, it
+  does not grow or shrink with the length of the chunks an index was cut into).
 
 A logistic model over these features (``Decider``), fitted on held-out questions whose
 documents are long (``python -m qa.training.decision``), gives the probability; the
@@ -34,13 +37,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from index.text import terms
 from qa.readers.sentences import split_sentences
 from qa.readers.spans import DATE_RE, NUMBER_RE, ROLE_WORDS, question_type
 from qa.types import Candidate
 
 FEATURES = ("reader", "runner_up", "agreement", "coverage", "coverage_passage", "dense", "bm25", "type",
-            "same_document")
+            "same_document", "dense_sentence", "dense_window")
+EMBEDDED = ("dense_sentence", "dense_window")  # the features that need ``embed``
 # The ones the shipped model weighs: chosen on the tuning set's out-of-fold F1 (python -m
 # qa.training.decision --features ...): the dense cosine, the largest weight when it was in,
 # depends on how long the chunks are and sank the short seed article, so it is left out.
@@ -80,16 +86,21 @@ def _coverage(q_terms: Sequence[str], weights: dict[str, float], text: str) -> f
     return sum(weights[t] for t in q_terms if t in present) / total
 
 
-def decision_features(question: str, candidates: Sequence[Candidate], idf: Callable[[str], float]) -> dict[str, float]:
+def decision_features(question: str, candidates: Sequence[Candidate], idf: Callable[[str], float],
+                       embed: Callable[[list[str]], np.ndarray] | None = None,
+                       question_vector: np.ndarray | None = None) -> dict[str, float]:
     """The features of the decision for the best candidate (``candidates`` ranked, best first).
 
     Args:
         question: the question as answered.
         candidates: every candidate the reader returned (one per passage read), best first.
         idf: inverse document frequency of a stemmed term in the index.
+        embed: the index's embedder of questions (unit vectors); without it the ``EMBEDDED``
+            features are left out.
+        question_vector: ``embed([question])[0]`` when the caller has it already.
     """
     if not candidates:
-        return dict.fromkeys(FEATURES, 0.0)
+        return dict.fromkeys(FEATURES if embed is not None else [f for f in FEATURES if f not in EMBEDDED], 0.0)
     best = candidates[0]
     answer = best.answer if best.answer_start is not None else best.sentence
     others = candidates[1:]
@@ -108,7 +119,7 @@ def decision_features(question: str, candidates: Sequence[Candidate], idf: Calla
     else:
         lo, hi = spans[max(0, around - 1)][0], spans[min(len(spans) - 1, around + 1)][1]
         window = p.text[lo:hi]
-    return {
+    features = {
         "reader": _logit(best.score),
         "runner_up": _logit(max(rivals)) if rivals else _logit(0.0),
         "agreement": len(agreeing) / len(others) if others else 0.0,
@@ -119,6 +130,13 @@ def decision_features(question: str, candidates: Sequence[Candidate], idf: Calla
         "type": type_fits(question, answer),
         "same_document": sum(c.passage.source == p.source for c in others) / len(others) if others else 0.0,
     }
+    if embed is not None:
+        texts = [best.sentence, window] if question_vector is not None else [best.sentence, window, question]
+        vectors = np.asarray(embed(texts), dtype=np.float32)
+        q = np.asarray(question_vector if question_vector is not None else vectors[2], dtype=np.float32)
+        features["dense_sentence"] = float(vectors[0] @ q)
+        features["dense_window"] = float(vectors[1] @ q)
+    return features
 
 
 @dataclass(frozen=True)
@@ -141,6 +159,11 @@ class Decider:
                              "refit with python -m qa.training.decision")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1]. Currently, threshold is {self.threshold}")
+
+    @property
+    def embeds(self) -> bool:
+        """Whether it weighs a feature that needs the embedder (``EMBEDDED``)."""
+        return any(f in EMBEDDED for f in self.weights)
 
     def probability(self, features: dict[str, float]) -> float:
         z = self.bias + sum(w * features[f] for f, w in self.weights.items())

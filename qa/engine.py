@@ -195,8 +195,11 @@ class Engine:
         confidence = None
         evidence: dict[str, float] = {}
         if reader.name == "neural" and candidates and candidates[0].score > 0:
-            evidence = decision_features(q, candidates, self.idf)
             decider = self.decider(settings.decider_file) if settings.decider == "auto" else None
+            # The features that embed the answer's sentence cost a call of the embedder: computed
+            # when the decision weighs them, or when none decides (observations to fit one on).
+            embedded = decider is None or decider.embeds
+            evidence = decision_features(q, candidates, self.idf, self.index.embed if embedded else None, vector)
             if decider is not None:
                 confidence = (decider.probability(evidence), decider.threshold)
         answer = decide(q, candidates, settings, reader, began, page_at=self.index.page_at, passages=passages,

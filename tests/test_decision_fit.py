@@ -4,7 +4,9 @@ and evaluating with another decider file."""
 from __future__ import annotations
 
 import json
+import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,47 @@ def test_same_document_counts_the_other_passages_read_from_the_answers_document(
     short = [_candidate("a.txt", one, "1669", 0.8, 1), _candidate("b.txt", other, "79", 0.3, 2)]
     assert decision_features("When did Etna erupt?", short, lambda term: 1.0)["same_document"] == 0.0
     assert decision_features("When did Etna erupt?", short[:1], lambda term: 1.0)["same_document"] == 0.0
+
+
+def test_the_sentence_cosines_say_how_close_the_answers_sentence_is_to_the_question(embedder):
+    etna = "Mount Etna erupted in 1669 and destroyed the city of Catania."
+    bread = "The bakery sells fresh bread every morning at seven."
+    # One passage of three sentences: the answer's window holds its neighbours.
+    text = f"{bread} {etna} {bread}"
+    start = text.index("1669")
+    passage = Passage(chunk_id=1, source="a.txt", start=0, end=len(text), text=text, score=1.0, term_rank=1)
+    best = Candidate(passage=passage, sentence_start=text.index(etna), sentence_end=text.index(etna) + len(etna),
+                     sentence=etna, answer_start=start, answer_end=start + 4, answer="1669", score=0.8)
+    wrong = replace(best, sentence_start=0, sentence_end=len(bread), sentence=bread, answer_start=text.index("seven"),
+                    answer_end=text.index("seven") + 5, answer="seven")
+    question = "When did Etna erupt?"
+    right_f = decision_features(question, [best], lambda term: 1.0, embedder.encode)
+    wrong_f = decision_features(question, [wrong], lambda term: 1.0, embedder.encode)
+    assert right_f["dense_sentence"] > wrong_f["dense_sentence"] + 0.3
+    # The window adds the neighbours, so the right sentence's window is further from the question
+    # than the sentence alone; the question's vector may be given instead of embedded again.
+    assert right_f["dense_window"] < right_f["dense_sentence"]
+    given = decision_features(question, [best], lambda term: 1.0, embedder.encode, embedder.encode([question])[0])
+    assert given["dense_sentence"] == pytest.approx(right_f["dense_sentence"], abs=1e-5)
+    # Without the embedder those two are left out, and a decider that weighs them says what to do.
+    plain = decision_features(question, [best], lambda term: 1.0)
+    assert "dense_sentence" not in plain and plain["reader"] == right_f["reader"]
+
+
+def test_a_question_set_is_observed_as_it_is_asked(tmp_path):
+    from qa.training.decision import gather
+
+    path = tmp_path / "mine.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "q1", "question": "who is Rob Strayer?", "answers": ["State Department official"],
+         "source": "seeds/000_ffecf142e84792ea.txt"},
+        {"id": "q2", "question": "Who is Huawei's chief financial officer?", "answers": [],
+         "source": "seeds/000_ffecf142e84792ea.txt"}]))
+    observed = gather([str(path)], tmp_path / "obs", {"questions": str(tmp_path / "index")}, progress=False)
+    observations = observed[str(path)]
+    assert [o.answerable for o in observations] == [True, False]
+    assert observations[0].f1 == 1.0 and observations[0].features["dense_sentence"] > 0.3
+    assert read_observations(tmp_path / "obs" / "mine.jsonl") == observations
 
 
 def _observations(n: int, same_document: float, offset: float, seed: int) -> list[Observation]:
@@ -145,6 +188,22 @@ def test_ask_takes_a_decider_file(tmp_path, seed_index):
         engine.ask("who is Rob Strayer?", reader="neural", decider_file=str(tmp_path / "missing.json"))
 
 
+def test_the_sentence_cosines_are_computed_where_a_decision_weighs_them_or_none_decides(tmp_path, seed_index):
+    from qa.engine import Engine
+
+    engine = Engine(seed_index)
+    question = "who is Rob Strayer?"
+    assert not engine.decider().embeds and "dense_sentence" not in engine.ask(question, reader="neural").evidence
+    observed = engine.ask(question, reader="neural", decider="off").evidence
+    assert 0.0 < observed["dense_window"] < observed["dense_sentence"]
+    weighing = tmp_path / "cosine.json"
+    weighing.write_text(json.dumps(Decider({"reader": 1.0, "dense_sentence": 2.0}, -1.0, 0.5).to_dict()))
+    answer = engine.ask(question, reader="neural", decider_file=str(weighing))
+    assert answer.evidence["dense_sentence"] == pytest.approx(observed["dense_sentence"], abs=1e-5)
+    z = -1.0 + answer.evidence["reader"] + 2.0 * answer.evidence["dense_sentence"]
+    assert answer.score == pytest.approx(1 / (1 + math.exp(-z)), abs=1e-4)
+
+
 def test_a_conversation_set_is_observed_as_its_turns_understood(tmp_path):
     from qa.training.decision import gather
 
@@ -161,7 +220,7 @@ def test_a_conversation_set_is_observed_as_its_turns_understood(tmp_path):
     assert (observations[1].question, observations[1].answer) == (
         "Where did Rob Strayer speak?", "Center for Strategic and International Studies")
     assert read_observations(tmp_path / "obs" / "talk.jsonl") == observations
-    with pytest.raises(ValueError, match="a conversation set"):
+    with pytest.raises(ValueError, match="question or conversation set"):
         gather(["no-such-set"], None, {}, progress=False)
     # The engine's settings reach the answers: a reader folder that holds none is refused.
     with pytest.raises(FileNotFoundError, match="no neural reader"):

@@ -13,9 +13,10 @@ The engine answers each question of the fitting sets exactly as it answers users
 the decision features of its best answer (``qa.decision.decision_features``). The sets are
 the tuning part of the long-document set (``qa.eval.longdocs``: one long document fills the
 passages read; the shipped model is fitted on it alone) and, optionally, the fit part of the
-short-document set (``qa.eval.shortdocs``: a collection of single paragraphs) or a
-conversation set (a ``.jsonl`` path: each turn asked as its ``rewrite``,
-``qa.eval.conversations.turns_as_questions``); never their
+short-document set (``qa.eval.shortdocs``: a collection of single paragraphs), a question set
+of ``qa.eval``'s JSONL format (a ``.jsonl`` path, e.g. ``tests/data/seed-dev.jsonl``) or a
+conversation set (a ``.jsonl`` path whose records hold ``turns``: each turn asked as its
+``rewrite``, ``qa.eval.conversations.turns_as_questions``); never their
 held-out or check parts, never SQuAD dev. A logistic regression learns from them whether
 the answer is right (F1 >= 0.5 against the gold answers; every answer to an unanswerable
 question is wrong).
@@ -178,6 +179,16 @@ def _named(value: str) -> tuple[str, str | None]:
     return name, path or None
 
 
+def _is_conversations(path: Path) -> bool:
+    """Whether a .jsonl set holds conversations (records with ``turns``) rather than questions."""
+    with path.open(encoding="utf-8") as f:
+        first = next((line for line in f if line.strip()), "{}")
+    try:
+        return "turns" in json.loads(first)
+    except ValueError:
+        raise ValueError(f"{path} is not JSON Lines; give a question or conversation set (qa.eval's formats)") from None
+
+
 def gather(specs: list[str], observations_dir: Path | None, index_caches: dict[str, str],
            progress: bool = True, **overrides) -> dict[str, list[Observation]]:
     """The observations of each ``NAME`` (answered now, with the engine's settings ``overrides``,
@@ -191,19 +202,22 @@ def gather(specs: list[str], observations_dir: Path | None, index_caches: dict[s
         if path:
             out[name] = read_observations(path)
             continue
-        # A conversation set: a .jsonl file, here or relative to the repository.
+        # A question or conversation set: a .jsonl file, here or relative to the repository.
         file = next((f for f in (Path(name), REPO / name) if f.is_file()), None) if name.endswith(".jsonl") else None
         if name in NAMED_SETS:
             eval_set = load_dataset(name)
             kind = name.split("-", 1)[0]
-        elif file is not None:
+        elif file is not None and _is_conversations(file):
             from qa.eval.conversations import turns_as_questions
 
             eval_set = turns_as_questions(file)
             kind = "conversations"
+        elif file is not None:
+            eval_set = load_dataset(file)
+            kind = "questions"
         else:
-            raise ValueError(f"unknown set {name!r}; name one of {NAMED_SETS}, a conversation set (.jsonl), "
-                             "or give NAME=FILE of kept observations")
+            raise ValueError(f"unknown set {name!r}; name one of {NAMED_SETS}, a question or conversation set "
+                             "(.jsonl), or give NAME=FILE of kept observations")
         cache = index_caches.get(kind) or default_index_cache(eval_set.documents, kind)
         out[name] = observe(eval_set, sync_index(cache, eval_set.documents, progress=progress), **overrides)
         if observations_dir:
