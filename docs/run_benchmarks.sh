@@ -77,15 +77,17 @@ for stage in $STAGES; do
       # that are silent), by their SQuAD 2.0-like twins (qa.unanswerable), by twins that swap
       # a name or number for another one of the same context (twin-within), or by the near
       # misses written for them (written; qa/data/near_misses_heldout.jsonl, never trained on).
+      # The open runs score with the reader alone (--decider off): they choose the reader's own
+      # threshold, which decides where the answer-or-abstain model does not.
       run threshold-closed "$THRESHOLD_SET" --closed --add-unanswerable 0.5 $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
       for k in twin twin-within written; do
         run threshold-closed-$k "$THRESHOLD_SET" --closed --add-unanswerable 0.5 --unanswerable-kind $k $(heldout_args) --reader "$READER" $(limit_args "$TLIMIT")
         # The open runs read every passage (--early-exit 1.0): the early-exit stage is chosen at
         # the threshold these give.
-        run threshold-open-$k "$THRESHOLD_SET" --add-unanswerable 0.5 --unanswerable-kind $k $(heldout_args) --reader "$READER" --early-exit 1.0 $(limit_args "$TLIMIT")
+        run threshold-open-$k "$THRESHOLD_SET" --add-unanswerable 0.5 --unanswerable-kind $k $(heldout_args) --reader "$READER" --early-exit 1.0 --decider off $(limit_args "$TLIMIT")
       done
       for w in 0.8 1.0 0.5; do  # 0.8 is the engine's fusion_weight; the others check it
-        run threshold-open-w$w "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" --fusion-weight $w --early-exit 1.0 $(limit_args "$TLIMIT")
+        run threshold-open-w$w "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" --fusion-weight $w --early-exit 1.0 --decider off $(limit_args "$TLIMIT")
       done
       # The engine's default threshold (reader.json's threshold; write it there): the best mean F1
       # of the three open runs, documents that are silent and both kinds of near miss weighing
@@ -97,9 +99,9 @@ for stage in $STAGES; do
       # on every kind of unanswerables.
       cands=()
       for e in 0.5 0.6 0.7 0.8 0.9; do
-        run early-exit-$e "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" --early-exit $e $(limit_args "$TLIMIT")
+        run early-exit-$e "$THRESHOLD_SET" --add-unanswerable 0.5 $(heldout_args) --reader "$READER" --early-exit $e --decider off $(limit_args "$TLIMIT")
         for k in twin twin-within; do
-          run early-exit-$k-$e "$THRESHOLD_SET" --add-unanswerable 0.5 --unanswerable-kind $k $(heldout_args) --reader "$READER" --early-exit $e $(limit_args "$TLIMIT")
+          run early-exit-$k-$e "$THRESHOLD_SET" --add-unanswerable 0.5 --unanswerable-kind $k $(heldout_args) --reader "$READER" --early-exit $e --decider off $(limit_args "$TLIMIT")
         done
         cands+=(--candidate $e "$OUT/early-exit-$e" "$OUT/early-exit-twin-$e" "$OUT/early-exit-twin-within-$e")
       done
@@ -114,7 +116,7 @@ for stage in $STAGES; do
       T_OPEN=$($PY -m qa.eval.choose threshold "$OUT/threshold-open-written")
       echo "thresholds chosen on $(basename "$THRESHOLD_SET"): closed $T_CLOSED, open $T_OPEN"
       run squad20-closed-$READER "$DATA/squad/dev-v2.0.json" --closed --reader "$READER" --min-score "$T_CLOSED" $(limit_args "$LIMIT")
-      run squad20-open-$READER "$DATA/squad/dev-v2.0.json" --reader "$READER" --min-score "$T_OPEN" $(limit_args "${LIMIT:-$V20_OPEN_LIMIT}") ;;
+      run squad20-open-$READER "$DATA/squad/dev-v2.0.json" --reader "$READER" --decider off --min-score "$T_OPEN" $(limit_args "${LIMIT:-$V20_OPEN_LIMIT}") ;;
     *)
       echo "unknown stage $stage; stages: seed latency scifact reader v11-open v11-closed baseline threshold early-exit v20 boundaries" >&2; exit 2 ;;
   esac
