@@ -58,7 +58,7 @@ def test_the_sentence_cosines_say_how_close_the_answers_sentence_is_to_the_quest
     assert right_f["dense_window"] < right_f["dense_sentence"]
     given = decision_features(question, [best], lambda term: 1.0, embedder.encode, embedder.encode([question])[0])
     assert given["dense_sentence"] == pytest.approx(right_f["dense_sentence"], abs=1e-5)
-    # Without the embedder those two are left out, and a decider that weighs them says what to do.
+    # Without the embedder those two are left out; the others are as with it.
     plain = decision_features(question, [best], lambda term: 1.0)
     assert "dense_sentence" not in plain and plain["reader"] == right_f["reader"]
 
